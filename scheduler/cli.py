@@ -1,0 +1,87 @@
+"""`tocsin` commands. Every failure ends as one readable line and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Annotated, NoReturn
+
+import pendulum
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scheduler import timerules
+from scheduler.config import ConfigError, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tocsin scheduler.")
+cron_app = typer.Typer(no_args_is_help=True, help="Cron expressions.")
+app.add_typer(cron_app, name="cron")
+console = Console()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def parse_instant(value: str, option: str) -> datetime:
+    try:
+        parsed = pendulum.parse(value, tz="UTC")
+    except Exception:
+        fail(f"{option} '{value}' is not an ISO 8601 time (e.g. 2026-03-28T12:00:00+01:00)", 2)
+    if not isinstance(parsed, datetime):
+        fail(f"{option} '{value}' is not a date and time", 2)
+    return datetime.fromtimestamp(parsed.timestamp(), UTC)
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database to the newest schema."""
+    from scheduler.store.migrate import upgrade
+
+    settings = load_settings()
+    with console.status("migrating"):
+        upgrade(settings.database_url)
+    print("database is at the newest schema")
+
+
+@cron_app.command("check")
+def cron_check(
+    expression: str,
+    tz: Annotated[str, typer.Option("--tz", help="IANA timezone")] = "UTC",
+    after: Annotated[str | None, typer.Option(help="ISO 8601 start (default now)")] = None,
+    count: Annotated[int, typer.Option(min=1, max=1000)] = 5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Validate EXPRESSION and show its next fire times."""
+    try:
+        cron = timerules.parse_cron(expression)
+        zone = timerules.validate_timezone(tz)
+    except timerules.CronError as exc:
+        if as_json:
+            print(json.dumps({"valid": False, "error": str(exc)}))
+            raise typer.Exit(2) from None
+        fail(str(exc), 2)
+    start = parse_instant(after, "--after") if after else datetime.now(UTC)
+    fires = timerules.next_fires(cron, zone, start, count)
+    rows = [{"local": f.astimezone(zone).isoformat(), "utc": timerules.iso(f)} for f in fires]
+    if as_json:
+        print(json.dumps({"valid": True, "expression": cron.expression, "timezone": tz,
+                          "fires": rows}))
+        return
+    table = Table(title=f"{cron.expression}  ({tz})")
+    table.add_column("local")
+    table.add_column("UTC")
+    for row in rows:
+        table.add_row(row["local"], row["utc"])
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

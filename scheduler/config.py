@@ -1,0 +1,89 @@
+"""Settings read from ``TOCSIN_*`` environment variables.
+
+Every process (API, scheduler, worker, CLI) reads the same settings so that a
+deployment is configured in one place. A bad value must stop the process at
+start with one line naming the variable, never later with a traceback.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message is one line fit for an operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOCSIN_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///tocsin.db",
+        description="SQLAlchemy URL of the job store (PostgreSQL in production).",
+    )
+    broker_url: str = Field(
+        default="memory://",
+        description="Celery broker; memory:// only works inside `tocsin up`.",
+    )
+    result_url: str | None = Field(
+        default=None,
+        description="Redis URL for synchronous execution results (default: the broker if Redis).",
+    )
+    lease_ttl: float = Field(default=10.0, gt=0.5, le=600, description="Leader lease TTL, s.")
+    dispatch_batch: int = Field(default=1000, ge=1, le=100_000)
+    poll_interval: float = Field(default=5.0, gt=0, le=300, description="Safety-net re-poll, s.")
+    reap_margin: float = Field(default=30.0, ge=0, description="Grace past timeout before reaping.")
+    retention_days: int = Field(default=30, ge=0, description="Finished executions kept, days.")
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    bootstrap_project: str | None = None
+    bootstrap_key: str | None = None
+    functions_dir: str = Field(default="functions", description="Root of file entrypoints.")
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    node_name: str | None = Field(default=None, description="Default: hostname:pid.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, value: str) -> str:
+        # Users write the URL their other tools use; we always talk psycopg 3.
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        if not value.startswith(("postgresql+psycopg://", "sqlite://")):
+            raise ValueError("must be a postgresql:// or sqlite:/// URL")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def result_backend_url(self) -> str | None:
+        if self.result_url:
+            return self.result_url
+        if self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return None
+
+
+def load_settings() -> Settings:
+    """Build settings, turning pydantic's report into one readable line."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(
+            f"TOCSIN_{field.upper()}={err.get('input')!r} is invalid: {msg}"
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,244 @@
+"""Tables. The migration in ``migrations/versions`` is the schema's history; these
+models must stay equal to its head (a test compares them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on PostgreSQL (timestamptz) and SQLite alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass UTC-aware times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(128))
+    # sha256 of the whole key: the secret itself is never stored.
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class Function(Base):
+    __tablename__ = "functions"
+    project_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    runtime: Mapped[str] = mapped_column(String(64))
+    execute: Mapped[list[str]] = mapped_column(JSON, default=list)
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    schedule: Mapped[str] = mapped_column(String(256), default="")
+    timeout: Mapped[int] = mapped_column(Integer, default=15)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    logging: Mapped[bool] = mapped_column(Boolean, default=True)
+    entrypoint: Mapped[str] = mapped_column(String(1024), default="")
+    url: Mapped[str] = mapped_column(String(2048), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    missed_policy: Mapped[str] = mapped_column(String(16), default="latest")
+    misfire_grace: Mapped[int] = mapped_column(Integer, default=60)
+    catchup_window: Mapped[int] = mapped_column(Integer, default=86400)
+    catchup_cap: Mapped[int] = mapped_column(Integer, default=100)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+
+
+class Schedule(Base):
+    """One recurring cron. ``next_fire_at`` is the nominal time of the next fire."""
+
+    __tablename__ = "schedules"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(36))
+    function_id: Mapped[str] = mapped_column(String(36))
+    # 'default' is the function's own `schedule`; others are operator extras.
+    key: Mapped[str] = mapped_column(String(64), default="default")
+    cron: Mapped[str] = mapped_column(String(256))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    next_fire_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    pause_note: Mapped[str] = mapped_column(String(512), default="")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    missed_policy: Mapped[str] = mapped_column(String(16), default="latest")
+    misfire_grace: Mapped[int] = mapped_column(Integer, default=60)
+    catchup_window: Mapped[int] = mapped_column(Integer, default=86400)
+    catchup_cap: Mapped[int] = mapped_column(Integer, default=100)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    skipped_missed: Mapped[int] = mapped_column(BigInteger, default=0)
+    skipped_paused: Mapped[int] = mapped_column(BigInteger, default=0)
+    skipped_disabled: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_skipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_skip_reason: Mapped[str] = mapped_column(String(16), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["project_id", "function_id"],
+            ["functions.project_id", "functions.id"],
+            ondelete="CASCADE",
+            name="fk_schedules_function",
+        ),
+        UniqueConstraint("project_id", "function_id", "key"),
+        # The due scan: only runnable schedules, earliest first.
+        Index(
+            "ix_schedules_due",
+            "next_fire_at",
+            postgresql_where=text("NOT paused AND NOT disabled"),
+            sqlite_where=text("paused = 0 AND disabled = 0"),
+        ),
+    )
+
+
+class Execution(Base):
+    __tablename__ = "executions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(36))
+    function_id: Mapped[str] = mapped_column(String(36))
+    schedule_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("schedules.id", ondelete="SET NULL"), nullable=True
+    )
+    # Nominal fire time of a cron run; with schedule_id the duplicate guard.
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A one-shot's requested time (Appwrite's scheduledAt).
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    trigger: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    sync: Mapped[bool] = mapped_column(Boolean, default=False)
+    request_method: Mapped[str] = mapped_column(String(8), default="POST")
+    request_path: Mapped[str] = mapped_column(Text, default="/")
+    request_headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    request_body: Mapped[str] = mapped_column(Text, default="")
+    response_status_code: Mapped[int] = mapped_column(Integer, default=0)
+    response_headers: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    logs: Mapped[str] = mapped_column(Text, default="")
+    errors: Mapped[str] = mapped_column(Text, default="")
+    duration: Mapped[float] = mapped_column(Float, default=0.0)
+    epoch: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["project_id", "function_id"],
+            ["functions.project_id", "functions.id"],
+            ondelete="CASCADE",
+            name="fk_executions_function",
+        ),
+        UniqueConstraint("schedule_id", "scheduled_for"),
+        Index("ix_executions_listing", "project_id", "function_id", "created_at"),
+        Index(
+            "ix_executions_due_oneshots",
+            "scheduled_at",
+            postgresql_where=text("status = 'scheduled'"),
+            sqlite_where=text("status = 'scheduled'"),
+        ),
+        # The outbox: committed, waiting, never handed to the broker.
+        Index(
+            "ix_executions_outbox",
+            "created_at",
+            postgresql_where=text("status = 'waiting' AND enqueued_at IS NULL"),
+            sqlite_where=text("status = 'waiting' AND enqueued_at IS NULL"),
+        ),
+        Index(
+            "ix_executions_processing",
+            "started_at",
+            postgresql_where=text("status = 'processing'"),
+            sqlite_where=text("status = 'processing'"),
+        ),
+    )
+
+
+class Lease(Base):
+    """Leadership. Judged by the database clock; ``epoch`` fences every write."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(256))
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    renewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_dispatch_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_dispatch_lag_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Node(Base):
+    """Every scheduler process reports here, so operators see the standbys too."""
+
+    __tablename__ = "nodes"
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    role: Mapped[str] = mapped_column(String(16), default="standby")
