@@ -47,6 +47,77 @@ def migrate() -> None:
     print("database is at the newest schema")
 
 
+@app.command("scheduler")
+def scheduler_cmd() -> None:
+    """Run a scheduler node (one leads, the rest stand by)."""
+    import signal
+
+    from scheduler.daemon import Daemon
+    from scheduler.logs import setup_logging
+
+    settings = load_settings()
+    setup_logging(settings.log_level, settings.log_format)
+    daemon = Daemon(settings)
+    signal.signal(signal.SIGTERM, lambda *_: daemon._stop.set())
+    signal.signal(signal.SIGINT, lambda *_: daemon._stop.set())
+    daemon.run_forever()
+
+
+@app.command("worker", context_settings={"allow_extra_args": True,
+                                         "ignore_unknown_options": True})
+def worker_cmd(
+    ctx: typer.Context,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1)] = 2,
+) -> None:
+    """Run a Celery worker for executions (extra options go to celery)."""
+    from scheduler.logs import setup_logging
+
+    settings = load_settings()
+    setup_logging(settings.log_level, settings.log_format)
+    from tasks.app import app as celery_app
+
+    celery_app.worker_main([
+        "worker", "-Q", "tocsin", "-c", str(concurrency), "--loglevel", settings.log_level,
+        "--without-gossip", "--without-mingle", *ctx.args,
+    ])
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Current leader, epoch, lease expiry, standbys, last dispatch and backlog."""
+    from scheduler.store.db import make_engine, make_sessionmaker, transaction
+    from scheduler.store.leases import status as read_status
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            info = read_status(session, node_window=settings.lease_ttl * 3)
+    except Exception as exc:
+        fail(f"cannot read the job store: {str(exc).splitlines()[0]}")
+    finally:
+        engine.dispose()
+    lag = info["last_dispatch_lag_ms"]
+    now = info["now"]
+    last = info["last_dispatch_at"]
+    view = {
+        "leader": info["leader"], "epoch": info["epoch"],
+        "lease_expires_at": timerules.iso(info["lease_expires_at"]),  # type: ignore[arg-type]
+        "standbys": info["standbys"],
+        "last_dispatch_at": timerules.iso(last),  # type: ignore[arg-type]
+        "seconds_since_dispatch": round((now - last).total_seconds(), 3) if last else None,
+        "dispatch_lag_ms": round(lag, 1) if lag is not None else None,  # type: ignore[arg-type]
+        "unpublished_backlog": info["unpublished_backlog"],
+    }
+    if as_json:
+        print(json.dumps(view))
+        return
+    table = Table(show_header=False, title="tocsin scheduler")
+    for key, value in view.items():
+        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    console.print(table)
+
+
 @cron_app.command("check")
 def cron_check(
     expression: str,

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     lease_ttl: float = Field(default=10.0, gt=0.5, le=600, description="Leader lease TTL, s.")
     dispatch_batch: int = Field(default=1000, ge=1, le=100_000)
     poll_interval: float = Field(default=5.0, gt=0, le=300, description="Safety-net re-poll, s.")
+    requeue_after: float = Field(
+        default=60.0, gt=0, description="Republish a waiting execution not started after this, s."
+    )
+    sync_timeout: float = Field(default=30.0, gt=0, le=30, description="Synchronous limit, s.")
     reap_margin: float = Field(default=30.0, ge=0, description="Grace past timeout before reaping.")
     retention_days: int = Field(default=30, ge=0, description="Finished executions kept, days.")
     api_host: str = "127.0.0.1"

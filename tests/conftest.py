@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -65,3 +66,27 @@ def pg_url(pg_url_session: str) -> Iterator[str]:
         conn.execute(text("TRUNCATE " + ", ".join(TABLES) + " CASCADE"))
     engine.dispose()
     yield pg_url_session
+
+
+@pytest.fixture
+def store(pg_url: str):
+    from tests.helpers import Store
+
+    s = Store(pg_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    """A Redis database of its own for each test, emptied before and after."""
+    import redis
+
+    db = 1 + (os.getpid() % 14)
+    url = REDIS_URL.rsplit("/", 1)[0] + f"/{db}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    with contextlib.suppress(Exception):
+        client.flushdb()
+    client.close()

@@ -193,12 +193,12 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(
-        "ix_executions_outbox",
+        "ix_executions_waiting",
         "executions",
-        ["created_at"],
+        ["updated_at"],
         unique=False,
-        postgresql_where=sa.text("status = 'waiting' AND enqueued_at IS NULL"),
-        sqlite_where=sa.text("status = 'waiting' AND enqueued_at IS NULL"),
+        postgresql_where=sa.text("status = 'waiting'"),
+        sqlite_where=sa.text("status = 'waiting'"),
     )
     op.create_index(
         "ix_executions_processing",
@@ -218,10 +218,10 @@ def downgrade() -> None:
         sqlite_where=sa.text("status = 'processing'"),
     )
     op.drop_index(
-        "ix_executions_outbox",
+        "ix_executions_waiting",
         table_name="executions",
-        postgresql_where=sa.text("status = 'waiting' AND enqueued_at IS NULL"),
-        sqlite_where=sa.text("status = 'waiting' AND enqueued_at IS NULL"),
+        postgresql_where=sa.text("status = 'waiting'"),
+        sqlite_where=sa.text("status = 'waiting'"),
     )
     op.drop_index("ix_executions_listing", table_name="executions")
     op.drop_index(

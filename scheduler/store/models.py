@@ -204,12 +204,12 @@ class Execution(Base):
             postgresql_where=text("status = 'scheduled'"),
             sqlite_where=text("status = 'scheduled'"),
         ),
-        # The outbox: committed, waiting, never handed to the broker.
+        # The outbox: waiting rows, to (re)publish those the broker never got.
         Index(
-            "ix_executions_outbox",
-            "created_at",
-            postgresql_where=text("status = 'waiting' AND enqueued_at IS NULL"),
-            sqlite_where=text("status = 'waiting' AND enqueued_at IS NULL"),
+            "ix_executions_waiting",
+            "updated_at",
+            postgresql_where=text("status = 'waiting'"),
+            sqlite_where=text("status = 'waiting'"),
         ),
         Index(
             "ix_executions_processing",

@@ -1,0 +1,200 @@
+"""The scheduler process: an APScheduler 3 scheduler whose jobs are the leader's duties.
+
+Jobs: ``lease`` (campaign/renew + node heartbeat, every TTL/3), ``dispatch``
+(armed for the earliest due time, re-polled every ``poll_interval`` as a
+safety net, woken by PostgreSQL NOTIFY), ``relay`` (outbox), ``reap`` (lost
+workers) and ``prune`` (retention). Every process runs the lease job; only
+the leader does the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler import metrics
+from scheduler.config import Settings
+from scheduler.dispatcher import Dispatcher
+from scheduler.lease import LeaseKeeper
+from scheduler.logs import get_logger
+from scheduler.publish import Publisher, make_publisher
+from scheduler.store import executions as exec_store
+from scheduler.store import fires as fire_store
+from scheduler.store import leases as lease_store
+from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
+from scheduler.store.leases import FencedOut
+
+log = get_logger(__name__)
+
+WAKEUP_CHANNEL = "tocsin_wakeup"
+RELAY_SETTLE = 3.0  # seconds a fresh row is left to whoever created it to publish
+
+
+def node_name(settings: Settings) -> str:
+    return settings.node_name or f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Daemon:
+    def __init__(self, settings: Settings, publisher: Publisher | None = None,
+                 engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url)
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.node = node_name(settings)
+        self.publisher = publisher or make_publisher(settings.broker_url)
+        self.keeper = LeaseKeeper(self.sessions, self.node, settings.lease_ttl)
+        self.dispatcher = Dispatcher(self.sessions, self.publisher, self.node,
+                                     settings.dispatch_batch)
+        self.started_at = datetime.now(UTC)
+        self._stop = threading.Event()
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=UTC,
+        )
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        s = self.settings
+        now = datetime.now(UTC)
+        # Standbys campaign at least every second so a takeover lands within TTL + 1 s.
+        self.scheduler.add_job(self.lease_tick, "interval", seconds=min(s.lease_ttl / 4, 1.0),
+                               id="lease", next_run_time=now)
+        self.scheduler.add_job(self.dispatch_tick, "interval", seconds=s.poll_interval,
+                               id="dispatch", next_run_time=now)
+        self.scheduler.add_job(self.relay_tick, "interval", seconds=2, id="relay")
+        self.scheduler.add_job(self.reap_tick, "interval", seconds=min(5.0, s.lease_ttl),
+                               id="reap")
+        self.scheduler.add_job(self.prune_tick, "interval", hours=1, id="prune")
+        self.scheduler.start()
+        if self.engine.dialect.name == "postgresql":
+            threading.Thread(target=self._listen, name="tocsin-listen", daemon=True).start()
+        log.info("scheduler.started", node=self.node, ttl=s.lease_ttl)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.scheduler.shutdown(wait=True)
+        self.keeper.step_down()
+        self.publisher.close()
+        log.info("scheduler.stopped", node=self.node)
+
+    def run_forever(self) -> None:
+        self.start()
+        try:
+            while not self._stop.wait(1):
+                pass
+        finally:
+            if self.scheduler.running:
+                self.stop()
+
+    # ----------------------------------------------------------------- jobs
+
+    def lease_tick(self) -> None:
+        was = self.keeper.leading
+        leading = self.keeper.tick()
+        try:
+            with transaction(self.sessions) as session:
+                lease_store.heartbeat(session, self.node, "leader" if leading else "standby",
+                                      self.started_at)
+        except Exception as exc:
+            log.warning("heartbeat.failed", error=str(exc).splitlines()[0][:200])
+        if leading and not was:
+            self.wake()
+
+    def wake(self) -> None:
+        """Run dispatch now (a new leader, or NOTIFY from the API)."""
+        with contextlib.suppress(Exception):  # the scheduler is shutting down
+            self.scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
+
+    def _arm(self, delay: float) -> None:
+        delay = max(0.0, min(delay, self.settings.poll_interval))
+        with contextlib.suppress(Exception):
+            self.scheduler.modify_job(
+                "dispatch", next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
+
+    def dispatch_tick(self) -> None:
+        if not self.keeper.leading:
+            return
+        epoch = self.keeper.epoch
+        assert epoch is not None
+        try:
+            while self.keeper.leading and not self._stop.is_set():
+                result = self.dispatcher.run_batch(epoch)
+                if not result.full:
+                    break
+            with transaction(self.sessions) as session:
+                earliest = fire_store.earliest_due(session)
+                now = db_now(session)
+        except FencedOut as exc:
+            self.keeper.lose(str(exc))
+            return
+        except Exception as exc:
+            log.warning("dispatch.error", error=str(exc).splitlines()[0][:200])
+            self._arm(1.0)
+            return
+        if earliest is not None:
+            # +2 ms: wake just after the due instant by the database's clock.
+            self._arm((earliest - now).total_seconds() + 0.002)
+
+    def relay_tick(self) -> None:
+        if not self.keeper.leading:
+            return
+        try:
+            self.dispatcher.relay(RELAY_SETTLE, self.settings.requeue_after)
+            with transaction(self.sessions) as session:
+                metrics.BACKLOG.set(fire_store.outbox_backlog(session))
+        except Exception as exc:
+            log.warning("relay.error", error=str(exc).splitlines()[0][:200])
+
+    def reap_tick(self) -> None:
+        if not self.keeper.leading:
+            return
+        try:
+            with transaction(self.sessions) as session:
+                lost = exec_store.reap_lost(session, db_now(session), self.settings.reap_margin)
+            if lost:
+                metrics.REAPED.inc(len(lost))
+                log.warning("reaper.failed_lost", count=len(lost), ids=",".join(lost[:10]))
+        except Exception as exc:
+            log.warning("reaper.error", error=str(exc).splitlines()[0][:200])
+
+    def prune_tick(self) -> None:
+        if not self.keeper.leading or self.settings.retention_days <= 0:
+            return
+        try:
+            with transaction(self.sessions) as session:
+                cutoff = db_now(session) - timedelta(days=self.settings.retention_days)
+                removed = exec_store.prune(session, cutoff)
+            if removed:
+                log.info("retention.pruned", count=removed)
+        except Exception as exc:
+            log.warning("retention.error", error=str(exc).splitlines()[0][:200])
+
+    # ----------------------------------------------------------------- NOTIFY
+
+    def _listen(self) -> None:
+        """Wake dispatch when the API adds a one-shot or changes a schedule."""
+        import psycopg
+
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {WAKEUP_CHANNEL}")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            if self.keeper.leading:
+                                self.wake()
+            except Exception as exc:
+                log.warning("listen.error", error=str(exc).splitlines()[0][:200])
+                time.sleep(1)

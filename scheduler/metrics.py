@@ -1,0 +1,17 @@
+"""Prometheus series shared by the scheduler and the API."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+FIRES = Counter("tocsin_fires_total", "Fires handled by the dispatcher", ["outcome"])
+DISPATCH_LAG = Histogram(
+    "tocsin_dispatch_lag_seconds", "Due time to commit of the execution row",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+PUBLISH_FAILURES = Counter("tocsin_publish_failures_total", "Broker publish attempts that failed")
+IS_LEADER = Gauge("tocsin_leader", "1 while this process holds the lease")
+EPOCH = Gauge("tocsin_lease_epoch", "Epoch of the lease this process last saw")
+BACKLOG = Gauge("tocsin_unpublished_backlog", "Executions committed but not yet published")
+EXECUTIONS = Gauge("tocsin_executions", "Executions by status", ["status"])
+REAPED = Counter("tocsin_reaped_total", "Executions failed because their worker was lost")

@@ -1,0 +1,105 @@
+"""Handing executions to Celery by task name; ``scheduler`` never imports ``tasks``.
+
+On Redis the messages are written in Celery's own protocol (v2, the envelope
+kombu's Redis transport uses) in pipelines: ~30,000 messages/s against
+~1,500/s for ``apply_async`` in a loop, which decides the burst target. A test
+runs a real ``celery worker`` on these messages. Other brokers go through
+kombu.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from typing import Protocol
+
+TASK_NAME = "tocsin.execute"
+QUEUE = "tocsin"
+_EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+
+
+class Publisher(Protocol):
+    def publish(self, execution_ids: Sequence[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def celery_message(execution_id: str, origin: str, queue: str = QUEUE) -> bytes:
+    body = json.dumps([[execution_id], {}, _EMBED]).encode()
+    envelope = {
+        "body": base64.b64encode(body).decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {
+            "lang": "py", "task": TASK_NAME, "id": execution_id, "shadow": None,
+            "eta": None, "expires": None, "group": None, "group_index": None,
+            "retries": 0, "timelimit": [None, None], "root_id": execution_id,
+            "parent_id": None, "argsrepr": repr([execution_id]), "kwargsrepr": "{}",
+            "origin": origin, "ignore_result": True, "replaced_task_nesting": 0,
+            "stamped_headers": None, "stamps": {},
+        },
+        "properties": {
+            "correlation_id": execution_id,
+            "reply_to": "",
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": queue},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
+    }
+    return json.dumps(envelope).encode()
+
+
+class RedisPublisher:
+    def __init__(self, url: str, queue: str = QUEUE, pipeline_size: int = 1000) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        self._queue = queue
+        self._size = pipeline_size
+        self._origin = f"{socket.gethostname()}:{os.getpid()}"
+
+    def publish(self, execution_ids: Sequence[str]) -> None:
+        for start in range(0, len(execution_ids), self._size):
+            chunk = execution_ids[start : start + self._size]
+            pipe = self._redis.pipeline(transaction=False)
+            # LPUSH + worker BRPOP: first in, first out, as kombu does.
+            pipe.lpush(self._queue, *(celery_message(i, self._origin, self._queue) for i in chunk))
+            pipe.execute()
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+class KombuPublisher:
+    """Any broker Celery supports (and the in-process one of ``tocsin up``)."""
+
+    def __init__(self, app: object, queue: str = QUEUE) -> None:
+        self._app = app
+        self._queue = queue
+
+    def publish(self, execution_ids: Sequence[str]) -> None:
+        with self._app.producer_or_acquire() as producer:  # type: ignore[attr-defined]
+            for eid in execution_ids:
+                self._app.send_task(  # type: ignore[attr-defined]
+                    TASK_NAME, args=[eid], task_id=eid, queue=self._queue, producer=producer,
+                    ignore_result=True,
+                )
+
+    def close(self) -> None:
+        pass
+
+
+def make_publisher(broker_url: str, app: object | None = None) -> Publisher:
+    if broker_url.startswith(("redis://", "rediss://")):
+        return RedisPublisher(broker_url)
+    if app is None:
+        from celery import Celery
+
+        app = Celery("tocsin-publisher", broker=broker_url)
+    return KombuPublisher(app)

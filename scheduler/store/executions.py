@@ -1,0 +1,96 @@
+"""Execution statements of the worker side: claim, record, reap, prune."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from scheduler.store.models import Execution, Function
+
+LOST_WORKER_ERROR = (
+    "Execution failed: the worker running it was lost (killed or crashed) and did not "
+    "report within the function timeout plus {margin:g} s."
+)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    execution: Execution
+    function: Function
+
+
+def claim(session: Session, execution_id: str, now: datetime) -> Claimed | None:
+    """waiting -> processing, atomically; None when another delivery got there first."""
+    row = session.execute(
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status == "waiting")
+        .values(status="processing", started_at=now, updated_at=now,
+                attempts=Execution.attempts + 1)
+        .returning(Execution.project_id, Execution.function_id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return None
+    execution = session.get(Execution, execution_id, populate_existing=True)
+    function = session.get(Function, (row.project_id, row.function_id))
+    if execution is None or function is None:
+        return None
+    return Claimed(execution, function)
+
+
+def finish(session: Session, execution_id: str, fields: dict[str, Any], now: datetime) -> bool:
+    """Record the outcome unless the reaper already gave up on this run."""
+    return bool(session.execute(
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status == "processing")
+        .values(**fields, finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount)
+
+
+def fail_waiting(session: Session, execution_id: str, error: str, now: datetime) -> bool:
+    """A waiting execution that can never run (its function is gone or disabled)."""
+    return bool(session.execute(
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status == "waiting")
+        .values(status="failed", errors=error, finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount)
+
+
+def reap_lost(session: Session, now: datetime, margin: float, limit: int = 1000) -> list[str]:
+    """Fail executions stuck in processing past their function's timeout + margin."""
+    rows = session.execute(
+        select(Execution.id, Execution.started_at, Function.timeout)
+        .join(Function, (Function.project_id == Execution.project_id)
+              & (Function.id == Execution.function_id))
+        .where(Execution.status == "processing")
+        .order_by(Execution.started_at)
+        .limit(limit)
+    ).all()
+    lost = [r.id for r in rows
+            if r.started_at is None
+            or now - r.started_at > timedelta(seconds=r.timeout + margin)]
+    if lost:
+        session.execute(
+            update(Execution)
+            .where(Execution.id.in_(lost), Execution.status == "processing")
+            .values(status="failed", errors=LOST_WORKER_ERROR.format(margin=margin),
+                    finished_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return lost
+
+
+def prune(session: Session, older_than: datetime, limit: int = 10_000) -> int:
+    victims = select(Execution.id).where(
+        Execution.status.in_(("completed", "failed")), Execution.finished_at < older_than
+    ).limit(limit).scalar_subquery()
+    return session.execute(
+        delete(Execution).where(Execution.id.in_(victims))
+        .execution_options(synchronize_session=False)
+    ).rowcount

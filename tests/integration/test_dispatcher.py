@@ -1,0 +1,136 @@
+"""The fenced dispatch transaction against real PostgreSQL and Redis (in-process)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import redis
+
+from scheduler.dispatcher import Dispatcher
+from scheduler.lease import LeaseKeeper
+from scheduler.publish import QUEUE, RedisPublisher
+from scheduler.store.leases import FencedOut
+from scheduler.store.models import Execution, Schedule
+
+
+@pytest.fixture
+def leader_keeper(store):
+    keeper = LeaseKeeper(store.sessions, "node-a", ttl=30)
+    assert keeper.tick()
+    return keeper
+
+
+def queued(broker_url: str) -> list[str]:
+    client = redis.Redis.from_url(broker_url)
+    return [json.loads(m)["headers"]["id"] for m in reversed(client.lrange(QUEUE, 0, -1))]
+
+
+def test_due_cron_fires_once_and_advances(store, broker_url, leader_keeper):
+    store.function()
+    now = store.now()
+    due = now.replace(second=0, microsecond=0)
+    sid = store.schedule(at=due)
+    d = Dispatcher(store.sessions, RedisPublisher(broker_url), "node-a")
+    result = d.run_batch(leader_keeper.epoch)
+    assert result.fired == 1 and result.published == 1
+    [ex] = store.executions()
+    assert (ex.schedule_id, ex.scheduled_for, ex.trigger, ex.status) == (sid, due, "schedule",
+                                                                          "waiting")
+    assert ex.epoch == leader_keeper.epoch and ex.enqueued_at is not None
+    sched = store.get(Schedule, sid)
+    assert sched.next_fire_at == due + timedelta(minutes=1)
+    assert sched.last_fire_at == due
+    assert queued(broker_url) == [ex.id]
+    # Nothing more is due: a second batch writes nothing.
+    assert d.run_batch(leader_keeper.epoch).fired == 0
+    assert len(store.executions()) == 1
+
+
+def test_unique_key_stops_a_second_write_of_the_same_fire(store, broker_url, leader_keeper):
+    store.function()
+    due = store.now().replace(second=0, microsecond=0)
+    sid = store.schedule(at=due)
+    d = Dispatcher(store.sessions, RedisPublisher(broker_url), "node-a")
+    d.run_batch(leader_keeper.epoch)
+    # Rewind the schedule as a confused node might: the same nominal time again.
+    with store.session() as s, s.begin():
+        s.get(Schedule, sid).next_fire_at = due
+    result = d.run_batch(leader_keeper.epoch)
+    assert result.fired == 0 and result.published == 0
+    assert len(store.executions()) == 1
+    assert len(queued(broker_url)) == 1
+
+
+def test_wrong_epoch_is_fenced_and_writes_nothing(store, broker_url, leader_keeper):
+    store.function()
+    store.schedule(at=store.now() - timedelta(seconds=1))
+    d = Dispatcher(store.sessions, RedisPublisher(broker_url), "node-a")
+    with pytest.raises(FencedOut):
+        d.run_batch(leader_keeper.epoch + 1)
+    other = Dispatcher(store.sessions, RedisPublisher(broker_url), "node-b")
+    with pytest.raises(FencedOut):
+        other.run_batch(leader_keeper.epoch)
+    assert store.executions() == []
+    assert queued(broker_url) == []
+
+
+def test_due_oneshots_become_waiting_and_are_published(store, broker_url, leader_keeper):
+    store.function()
+    now = store.now()
+    due = store.oneshot(at=now - timedelta(seconds=2))
+    later = store.oneshot(at=now + timedelta(minutes=5))
+    d = Dispatcher(store.sessions, RedisPublisher(broker_url), "node-a")
+    result = d.run_batch(leader_keeper.epoch)
+    assert result.oneshots == 1
+    assert store.get(Execution, due).status == "waiting"
+    assert store.get(Execution, later).status == "scheduled"
+    assert queued(broker_url) == [due]
+
+
+def test_broker_down_leaves_rows_for_the_relay(store, broker_url, leader_keeper):
+    store.function()
+    store.schedule(at=store.now() - timedelta(seconds=1))
+    dead = Dispatcher(store.sessions, RedisPublisher("redis://127.0.0.1:1/0"), "node-a")
+    result = dead.run_batch(leader_keeper.epoch)
+    assert result.fired == 1 and result.published == 0
+    [ex] = store.executions()
+    assert ex.enqueued_at is None
+    alive = Dispatcher(store.sessions, RedisPublisher(broker_url), "node-a")
+    assert alive.relay(settle=0, requeue_after=60) == 1
+    assert queued(broker_url) == [ex.id]
+    assert alive.relay(settle=0, requeue_after=60) == 0
+
+
+def test_backlog_drains_in_ordered_bounded_batches(store, broker_url, leader_keeper):
+    store.function()
+    now = store.now()
+    for i in range(25):
+        store.schedule(at=now - timedelta(seconds=30 - i))
+    d = Dispatcher(store.sessions, RedisPublisher(broker_url), "node-a", batch_size=10)
+    sizes = []
+    while True:
+        r = d.run_batch(leader_keeper.epoch)
+        sizes.append(r.fired)
+        if not r.full:
+            break
+    assert sizes == [10, 10, 5]
+    assert len(set(queued(broker_url))) == 25
+
+
+def test_skips_are_counted_with_reason(store, broker_url, leader_keeper):
+    store.function()
+    now = store.now()
+    base = now.replace(second=0, microsecond=0) - timedelta(minutes=10)
+    sid = store.schedule(at=base, missed_policy="latest", misfire_grace=1)
+    Dispatcher(store.sessions, RedisPublisher(broker_url), "node-a").run_batch(
+        leader_keeper.epoch)
+    sched = store.get(Schedule, sid)
+    fired = store.executions()
+    assert len(fired) == 1
+    # 11 fire times in [base, now]: the latest runs, the 10 before it are skipped.
+    assert fired[0].scheduled_for == base + timedelta(minutes=10)
+    assert sched.skipped_missed == 10
+    assert sched.last_skip_reason == "missed"
+    assert sched.last_skipped_at is not None and sched.last_skipped_at < fired[0].scheduled_for
