@@ -1,0 +1,234 @@
+"""Leader failover, fencing and outages with real scheduler, worker, PostgreSQL and
+Redis processes. No test waits for real cron minutes: fire times are placed
+relative to the database clock."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections import Counter
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from scheduler.store.models import Execution
+from scheduler.timerules import next_fires, parse_cron
+from tests.helpers import leader, start_scheduler, start_worker, tocsin_env, wait_for
+
+TTL = 2.0
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cluster(pg_url, broker_url, tmp_path):
+    procs = []
+    env = tocsin_env(pg_url, broker_url, TOCSIN_LEASE_TTL=str(TTL),
+                     TOCSIN_TEST_LEDGER=str(tmp_path / "ledger.txt"),
+                     TOCSIN_REQUEUE_AFTER="5", TOCSIN_POLL_INTERVAL="1")
+
+    def start(name):
+        proc = start_scheduler(env, name, tmp_path)
+        procs.append(proc)
+        return proc
+
+    def worker(name="w1"):
+        proc = start_worker(env, name, tmp_path)
+        procs.append(proc)
+        return proc
+
+    start.worker = worker
+    start.env = env
+    yield start
+    for p in procs:
+        p.stop()
+
+
+def runs(tmp_path) -> Counter[str]:
+    ledger = tmp_path / "ledger.txt"
+    return Counter(ledger.read_text().split()) if ledger.exists() else Counter()
+
+
+def test_one_leader_and_kill9_failover_within_ttl_plus_one(cluster, store, tmp_path):
+    store.function()
+    nodes = {name: cluster(name) for name in ("n1", "n2", "n3")}
+    cluster.worker()
+    first = wait_for(lambda: leader(store), 15, what="a leader")
+    time.sleep(TTL)  # all three have campaigned by now
+    assert leader(store) == first
+    roles = store.scalar("SELECT count(*) FROM nodes WHERE role = 'leader'")
+    assert roles == 1
+    now = store.now()
+    oneshots = [store.oneshot(at=now + timedelta(seconds=1 + i * 0.25)) for i in range(40)]
+    time.sleep(2.5)
+    nodes[first[0]].signal(signal.SIGKILL)
+    killed_at = store.now()
+    second = wait_for(lambda: (lead := leader(store)) and lead[0] != first[0] and lead,
+                      TTL + 5, what="a new leader")
+    assert second[1] > first[1]
+    wait_for(lambda: all(store.get(Execution, e).status != "scheduled" for e in oneshots),
+             20, what="every one-shot dispatched")
+    rows = [store.get(Execution, e) for e in oneshots]
+    # Dispatched after the kill: late by at most TTL + 1 s.
+    after_kill = [r for r in rows if r.scheduled_at >= killed_at]
+    assert after_kill, "the test must place fires after the kill"
+    worst = max((r.updated_at - r.scheduled_at).total_seconds() for r in after_kill)
+    assert worst <= TTL + 1.0, worst
+    assert {r.epoch for r in after_kill} <= {first[1], second[1]}
+    wait_for(lambda: all(store.get(Execution, e).status == "completed" for e in oneshots),
+             30, what="every one-shot to run")
+    ran = runs(tmp_path)
+    assert all(ran[e] == 1 for e in oneshots), ran
+
+
+def test_paused_leader_is_fenced_and_steps_down(cluster, store, tmp_path):
+    store.function()
+    cluster.worker()
+    n1 = cluster("n1")
+    wait_for(lambda: leader(store), 15, what="n1 to lead")
+    n2 = cluster("n2")
+    wait_for(lambda: store.scalar("SELECT count(*) FROM nodes") == 2, 10, what="n2 heartbeat")
+    old = leader(store)
+    assert old[0] == "n1"
+    now = store.now()
+    oneshots = [store.oneshot(at=now + timedelta(seconds=1 + i * 0.5)) for i in range(16)]
+    n1.signal(signal.SIGSTOP)
+    new = wait_for(lambda: (lead := leader(store)) and lead[0] == "n2" and lead, TTL + 6,
+                   what="n2 to take over")
+    taken_at = store.now()
+    time.sleep(1)
+    n1.signal(signal.SIGCONT)
+    wait_for(lambda: all(store.get(Execution, e).status != "scheduled" for e in oneshots),
+             20, what="every one-shot dispatched")
+    time.sleep(TTL)
+    stale = store.scalar(
+        "SELECT count(*) FROM executions WHERE epoch = :e AND updated_at > :t",
+        e=old[1], t=taken_at)
+    assert stale == 0, "the paused leader wrote after it was replaced"
+    assert leader(store)[0] == "n2" and new[1] == old[1] + 1
+    assert store.scalar("SELECT role FROM nodes WHERE name = 'n1'") == "standby"
+    assert "lease.lost" in n1.output()
+    wait_for(lambda: all(store.get(Execution, e).status == "completed" for e in oneshots),
+             30, what="every one-shot to run")
+    ran = runs(tmp_path)
+    assert all(ran[e] == 1 for e in oneshots), ran
+    assert n2.popen.poll() is None and n1.popen.poll() is None
+
+
+def test_chronos_style_checker_under_kills_and_pauses(cluster, store, tmp_path):
+    """Every expected (schedule, fire time) runs exactly once, within TTL + 1 s, while
+    leaders are killed and paused."""
+    store.function()
+    names = ["n1", "n2", "n3"]
+    nodes = {n: cluster(n) for n in names}
+    cluster.worker()
+    wait_for(lambda: leader(store), 15, what="a leader")
+    start = store.now()
+    cron = parse_cron("* * * * *")
+    placed = {}
+    for i in range(30):
+        at = start + timedelta(seconds=1 + i * 0.5)
+        placed[store.schedule(cron="* * * * *", at=at)] = at
+    end = start + timedelta(seconds=20)
+
+    time.sleep(3)
+    victim = leader(store)[0]
+    nodes[victim].signal(signal.SIGKILL)
+    nodes[victim] = cluster(victim + "b")
+    wait_for(lambda: (lead := leader(store)) and lead[0] != victim, TTL + 5, what="failover")
+    time.sleep(3)
+    paused = leader(store)[0]
+    nodes[paused].signal(signal.SIGSTOP)
+    wait_for(lambda: (lead := leader(store)) and lead[0] != paused, TTL + 6, what="takeover")
+    time.sleep(2)
+    nodes[paused].signal(signal.SIGCONT)
+    while store.now() < end:
+        time.sleep(0.5)
+
+    expected = set()
+    for sid, at in placed.items():
+        expected.add((sid, at))
+        for t in next_fires(cron, ZoneInfo("UTC"), at, 3):
+            if t <= end - timedelta(seconds=TTL + 1.5):
+                expected.add((sid, t))
+
+    def all_ran():
+        rows = store.executions()
+        done = {(r.schedule_id, r.scheduled_for) for r in rows if r.status == "completed"}
+        return expected <= done
+
+    wait_for(all_ran, 30, interval=0.5, what="every expected fire to complete")
+    rows = store.executions()
+    keys = Counter((r.schedule_id, r.scheduled_for) for r in rows)
+    assert all(n == 1 for n in keys.values())
+    unexpected = {k for k in keys if k not in expected and k[1] <= end - timedelta(seconds=5)}
+    assert not unexpected, unexpected
+    by_key = {(r.schedule_id, r.scheduled_for): r for r in rows}
+    lates = [(by_key[k].created_at - k[1]).total_seconds() for k in expected]
+    assert max(lates) <= TTL + 1.0, sorted(lates)[-5:]
+    ran = runs(tmp_path)
+    assert all(ran[by_key[k].id] == 1 for k in expected), "a fire ran twice or never"
+
+
+def _redis_cmd(*args: str) -> None:
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", *args],
+                   capture_output=True, timeout=10)
+
+
+def _start_redis() -> None:
+    subprocess.run(
+        ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
+         "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile",
+         "/var/log/redis/ci.log"], check=True, timeout=20)
+    wait_for(lambda: subprocess.run(["redis-cli", "ping"], capture_output=True,
+                                    text=True).stdout.strip() == "PONG", 20, what="redis")
+
+
+def test_redis_restart_loses_nothing_and_doubles_nothing(cluster, store, tmp_path):
+    store.function()
+    cluster("n1")
+    cluster.worker()
+    wait_for(lambda: leader(store), 15, what="a leader")
+    now = store.now()
+    before = [store.oneshot(at=now + timedelta(seconds=1 + i * 0.2)) for i in range(5)]
+    during = [store.oneshot(at=now + timedelta(seconds=4 + i * 0.2)) for i in range(10)]
+    wait_for(lambda: all(store.get(Execution, e).status == "completed" for e in before), 20,
+             what="the first one-shots")
+    _redis_cmd("shutdown", "nosave")
+    try:
+        wait_for(lambda: all(store.get(Execution, e).status == "waiting" for e in during), 20,
+                 what="dispatch while Redis is down")
+        assert store.scalar(
+            "SELECT count(*) FROM executions WHERE status='waiting' AND enqueued_at IS NULL"
+        ) == len(during)
+        time.sleep(1)
+    finally:
+        _start_redis()
+    wait_for(lambda: all(store.get(Execution, e).status == "completed" for e in during), 60,
+             interval=0.5, what="every execution to run after Redis is back")
+    ran = runs(tmp_path)
+    assert all(ran[e] == 1 for e in before + during), ran
+
+
+def test_postgres_restart_under_a_running_leader(cluster, store, tmp_path):
+    store.function()
+    n1 = cluster("n1")
+    cluster.worker()
+    wait_for(lambda: leader(store), 15, what="a leader")
+    now = store.now()
+    sched = [store.oneshot(at=now + timedelta(seconds=2 + i * 0.5)) for i in range(16)]
+    time.sleep(3)
+    version = subprocess.run(["ls", "/etc/postgresql"], capture_output=True,
+                             text=True).stdout.split()[0]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+                   check=True, timeout=120)
+    wait_for(lambda: subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"]).returncode == 0,
+             60, what="postgres back")
+    store.engine.dispose()
+    wait_for(lambda: all(store.get(Execution, e).status == "completed" for e in sched), 60,
+             interval=0.5, what="every one-shot to run after the restart")
+    ran = runs(tmp_path)
+    assert all(ran[e] == 1 for e in sched)
+    assert n1.popen.poll() is None, "the daemon died instead of reconnecting"
+    assert leader(store) is not None
