@@ -32,10 +32,10 @@ from scheduler.store import fires as fire_store
 from scheduler.store import leases as lease_store
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
 from scheduler.store.leases import FencedOut
+from scheduler.store.schedules import WAKEUP_CHANNEL
 
 log = get_logger(__name__)
 
-WAKEUP_CHANNEL = "tocsin_wakeup"
 RELAY_SETTLE = 3.0  # seconds a fresh row is left to whoever created it to publish
 
 

@@ -1,0 +1,54 @@
+"""Schedule state changes that must account for the fires they skip."""
+
+from __future__ import annotations
+
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from scheduler.policies import skipped_while_inactive
+from scheduler.store.db import db_now
+from scheduler.store.models import Schedule
+from scheduler.timerules import parse_cron
+
+WAKEUP_CHANNEL = "tocsin_wakeup"
+
+Reason = Literal["paused", "disabled"]
+
+
+def notify_wakeup(session: Session) -> None:
+    """Tell the leader its earliest due time may have moved (sent on commit)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
+
+
+def set_inactive(session: Session, schedule: Schedule, reason: Reason, on: bool,
+                 note: str = "") -> int:
+    """Pause/disable or resume/enable. On the way back, every fire time that
+    passed meanwhile is counted as skipped with ``reason``. Returns that count."""
+    flag = "paused" if reason == "paused" else "disabled"
+    if on:
+        setattr(schedule, flag, True)
+        if reason == "paused":
+            schedule.pause_note = note
+        return 0
+    if not getattr(schedule, flag):
+        return 0
+    setattr(schedule, flag, False)
+    if reason == "paused":
+        schedule.pause_note = ""
+    if schedule.paused or schedule.disabled:
+        return 0  # still inactive for the other reason: count when that ends
+    now = db_now(session)
+    count, last, upcoming = skipped_while_inactive(
+        parse_cron(schedule.cron), ZoneInfo(schedule.timezone), schedule.next_fire_at, now)
+    if count:
+        counter = f"skipped_{reason}"
+        setattr(schedule, counter, getattr(schedule, counter) + count)
+        schedule.last_skipped_at = last
+        schedule.last_skip_reason = reason
+    schedule.next_fire_at = upcoming
+    notify_wakeup(session)
+    return count

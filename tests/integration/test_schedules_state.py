@@ -1,0 +1,97 @@
+"""Pausing/disabling counts skipped fires with their reason; NOTIFY wakes the leader;
+`tocsin status` shows the lease."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+from scheduler.store.models import Execution, Schedule
+from scheduler.store.schedules import notify_wakeup, set_inactive
+from tests.helpers import ROOT, leader, start_scheduler, tocsin_env, wait_for
+
+
+def test_resume_counts_fires_skipped_while_paused(store):
+    store.function()
+    now = store.now()
+    base = now.replace(minute=now.minute // 10 * 10, second=0, microsecond=0) - timedelta(
+        minutes=30)
+    sid = store.schedule(cron="*/10 * * * *", at=base)
+    with store.session() as s, s.begin():
+        sched = s.get(Schedule, sid)
+        set_inactive(s, sched, "paused", True, note="maintenance")
+        assert (sched.paused, sched.pause_note) == (True, "maintenance")
+    with store.session() as s, s.begin():
+        sched = s.get(Schedule, sid)
+        count = set_inactive(s, sched, "paused", False)
+    sched = store.get(Schedule, sid)
+    assert count == 4  # base, +10, +20, +30 minutes
+    assert sched.skipped_paused == 4 and sched.last_skip_reason == "paused"
+    assert sched.last_skipped_at == base + timedelta(minutes=30)
+    assert sched.next_fire_at == base + timedelta(minutes=40)
+    assert not sched.paused and sched.pause_note == ""
+
+
+def test_disabled_and_paused_count_once_when_both_end(store):
+    store.function()
+    base = store.now().replace(second=0, microsecond=0) - timedelta(minutes=5)
+    sid = store.schedule(cron="* * * * *", at=base)
+    with store.session() as s, s.begin():
+        sched = s.get(Schedule, sid)
+        set_inactive(s, sched, "paused", True)
+        set_inactive(s, sched, "disabled", True)
+        assert set_inactive(s, sched, "paused", False) == 0  # still disabled
+        assert set_inactive(s, sched, "disabled", False) == 6
+    sched = store.get(Schedule, sid)
+    assert (sched.skipped_disabled, sched.skipped_paused) == (6, 0)
+    assert sched.last_skip_reason == "disabled"
+
+
+def test_notify_wakes_the_leader_before_its_poll(pg_url, broker_url, store, tmp_path):
+    store.function()
+    env = tocsin_env(pg_url, broker_url, TOCSIN_POLL_INTERVAL="60", TOCSIN_LEASE_TTL="2")
+    proc = start_scheduler(env, "n1", tmp_path)
+    try:
+        wait_for(lambda: leader(store), 15, what="a leader")
+        time.sleep(1.5)  # the first dispatch ran and armed itself 60 s out
+        eid = store.oneshot(at=store.now() + timedelta(seconds=1))
+        with store.session() as s, s.begin():
+            notify_wakeup(s)
+        ex = wait_for(lambda: (e := store.get(Execution, eid)).status == "waiting" and e, 10,
+                      what="the one-shot to dispatch")
+        lag = (ex.updated_at - ex.scheduled_at).total_seconds()
+        assert 0 <= lag < 0.5, lag
+    finally:
+        proc.stop()
+
+
+def test_status_json_names_leader_and_standbys(pg_url, broker_url, store, tmp_path):
+    env = tocsin_env(pg_url, broker_url, TOCSIN_LEASE_TTL="2")
+    procs = [start_scheduler(env, n, tmp_path) for n in ("n1", "n2")]
+    try:
+        wait_for(lambda: leader(store), 15, what="a leader")
+        wait_for(lambda: store.scalar("SELECT count(*) FROM nodes") == 2, 10, what="heartbeats")
+        out = subprocess.run([sys.executable, "-m", "scheduler", "status", "--json"], env=env,
+                             cwd=ROOT, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        data = json.loads(out.stdout)
+        holder, epoch = leader(store)
+        assert data["leader"] == holder and data["epoch"] == epoch
+        assert data["standbys"] == [n for n in ("n1", "n2") if n != holder]
+        assert data["lease_expires_at"].endswith("+00:00")
+        assert data["unpublished_backlog"] == 0
+    finally:
+        for p in procs:
+            p.stop()
+
+
+def test_status_on_unreachable_database_is_one_line():
+    env = tocsin_env("postgresql://postgres@127.0.0.1:1/none", "memory://")
+    out = subprocess.run([sys.executable, "-m", "scheduler", "status"], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: cannot read the job store")
+    assert "Traceback" not in out.stderr
