@@ -96,7 +96,7 @@ class Dispatcher:
         """One transaction's worth; raises FencedOut if leadership is gone."""
         result = BatchResult()
         with transaction(self.sessions) as session:
-            now = fence(session, self.node, epoch)
+            now = fence(session, self.node, epoch, pin=False)
             due = store.claim_due_schedules(session, now, self.batch_size)
             rows, advances, result.skipped = plan_fires(due, now, epoch)
             inserted = store.insert_fires(session, rows)
@@ -108,6 +108,9 @@ class Dispatcher:
             if inserted or oneshots:
                 record_dispatch(session, self.node, epoch, now,
                                 max(result.lags_ms) if result.lags_ms else None)
+            if due or oneshots:
+                # Nothing written commits unless the lease is still ours, pinned to commit.
+                fence(session, self.node, epoch, pin=True)
         ids = inserted + [i for i, _ in oneshots]
         result.fired, result.oneshots, result.claimed = len(inserted), len(oneshots), len(due)
         result.full = len(due) >= self.batch_size or len(oneshots) >= self.batch_size

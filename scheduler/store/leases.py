@@ -2,13 +2,14 @@
 
 Locking (PostgreSQL), which is what makes fencing hold up to commit:
 
-* a dispatch transaction takes ``FOR KEY SHARE`` on the lease row after
-  checking holder, epoch and expiry;
+* a dispatch transaction's last statement before commit checks holder,
+  epoch and expiry and takes ``FOR KEY SHARE`` on the lease row;
 * the holder's renewal is a plain ``UPDATE`` of non-key columns (``FOR NO KEY
   UPDATE``), which does not wait for its own dispatches;
 * a takeover takes ``FOR UPDATE``, which waits for any dispatch transaction of
-  the old holder to end. An old leader paused mid-transaction is cut off by
-  ``idle_in_transaction_session_timeout`` and its writes roll back.
+  the old holder to end. An old leader paused between that check and its
+  commit is cut off by ``idle_in_transaction_session_timeout`` and its
+  writes roll back.
 """
 
 from __future__ import annotations
@@ -92,18 +93,26 @@ def step_down(session: Session, holder: str, epoch: int) -> None:
     )
 
 
-def fence(session: Session, holder: str, epoch: int) -> datetime:
-    """Inside a dispatch transaction: prove leadership and pin it until commit."""
+def fence(session: Session, holder: str, epoch: int, pin: bool) -> datetime:
+    """Prove leadership inside a dispatch transaction.
+
+    The dispatcher calls this twice: first without ``pin``, a cheap check so a
+    standby never claims rows; then with ``pin`` as the last statement before
+    commit, which locks the lease row (``FOR KEY SHARE``) so no takeover can
+    happen between the check and the commit. Only that last window is held
+    to a short idle timeout: a leader paused there is cut off and rolled back
+    instead of blocking the takeover, while computing a large batch earlier in
+    the transaction is never mistaken for a pause.
+    """
     pg = _is_pg(session)
-    if pg:
-        # A paused leader must not hold the lease row hostage.
-        session.execute(text("SET LOCAL idle_in_transaction_session_timeout = '2s'"))
+    if pg and pin:
+        session.execute(text("SET LOCAL idle_in_transaction_session_timeout = '1s'"))
     now = db_now(session)
     query = select(Lease.epoch).where(
         Lease.name == LEADER, Lease.holder == holder, Lease.epoch == epoch,
         Lease.expires_at > now,
     )
-    if pg:
+    if pg and pin:
         query = query.with_for_update(key_share=True)
     if session.execute(query).first() is None:
         raise FencedOut(f"{holder} no longer leads with epoch {epoch}")

@@ -135,7 +135,7 @@ def test_chronos_style_checker_under_kills_and_pauses(cluster, store, tmp_path):
     time.sleep(3)
     victim = leader(store)[0]
     nodes[victim].signal(signal.SIGKILL)
-    nodes[victim] = cluster(victim + "b")
+    nodes[victim + "b"] = cluster(victim + "b")
     wait_for(lambda: (lead := leader(store)) and lead[0] != victim, TTL + 5, what="failover")
     time.sleep(3)
     paused = leader(store)[0]

@@ -106,8 +106,9 @@ def test_broker_down_leaves_rows_for_the_relay(store, broker_url, leader_keeper)
 def test_backlog_drains_in_ordered_bounded_batches(store, broker_url, leader_keeper):
     store.function()
     now = store.now()
-    for i in range(25):
-        store.schedule(at=now - timedelta(seconds=30 - i))
+    placed = [now - timedelta(seconds=30 - i) for i in range(25)]
+    # A yearly cron: only the placed times are due, whatever minute it is now.
+    ids = [store.schedule(cron="0 0 1 1 *", at=at) for at in placed]
     d = Dispatcher(store.sessions, RedisPublisher(broker_url), "node-a", batch_size=10)
     sizes = []
     while True:
@@ -116,6 +117,10 @@ def test_backlog_drains_in_ordered_bounded_batches(store, broker_url, leader_kee
         if not r.full:
             break
     assert sizes == [10, 10, 5]
+    rows = sorted(store.executions(), key=lambda e: e.created_at)
+    # Oldest due first: batch one holds the ten earliest placed times.
+    first = {e.schedule_id for e in rows[:10]}
+    assert first == set(ids[:10])
     assert len(set(queued(broker_url))) == 25
 
 
