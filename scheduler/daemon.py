@@ -32,7 +32,7 @@ from scheduler.store import fires as fire_store
 from scheduler.store import leases as lease_store
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
 from scheduler.store.leases import FencedOut
-from scheduler.store.schedules import WAKEUP_CHANNEL
+from scheduler.store.schedules import listen_wakeups
 
 log = get_logger(__name__)
 
@@ -184,17 +184,14 @@ class Daemon:
 
     def _listen(self) -> None:
         """Wake dispatch when the API adds a one-shot or changes a schedule."""
-        import psycopg
-
         url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         while not self._stop.is_set():
             try:
-                with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f"LISTEN {WAKEUP_CHANNEL}")
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            if self.keeper.leading:
-                                self.wake()
+                listen_wakeups(url, self._stop, self._on_notify)
             except Exception as exc:
                 log.warning("listen.error", error=str(exc).splitlines()[0][:200])
                 time.sleep(1)
+
+    def _on_notify(self) -> None:
+        if self.keeper.leading:
+            self.wake()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -143,8 +143,6 @@ def earliest_due(session: Session) -> datetime | None:
         return None
     # min() on SQLite returns a string, bypassing the column type.
     parsed = [t if isinstance(t, datetime) else datetime.fromisoformat(t) for t in candidates]
-    from datetime import UTC
-
     return min(t if t.tzinfo else t.replace(tzinfo=UTC) for t in parsed)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -22,6 +24,18 @@ def notify_wakeup(session: Session) -> None:
     """Tell the leader its earliest due time may have moved (sent on commit)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
+
+
+def listen_wakeups(url: str, stop: threading.Event, on_wake: Callable[[], None]) -> None:
+    """Block on LISTEN until ``stop``; call ``on_wake`` per notification. Raises on
+    connection loss so the caller can reconnect."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f"LISTEN {WAKEUP_CHANNEL}")
+        while not stop.is_set():
+            for _ in conn.notifies(timeout=1.0, stop_after=1):
+                on_wake()
 
 
 def set_inactive(session: Session, schedule: Schedule, reason: Reason, on: bool,
