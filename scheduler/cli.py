@@ -58,8 +58,8 @@ def scheduler_cmd() -> None:
     settings = load_settings()
     setup_logging(settings.log_level, settings.log_format)
     daemon = Daemon(settings)
-    signal.signal(signal.SIGTERM, lambda *_: daemon._stop.set())
-    signal.signal(signal.SIGINT, lambda *_: daemon._stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
     daemon.run_forever()
 
 
@@ -97,17 +97,15 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         fail(f"cannot read the job store: {str(exc).splitlines()[0]}")
     finally:
         engine.dispose()
-    lag = info["last_dispatch_lag_ms"]
-    now = info["now"]
-    last = info["last_dispatch_at"]
+    lag, last = info.last_dispatch_lag_ms, info.last_dispatch_at
     view = {
-        "leader": info["leader"], "epoch": info["epoch"],
-        "lease_expires_at": timerules.iso(info["lease_expires_at"]),  # type: ignore[arg-type]
-        "standbys": info["standbys"],
-        "last_dispatch_at": timerules.iso(last),  # type: ignore[arg-type]
-        "seconds_since_dispatch": round((now - last).total_seconds(), 3) if last else None,
-        "dispatch_lag_ms": round(lag, 1) if lag is not None else None,  # type: ignore[arg-type]
-        "unpublished_backlog": info["unpublished_backlog"],
+        "leader": info.leader, "epoch": info.epoch,
+        "lease_expires_at": timerules.iso(info.lease_expires_at),
+        "standbys": info.standbys,
+        "last_dispatch_at": timerules.iso(last),
+        "seconds_since_dispatch": round((info.now - last).total_seconds(), 3) if last else None,
+        "dispatch_lag_ms": round(lag, 1) if lag is not None else None,
+        "unpublished_backlog": info.unpublished_backlog,
     }
     if as_json:
         print(json.dumps(view))

@@ -88,6 +88,10 @@ class Daemon:
         self.publisher.close()
         log.info("scheduler.stopped", node=self.node)
 
+    def request_stop(self) -> None:
+        """Safe from a signal handler: run_forever notices and shuts down cleanly."""
+        self._stop.set()
+
     def run_forever(self) -> None:
         self.start()
         try:

@@ -149,21 +149,33 @@ def recent_nodes(session: Session, within: float) -> list[Node]:
     ).scalars())
 
 
-def status(session: Session, node_window: float) -> dict[str, object]:
+@dataclass(frozen=True)
+class StatusView:
+    now: datetime
+    leader: str | None
+    epoch: int
+    lease_expires_at: datetime | None
+    standbys: list[str]
+    last_dispatch_at: datetime | None
+    last_dispatch_lag_ms: float | None
+    unpublished_backlog: int
+
+
+def status(session: Session, node_window: float) -> StatusView:
     """What `tocsin status` shows: leader, epoch, expiry, standbys, last dispatch."""
     from scheduler.store.fires import outbox_backlog
 
     lease = read_lease(session)
     now = db_now(session)
     nodes = recent_nodes(session, node_window)
-    leading = lease is not None and lease.expires_at > now
-    return {
-        "now": now,
-        "leader": lease.holder if leading and lease else None,
-        "epoch": lease.epoch if lease else 0,
-        "lease_expires_at": lease.expires_at if lease else None,
-        "standbys": [n.name for n in nodes if not (leading and lease and n.name == lease.holder)],
-        "last_dispatch_at": lease.last_dispatch_at if lease else None,
-        "last_dispatch_lag_ms": lease.last_dispatch_lag_ms if lease else None,
-        "unpublished_backlog": outbox_backlog(session),
-    }
+    holder = lease.holder if lease is not None and lease.expires_at > now else None
+    return StatusView(
+        now=now,
+        leader=holder,
+        epoch=lease.epoch if lease else 0,
+        lease_expires_at=lease.expires_at if lease else None,
+        standbys=[n.name for n in nodes if n.name != holder],
+        last_dispatch_at=lease.last_dispatch_at if lease else None,
+        last_dispatch_lag_ms=lease.last_dispatch_lag_ms if lease else None,
+        unpublished_backlog=outbox_backlog(session),
+    )
