@@ -18,6 +18,8 @@ from scheduler.config import ConfigError, load_settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tocsin scheduler.")
 cron_app = typer.Typer(no_args_is_help=True, help="Cron expressions.")
 app.add_typer(cron_app, name="cron")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 
@@ -61,6 +63,55 @@ def scheduler_cmd() -> None:
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
     daemon.run_forever()
+
+
+@app.command("api")
+def api_cmd(
+    host: Annotated[str | None, typer.Option(help="default TOCSIN_API_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default TOCSIN_API_PORT")] = None,
+) -> None:
+    """Serve the Appwrite-compatible API (OpenAPI at /openapi.json, docs at /docs)."""
+    import uvicorn
+
+    from scheduler.api.app import create_app
+    from scheduler.logs import setup_logging
+
+    settings = load_settings()
+    setup_logging(settings.log_level, settings.log_format)
+    uvicorn.run(create_app(settings), host=host or settings.api_host,
+                port=port or settings.api_port, log_config=None, access_log=False)
+
+
+@keys_app.command("create")
+def keys_create(
+    project: Annotated[str, typer.Option(help="project id (created if missing)")],
+    scope: Annotated[list[str] | None, typer.Option(help="repeat; default all scopes")] = None,
+    name: Annotated[str, typer.Option()] = "key",
+    expires_in_days: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from datetime import timedelta
+
+    from scheduler.store.db import make_engine, make_sessionmaker, transaction
+    from scheduler.store.projects import SCOPES, add_key, ensure_project, new_secret
+
+    scopes = scope or list(SCOPES)
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        fail(f"unknown scope(s) {', '.join(unknown)}; allowed: {', '.join(SCOPES)}", 2)
+    settings = load_settings()
+    secret = new_secret()
+    expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            ensure_project(session, project)
+            add_key(session, project, secret, scopes, name=name, expires_at=expires)
+    except Exception as exc:
+        fail(f"cannot write the key: {str(exc).splitlines()[0]}")
+    finally:
+        engine.dispose()
+    print(secret)
 
 
 @app.command("worker", context_settings={"allow_extra_args": True,

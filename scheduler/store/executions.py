@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from scheduler.store.db import db_now
 from scheduler.store.models import Execution, Function
 
 LOST_WORKER_ERROR = (
@@ -94,3 +95,53 @@ def prune(session: Session, older_than: datetime, limit: int = 10_000) -> int:
         delete(Execution).where(Execution.id.in_(victims))
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+# ------------------------------------------------------------------ API side
+
+EXECUTION_COLUMNS: dict[str, Any] = {
+    "trigger": Execution.trigger,
+    "status": Execution.status,
+    "responseStatusCode": Execution.response_status_code,
+    "duration": Execution.duration,
+    "requestMethod": Execution.request_method,
+    "requestPath": Execution.request_path,
+    "$createdAt": Execution.created_at,
+    "$updatedAt": Execution.updated_at,
+    "$id": Execution.id,
+}
+
+
+class InProgress(Exception):
+    pass
+
+
+def create(session: Session, fields: dict[str, Any]) -> Execution:
+    now = db_now(session)
+    execution = Execution(created_at=now, updated_at=now, **fields)
+    session.add(execution)
+    session.flush()
+    return execution
+
+
+def get(session: Session, project_id: str, function_id: str, execution_id: str,
+        lock: bool = False) -> Execution | None:
+    query = select(Execution).where(Execution.project_id == project_id,
+                                    Execution.function_id == function_id,
+                                    Execution.id == execution_id)
+    if lock:
+        query = query.with_for_update()
+    return session.execute(query).scalar_one_or_none()
+
+
+def delete_one(session: Session, project_id: str, function_id: str,
+               execution_id: str) -> bool:
+    """Delete (cancel, for a scheduled one). Locks the row first, so a dispatcher that
+    is promoting it either finished (-> InProgress) or will skip it (-> deleted)."""
+    execution = get(session, project_id, function_id, execution_id, lock=True)
+    if execution is None:
+        return False
+    if execution.status in ("waiting", "processing"):
+        raise InProgress(execution_id)
+    session.delete(execution)
+    return True

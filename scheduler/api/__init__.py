@@ -1,0 +1,1 @@
+"""The admin API: wire-compatible with Appwrite's Functions executions endpoints."""

@@ -1,0 +1,99 @@
+"""The FastAPI application: error envelope everywhere, routes under /v1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from scheduler import __version__
+from scheduler.api.app_response import AppwriteJSON
+from scheduler.api.context import Context
+from scheduler.api.errors import ApiError
+from scheduler.api.routes import executions, functions, health, operator
+from scheduler.config import Settings
+from scheduler.logs import get_logger
+from scheduler.publish import Publisher, make_publisher
+from scheduler.results import ResultChannel, make_results
+from scheduler.store.db import make_engine, make_sessionmaker, transaction
+from scheduler.store.projects import ensure_key, ensure_project
+
+log = get_logger(__name__)
+
+
+def error_response(err: ApiError) -> JSONResponse:
+    return AppwriteJSON(err.body(), status_code=err.code)
+
+
+def _param_name(loc: tuple[object, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return parts[0] if parts else "body"
+
+
+def bootstrap(ctx: Context) -> None:
+    s = ctx.settings
+    if s.bootstrap_project:
+        with transaction(ctx.sessions) as session:
+            ensure_project(session, s.bootstrap_project)
+            if s.bootstrap_key:
+                ensure_key(session, s.bootstrap_project, s.bootstrap_key)
+        log.info("api.bootstrap", project=s.bootstrap_project, key=bool(s.bootstrap_key))
+
+
+def create_app(settings: Settings, publisher: Publisher | None = None,
+               results: ResultChannel | None = None) -> FastAPI:
+    engine = make_engine(settings.database_url)
+    ctx = Context(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
+                  publisher=publisher or make_publisher(settings.broker_url),
+                  results=results or make_results(settings.result_backend_url))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        bootstrap(ctx)
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="Tocsin", version=__version__, lifespan=lifespan,
+                  default_response_class=AppwriteJSON,
+                  description="Appwrite-compatible Functions executions API, plus "
+                              "scheduler operator extensions under /v1/scheduler.")
+    app.state.ctx = ctx
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_r: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid"}
+        if first.get("type") == "json_invalid":
+            return error_response(ApiError(400, "general_argument_invalid",
+                                           "Request body is not valid JSON."))
+        name = _param_name(tuple(first.get("loc", ())))
+        return error_response(ApiError(400, "general_argument_invalid",
+                                       f"Invalid `{name}` param: {first.get('msg')}"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return error_response(ApiError(
+                404, "general_route_not_found",
+                "The requested route was not found. Please refer to the API docs and try again."))
+        if exc.status_code == 405:
+            return error_response(ApiError(405, "general_not_allowed",
+                                           "The requested method is not allowed on this route."))
+        return error_response(ApiError(exc.status_code, "general_unknown", str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_r: Request, exc: Exception) -> JSONResponse:
+        log.error("api.unhandled", exc_info=True, error=type(exc).__name__)
+        return error_response(ApiError(500, "general_unknown",
+                                       "Server Error: the request could not be completed."))
+
+    for module in (health, functions, executions, operator):
+        app.include_router(module.router, prefix="/v1")
+    return app

@@ -1,0 +1,26 @@
+"""What every request handler needs: settings, sessions, the publisher, the result channel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler.config import Settings
+from scheduler.publish import Publisher
+from scheduler.results import ResultChannel
+
+
+@dataclass
+class Context:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    publisher: Publisher
+    results: ResultChannel
+
+
+def get_context(request: Request) -> Context:
+    return request.app.state.ctx

@@ -1,0 +1,1 @@
+"""Thin route modules: parse, authorise, call the store, serialise."""

@@ -1,0 +1,130 @@
+"""/v1/functions/{functionId}/executions, with Appwrite's rules and answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from scheduler import enqueue
+from scheduler.api import errors, queries, validate
+from scheduler.api.app_response import json_response
+from scheduler.api.auth import identify
+from scheduler.api.context import Context, get_context
+from scheduler.api.routes.functions import bool_param
+from scheduler.api.schemas import ExecutionCreate, execution_json
+from scheduler.store import executions as store
+from scheduler.store import functions as functions_store
+from scheduler.store.db import db_now, transaction
+from scheduler.store.listing import CursorNotFound, list_rows
+from scheduler.store.models import Execution
+
+router = APIRouter(tags=["executions"])
+
+FILTERABLE = {"trigger": str, "status": str, "responseStatusCode": int, "duration": float,
+              "requestMethod": str, "requestPath": str}
+SYNC_TIMEOUT = errors.ApiError(
+    408, "function_synchronous_timeout",
+    "Synchronous function execution timed out. Use asynchronous execution instead, or "
+    "ensure the execution duration doesn't exceed 30 seconds.")
+
+
+@router.post("/functions/{functionId}/executions", status_code=202)
+def create_execution(functionId: str, request: Request,
+                     payload: ExecutionCreate | None = Body(None),
+                     ctx: Context = Depends(get_context)) -> JSONResponse:
+    caller = identify(request, ctx)
+    if not caller.is_guest:
+        caller.require("executions.write")
+    validate.uid("functionId", functionId)
+    payload = payload or ExecutionCreate()
+    with transaction(ctx.sessions) as session:
+        now = db_now(session)
+    spec = validate.execution(payload.body, payload.async_, payload.path, payload.method,
+                              payload.headers, payload.scheduledAt, now)
+    with transaction(ctx.sessions) as session:
+        fn = functions_store.get_function(session, caller.project_id, functionId)
+        if fn is None or (caller.is_guest and not fn.enabled):
+            raise errors.function_not_found()
+        if caller.is_guest and not {"any", "guests"} & set(fn.execute):
+            raise errors.missing_scope("executions.write", caller.role)
+        sync = not spec.asynchronous
+        execution = enqueue.create(session, enqueue.Request(
+            project_id=caller.project_id, function_id=fn.id, method=spec.method,
+            path=spec.path, headers=spec.headers, body=spec.body,
+            scheduled_at=spec.scheduled_at, sync=sync))
+    if spec.scheduled_at is not None:
+        return json_response(execution_json(execution), 202)
+    enqueue.hand_over(ctx.sessions, ctx.publisher, execution.id)
+    if not sync:
+        return json_response(execution_json(execution), 202)
+    result = enqueue.wait_result(ctx.results, execution.id, ctx.settings.sync_timeout + 2)
+    if result is None:
+        raise SYNC_TIMEOUT
+    with transaction(ctx.sessions) as session:
+        finished = store.get(session, caller.project_id, functionId, execution.id)
+    body = execution_json(finished or execution, result)
+    body["responseHeaders"] = result.get("headers", [])
+    return json_response(body, 201)
+
+
+@router.get("/functions/{functionId}/executions")
+def list_executions(functionId: str, request: Request,
+                    ctx: Context = Depends(get_context)) -> dict[str, Any]:
+    caller = identify(request, ctx)
+    caller.require("executions.read")
+    validate.uid("functionId", functionId)
+    spec = queries.parse(queries.collect(request.query_params.multi_items()), FILTERABLE,
+                         store.EXECUTION_COLUMNS)
+    with_total = bool_param(request, "total", True)
+    with transaction(ctx.sessions) as session:
+        if functions_store.get_function(session, caller.project_id, functionId) is None:
+            raise errors.function_not_found()
+        where = [Execution.project_id == caller.project_id, Execution.function_id == functionId]
+        try:
+            rows, total = list_rows(session, Execution, where, store.EXECUTION_COLUMNS, spec,
+                                    with_total)
+        except CursorNotFound as exc:
+            raise errors.ApiError(400, "general_cursor_not_found",
+                                  f"Cursor not found: document '{exc}' does not exist.") from None
+    return {"total": total, "executions": [execution_json(e) for e in rows]}
+
+
+@router.get("/functions/{functionId}/executions/{executionId}")
+def get_execution(functionId: str, executionId: str, request: Request,
+                  ctx: Context = Depends(get_context)) -> dict[str, Any]:
+    caller = identify(request, ctx)
+    caller.require("executions.read")
+    validate.uid("functionId", functionId)
+    validate.uid("executionId", executionId)
+    with transaction(ctx.sessions) as session:
+        if functions_store.get_function(session, caller.project_id, functionId) is None:
+            raise errors.function_not_found()
+        execution = store.get(session, caller.project_id, functionId, executionId)
+        if execution is None:
+            raise errors.execution_not_found()
+        return execution_json(execution)
+
+
+@router.delete("/functions/{functionId}/executions/{executionId}", status_code=204,
+               response_class=Response)
+def delete_execution(functionId: str, executionId: str, request: Request,
+                     ctx: Context = Depends(get_context)) -> Response:
+    caller = identify(request, ctx)
+    caller.require("executions.write")
+    validate.uid("functionId", functionId)
+    validate.uid("executionId", executionId)
+    with transaction(ctx.sessions) as session:
+        if functions_store.get_function(session, caller.project_id, functionId) is None:
+            raise errors.function_not_found()
+        try:
+            deleted = store.delete_one(session, caller.project_id, functionId, executionId)
+        except store.InProgress:
+            raise errors.ApiError(
+                400, "execution_in_progress",
+                "Can't delete ongoing execution. Please wait for execution to finish "
+                "before deleting it.") from None
+    if not deleted:
+        raise errors.execution_not_found()
+    return Response(status_code=204, media_type="text/plain")

@@ -1,0 +1,128 @@
+"""/v1/functions: Appwrite's CRUD plus Tocsin's url, timezone and missed-run policy."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+
+from scheduler.api import errors, queries, validate
+from scheduler.api.auth import identify
+from scheduler.api.context import Context, get_context
+from scheduler.api.schemas import FunctionWrite, function_json
+from scheduler.store import functions as store
+from scheduler.store.db import transaction
+from scheduler.store.listing import CursorNotFound, list_rows
+from scheduler.store.models import Function
+
+router = APIRouter(tags=["functions"])
+
+FUNCTION_COLUMNS: dict[str, Any] = {
+    "name": Function.name, "enabled": Function.enabled, "runtime": Function.runtime,
+    "schedule": Function.schedule, "timeout": Function.timeout,
+    "entrypoint": Function.entrypoint, "$createdAt": Function.created_at,
+    "$updatedAt": Function.updated_at, "$id": Function.id,
+}
+FILTERABLE = {"name": str, "enabled": bool, "runtime": str, "schedule": str, "timeout": int,
+              "entrypoint": str}
+
+
+def bool_param(request: Request, name: str, default: bool) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise errors.invalid_param(name, "Value must be a valid boolean")
+
+
+@router.post("/functions", status_code=201)
+def create_function(request: Request, payload: FunctionWrite = Body(...),
+                    ctx: Context = Depends(get_context)) -> dict[str, Any]:
+    caller = identify(request, ctx)
+    caller.require("functions.write")
+    data = payload.model_dump(exclude_unset=True)
+    for required in ("functionId", "name", "runtime"):
+        if data.get(required) in (None, ""):
+            raise errors.invalid_param(required, "Param is required")
+    function_id = data.pop("functionId")
+    if function_id == "unique()":
+        function_id = secrets.token_hex(10)
+    validate.uid("functionId", function_id)
+    fields = validate.function_fields(data)
+    try:
+        with transaction(ctx.sessions) as session:
+            fn = store.create_function(session, caller.project_id, function_id, fields)
+    except store.AlreadyExists:
+        raise errors.ApiError(409, "function_already_exists",
+                              "Function with the requested ID already exists.") from None
+    return function_json(fn)
+
+
+@router.get("/functions")
+def list_functions(request: Request, ctx: Context = Depends(get_context)) -> dict[str, Any]:
+    caller = identify(request, ctx)
+    caller.require("functions.read")
+    spec = queries.parse(queries.collect(request.query_params.multi_items()), FILTERABLE,
+                         FUNCTION_COLUMNS)
+    search = request.query_params.get("search", "")
+    where = [Function.project_id == caller.project_id]
+    if search:
+        if len(search) > 256:
+            raise errors.invalid_param("search", "Value must be a valid string and no longer "
+                                                 "than 256 chars")
+        where.append(Function.name.contains(search, autoescape=True)
+                     | Function.id.contains(search, autoescape=True))
+    try:
+        with transaction(ctx.sessions) as session:
+            rows, total = list_rows(session, Function, where, FUNCTION_COLUMNS, spec,
+                                    bool_param(request, "total", True))
+    except CursorNotFound as exc:
+        raise errors.ApiError(400, "general_cursor_not_found",
+                              f"Cursor not found: document '{exc}' does not exist.") from None
+    return {"total": total, "functions": [function_json(f) for f in rows]}
+
+
+def _load(session: Any, project_id: str, function_id: str, lock: bool = False) -> Function:
+    validate.uid("functionId", function_id)
+    fn = store.get_function(session, project_id, function_id, lock=lock)
+    if fn is None:
+        raise errors.function_not_found()
+    return fn
+
+
+@router.get("/functions/{functionId}")
+def get_function(functionId: str, request: Request,
+                 ctx: Context = Depends(get_context)) -> dict[str, Any]:
+    caller = identify(request, ctx)
+    caller.require("functions.read")
+    with transaction(ctx.sessions) as session:
+        return function_json(_load(session, caller.project_id, functionId))
+
+
+@router.put("/functions/{functionId}")
+def update_function(functionId: str, request: Request, payload: FunctionWrite = Body(...),
+                    ctx: Context = Depends(get_context)) -> dict[str, Any]:
+    caller = identify(request, ctx)
+    caller.require("functions.write")
+    data = payload.model_dump(exclude_unset=True)
+    data.pop("functionId", None)
+    if not data.get("name"):
+        raise errors.invalid_param("name", "Param is required")
+    fields = validate.function_fields(data)
+    with transaction(ctx.sessions) as session:
+        fn = _load(session, caller.project_id, functionId, lock=True)
+        return function_json(store.update_function(session, fn, fields))
+
+
+@router.delete("/functions/{functionId}", status_code=204, response_class=Response)
+def delete_function(functionId: str, request: Request,
+                    ctx: Context = Depends(get_context)) -> Response:
+    caller = identify(request, ctx)
+    caller.require("functions.write")
+    with transaction(ctx.sessions) as session:
+        store.delete_function(session, _load(session, caller.project_id, functionId, lock=True))
+    return Response(status_code=204, media_type="text/plain")

@@ -1,0 +1,193 @@
+"""Input rules with Appwrite's messages, in Appwrite's order. Pure (``now`` is passed in)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from scheduler.api.errors import HEADERS_RULE, METHODS, UID_RULE, ApiError, invalid_param
+from scheduler.policies import POLICIES
+from scheduler.timerules import (
+    SCHEDULED_AT_MESSAGE,
+    SCHEDULED_AT_SYNC_MESSAGE,
+    CronError,
+    ScheduleError,
+    parse_cron,
+    parse_scheduled_at,
+    validate_timezone,
+)
+
+MAX_BODY = 10 * 1024 * 1024
+MAX_PATH = 2048
+MAX_HEADERS = 100
+MAX_HEADERS_SIZE = 16384
+_UID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,35}$")
+_HEADER_KEY = re.compile(r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$")
+_RUNTIME = re.compile(r"^(http|python-3(\.\d+)?(-ml)?)$")
+CRON_RULE = "String must be a valid cron expression"
+
+
+def uid(name: str, value: str) -> str:
+    if not isinstance(value, str) or not _UID.match(value):
+        raise invalid_param(name, UID_RULE)
+    return value
+
+
+@dataclass(frozen=True)
+class ExecutionInput:
+    body: str
+    asynchronous: bool
+    path: str
+    method: str
+    headers: dict[str, str]
+    scheduled_at: datetime | None
+
+
+def _headers(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except ValueError:
+            raise invalid_param("headers", "Value must be a valid object.") from None
+    if value in ([], None):
+        return {}
+    if not isinstance(value, dict):
+        raise invalid_param("headers", "Value must be a valid object.")
+    if len(json.dumps(value)) > 65535:
+        raise invalid_param("headers", "Value must be a valid object.")
+    return value
+
+
+def execution(body: Any, asynchronous: bool, path: Any, method: Any, headers: Any,
+              scheduled_at: Any, now: datetime) -> ExecutionInput:
+    # Parameter validators first, as Appwrite runs them before the action.
+    if not isinstance(body, str) or len(body) > MAX_BODY:
+        raise invalid_param("body", f"Value must be a valid string and no longer than "
+                                    f"{MAX_BODY} chars")
+    if not isinstance(path, str) or len(path) > MAX_PATH:
+        raise invalid_param("path", f"Value must be a valid string and no longer than "
+                                    f"{MAX_PATH} chars")
+    if method not in METHODS:
+        raise invalid_param("method", f"Value must be one of ({', '.join(METHODS)})")
+    raw_headers = _headers(headers)
+    if scheduled_at is not None and (not isinstance(scheduled_at, str) or len(scheduled_at) > 100):
+        raise invalid_param("scheduledAt", "Value must be a valid string and no longer than "
+                                           "100 chars")
+    # Then the action's own checks, in its order.
+    when = None
+    if scheduled_at is not None:
+        if not asynchronous:
+            raise ApiError(400, "general_bad_request", SCHEDULED_AT_SYNC_MESSAGE)
+        try:
+            when = parse_scheduled_at(scheduled_at, now)
+        except ScheduleError:
+            raise ApiError(400, "general_bad_request", SCHEDULED_AT_MESSAGE) from None
+    return ExecutionInput(body, asynchronous, path or "/", method, check_headers(raw_headers),
+                          when)
+
+
+def check_headers(headers: dict[str, Any]) -> dict[str, str]:
+    if len(headers) > MAX_HEADERS:
+        raise ApiError(400, "general_argument_invalid", HEADERS_RULE)
+    size = 0
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        size += len(key) + len(text)
+        # Appwrite's check is case-sensitive; we refuse every casing, since the
+        # worker sets x-appwrite-* headers itself and a caller must not forge them.
+        if not _HEADER_KEY.match(key) or key.lower().startswith("x-appwrite"):
+            raise ApiError(400, "general_argument_invalid", HEADERS_RULE)
+        out[key] = text
+    if size >= MAX_HEADERS_SIZE:
+        raise ApiError(400, "general_argument_invalid", HEADERS_RULE)
+    return out
+
+
+def cron(expression: str) -> str:
+    if expression == "":
+        return ""
+    try:
+        return parse_cron(expression).expression
+    except CronError as exc:
+        raise invalid_param("schedule", f"{CRON_RULE} ({exc})") from None
+
+
+def timezone(name: str) -> str:
+    try:
+        return validate_timezone(name).key
+    except CronError as exc:
+        raise invalid_param("timezone", str(exc)) from None
+
+
+def function_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate the Tocsin/Appwrite function fields present in ``data`` (API names)."""
+    out: dict[str, Any] = {}
+    if "name" in data:
+        name = data["name"]
+        if not isinstance(name, str) or not 1 <= len(name) <= 128:
+            raise invalid_param("name", "Value must be a valid string and at least 1 chars "
+                                        "and no longer than 128 chars")
+        out["name"] = name
+    if "runtime" in data:
+        if not isinstance(data["runtime"], str) or not _RUNTIME.match(data["runtime"]):
+            raise invalid_param("runtime", "Value must be one of (http, python-3.x) on Tocsin")
+        out["runtime"] = data["runtime"]
+    if "schedule" in data:
+        out["schedule"] = cron(data["schedule"] or "")
+    if "timezone" in data:
+        out["timezone"] = timezone(data["timezone"])
+    if "timeout" in data:
+        out["timeout"] = _int_range("timeout", data["timeout"], 1, 900)
+    for api, col in (("execute", "execute"), ("events", "events")):
+        if api in data:
+            items = data[api]
+            if not isinstance(items, list) or len(items) > 100 or not all(
+                    isinstance(i, str) and len(i) <= 256 for i in items):
+                raise invalid_param(api, "Value must a valid array no longer than 100 items "
+                                         "and Value must be a valid string and no longer "
+                                         "than 256 chars")
+            out[col] = items
+    for flag in ("enabled", "logging"):
+        if flag in data:
+            if not isinstance(data[flag], bool):
+                raise invalid_param(flag, "Value must be a valid boolean")
+            out[flag] = data[flag]
+    if "entrypoint" in data:
+        if not isinstance(data["entrypoint"], str) or len(data["entrypoint"]) > 1024:
+            raise invalid_param("entrypoint", "Value must be a valid string and no longer "
+                                              "than 1024 chars")
+        out["entrypoint"] = data["entrypoint"]
+    if "url" in data:
+        out["url"] = _url(data["url"])
+    if "missedPolicy" in data:
+        if data["missedPolicy"] not in POLICIES:
+            raise invalid_param("missedPolicy", f"Value must be one of ({', '.join(POLICIES)})")
+        out["missed_policy"] = data["missedPolicy"]
+    for api, col, high in (("misfireGrace", "misfire_grace", 86400),
+                           ("catchupWindow", "catchup_window", 366 * 86400),
+                           ("catchupCap", "catchup_cap", 10000)):
+        if api in data:
+            low = 1 if api == "catchupCap" else 0
+            out[col] = _int_range(api, data[api], low, high)
+    return out
+
+
+def _int_range(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid_param(name, f"Value must be a valid range between {low:,} and {high:,}")
+    return value
+
+
+def _url(value: Any) -> str:
+    if value == "":
+        return ""
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc \
+            or len(value) > 2048:
+        raise invalid_param("url", "Value must be a valid URL with http or https scheme")
+    return value

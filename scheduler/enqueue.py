@@ -1,0 +1,79 @@
+"""Creating executions on request (API, operator "trigger now") and handing them over.
+
+The row commits first; then it is published (and marked). A failed publish
+leaves the row to the leader's relay, so a 202 never loses an execution.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler.dispatcher import new_execution_id
+from scheduler.logs import get_logger
+from scheduler.publish import Publisher
+from scheduler.results import ResultChannel
+from scheduler.store import executions as store
+from scheduler.store.db import db_now, transaction
+from scheduler.store.fires import mark_enqueued
+from scheduler.store.models import Execution
+from scheduler.store.schedules import notify_wakeup
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Request:
+    project_id: str
+    function_id: str
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: str
+    trigger: str = "http"
+    scheduled_at: datetime | None = None
+    sync: bool = False
+    schedule_id: str | None = None
+
+
+def create(session: Session, req: Request) -> Execution:
+    status = "scheduled" if req.scheduled_at else "waiting"
+    execution = store.create(session, {
+        "id": new_execution_id(), "project_id": req.project_id,
+        "function_id": req.function_id, "schedule_id": req.schedule_id,
+        "trigger": "schedule" if req.scheduled_at else req.trigger, "status": status,
+        "sync": req.sync, "scheduled_at": req.scheduled_at,
+        "request_method": req.method, "request_path": req.path,
+        "request_headers": req.headers, "request_body": req.body,
+    })
+    if req.scheduled_at:
+        notify_wakeup(session)
+    return execution
+
+
+def hand_over(sessions: sessionmaker[Session], publisher: Publisher, execution_id: str) -> bool:
+    try:
+        publisher.publish([execution_id])
+    except Exception as exc:
+        log.warning("publish.failed", execution_id=execution_id, error=str(exc)[:200])
+        return False
+    try:
+        with transaction(sessions) as session:
+            mark_enqueued(session, [execution_id], db_now(session))
+    except Exception as exc:
+        log.warning("publish.mark_failed", execution_id=execution_id, error=str(exc)[:200])
+    return True
+
+
+def wait_result(results: ResultChannel, execution_id: str, timeout: float
+                ) -> dict[str, Any] | None:
+    """The worker's response for a synchronous execution, body decoded to text."""
+    got = results.wait(execution_id, timeout)
+    if got is None:
+        return None
+    body = base64.b64decode(got.get("body", ""))
+    return {**got, "body": body.decode("utf-8", errors="replace")}

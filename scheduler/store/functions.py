@@ -1,0 +1,160 @@
+"""Functions and their schedules, as the API changes them.
+
+A function's ``schedule`` (cron) lives in the schedules table as the row with
+key ``default``; operators may add more rows per function, each with its own
+payload. Every change that can move the earliest due time notifies the leader.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from scheduler.store.db import db_now
+from scheduler.store.models import Execution, Function, Schedule
+from scheduler.store.schedules import notify_wakeup, set_inactive
+from scheduler.timerules import next_fire, parse_cron
+
+DEFAULT_KEY = "default"
+POLICY_FIELDS = ("missed_policy", "misfire_grace", "catchup_window", "catchup_cap")
+
+
+class AlreadyExists(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    cron: str
+    timezone: str
+    missed_policy: str = "latest"
+    misfire_grace: int = 60
+    catchup_window: int = 86400
+    catchup_cap: int = 100
+
+
+def get_function(session: Session, project_id: str, function_id: str,
+                 lock: bool = False) -> Function | None:
+    query = select(Function).where(Function.project_id == project_id, Function.id == function_id)
+    if lock:
+        query = query.with_for_update()
+    return session.execute(query).scalar_one_or_none()
+
+
+def create_function(session: Session, project_id: str, function_id: str,
+                    fields: dict[str, Any]) -> Function:
+    if get_function(session, project_id, function_id) is not None:
+        raise AlreadyExists(function_id)
+    now = db_now(session)
+    fn = Function(project_id=project_id, id=function_id, created_at=now, updated_at=now,
+                  **fields)
+    session.add(fn)
+    session.flush()
+    sync_default_schedule(session, fn)
+    return fn
+
+
+def update_function(session: Session, fn: Function, fields: dict[str, Any]) -> Function:
+    was_enabled = fn.enabled
+    for name, value in fields.items():
+        setattr(fn, name, value)
+    fn.updated_at = db_now(session)
+    session.flush()
+    sync_default_schedule(session, fn)
+    if was_enabled != fn.enabled:
+        for sched in schedules_of(session, fn.project_id, fn.id):
+            set_inactive(session, sched, "disabled", not fn.enabled)
+    return fn
+
+
+def delete_function(session: Session, fn: Function) -> None:
+    """One transaction: its schedules and pending one-shots go with it."""
+    session.execute(delete(Execution).where(
+        Execution.project_id == fn.project_id, Execution.function_id == fn.id,
+        Execution.status == "scheduled"))
+    session.execute(delete(Schedule).where(
+        Schedule.project_id == fn.project_id, Schedule.function_id == fn.id))
+    session.delete(fn)
+
+
+def schedules_of(session: Session, project_id: str, function_id: str) -> list[Schedule]:
+    return list(session.execute(
+        select(Schedule).where(Schedule.project_id == project_id,
+                               Schedule.function_id == function_id)
+        .order_by(Schedule.created_at)
+    ).scalars())
+
+
+def sync_default_schedule(session: Session, fn: Function) -> None:
+    current = session.execute(select(Schedule).where(
+        Schedule.project_id == fn.project_id, Schedule.function_id == fn.id,
+        Schedule.key == DEFAULT_KEY)).scalar_one_or_none()
+    if not fn.schedule:
+        if current is not None:
+            session.delete(current)
+        return
+    spec = ScheduleSpec(fn.schedule, fn.timezone, fn.missed_policy, fn.misfire_grace,
+                        fn.catchup_window, fn.catchup_cap)
+    if current is None:
+        add_schedule(session, fn, DEFAULT_KEY, spec, {})
+    else:
+        change_schedule(session, current, spec)
+
+
+def add_schedule(session: Session, fn: Function, key: str, spec: ScheduleSpec,
+                 payload: dict[str, Any]) -> Schedule:
+    if session.execute(select(Schedule.id).where(
+            Schedule.project_id == fn.project_id, Schedule.function_id == fn.id,
+            Schedule.key == key)).first():
+        raise AlreadyExists(key)
+    now = db_now(session)
+    sched = Schedule(
+        id=secrets.token_hex(10), project_id=fn.project_id, function_id=fn.id, key=key,
+        cron=spec.cron, timezone=spec.timezone,
+        next_fire_at=next_fire(parse_cron(spec.cron), ZoneInfo(spec.timezone), now),
+        disabled=not fn.enabled, payload=payload, created_at=now, updated_at=now,
+        **{f: getattr(spec, f) for f in POLICY_FIELDS},
+    )
+    session.add(sched)
+    session.flush()
+    notify_wakeup(session)
+    return sched
+
+
+def change_schedule(session: Session, sched: Schedule, spec: ScheduleSpec) -> None:
+    for name in POLICY_FIELDS:
+        setattr(sched, name, getattr(spec, name))
+    if (sched.cron, sched.timezone) != (spec.cron, spec.timezone):
+        # A new expression starts from now: nothing "missed" under the old one.
+        sched.cron, sched.timezone = spec.cron, spec.timezone
+        sched.next_fire_at = next_fire(parse_cron(spec.cron), ZoneInfo(spec.timezone),
+                                       db_now(session))
+        notify_wakeup(session)
+
+
+def get_schedule(session: Session, project_id: str, schedule_id: str) -> Schedule | None:
+    return session.execute(select(Schedule).where(
+        Schedule.project_id == project_id, Schedule.id == schedule_id)).scalar_one_or_none()
+
+
+def list_schedules(session: Session, project_id: str, function_id: str | None = None,
+                   limit: int = 1000) -> list[Schedule]:
+    query = select(Schedule).where(Schedule.project_id == project_id)
+    if function_id:
+        query = query.where(Schedule.function_id == function_id)
+    return list(session.execute(query.order_by(Schedule.next_fire_at).limit(limit)).scalars())
+
+
+def recent_executions(session: Session, schedule_id: str, limit: int) -> list[Execution]:
+    return list(session.execute(
+        select(Execution).where(Execution.schedule_id == schedule_id)
+        .order_by(Execution.created_at.desc()).limit(limit)).scalars())
+
+
+def delete_schedule(session: Session, sched: Schedule) -> None:
+    session.delete(sched)
