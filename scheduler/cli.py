@@ -65,6 +65,21 @@ def scheduler_cmd() -> None:
     daemon.run_forever()
 
 
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option(help="default TOCSIN_API_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default TOCSIN_API_PORT")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64)] = 4,
+) -> None:
+    """API + scheduler + workers in one process (SQLite and no services by default)."""
+    from scheduler import up as embedded
+    from scheduler.logs import setup_logging
+
+    settings = load_settings()
+    setup_logging(settings.log_level, settings.log_format)
+    embedded.run(settings, host or settings.api_host, port or settings.api_port, workers)
+
+
 @app.command("api")
 def api_cmd(
     host: Annotated[str | None, typer.Option(help="default TOCSIN_API_HOST")] = None,

@@ -32,7 +32,7 @@ from scheduler.store import fires as fire_store
 from scheduler.store import leases as lease_store
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
 from scheduler.store.leases import FencedOut
-from scheduler.store.schedules import listen_wakeups
+from scheduler.store.schedules import add_local_listener, listen_wakeups
 
 log = get_logger(__name__)
 
@@ -79,6 +79,8 @@ class Daemon:
         self.scheduler.start()
         if self.engine.dialect.name == "postgresql":
             threading.Thread(target=self._listen, name="tocsin-listen", daemon=True).start()
+        else:
+            add_local_listener(self._on_notify)
         log.info("scheduler.started", node=self.node, ttl=s.lease_ttl)
 
     def stop(self) -> None:

@@ -67,5 +67,5 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("apscheduler", "uvicorn.access", "celery", "kombu", "amqp"):
+    for noisy in ("apscheduler", "uvicorn.access", "celery", "kombu", "amqp", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

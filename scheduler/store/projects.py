@@ -72,3 +72,8 @@ def find_key(session: Session, secret: str) -> KeyView | None:
     if key is None or not hmac.compare_digest(key.secret_hash, digest):
         return None
     return KeyView(key.project_id, frozenset(key.scopes), key.expires_at)
+
+
+def has_keys(session: Session, project_id: str) -> bool:
+    return session.execute(
+        select(ApiKey.id).where(ApiKey.project_id == project_id).limit(1)).first() is not None

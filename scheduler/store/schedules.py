@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from scheduler.policies import skipped_while_inactive
@@ -20,10 +20,25 @@ WAKEUP_CHANNEL = "tocsin_wakeup"
 Reason = Literal["paused", "disabled"]
 
 
+_local_listeners: list[Callable[[], None]] = []
+
+
+def add_local_listener(callback: Callable[[], None]) -> None:
+    """In-process wake-ups where there is no LISTEN/NOTIFY (SQLite, `tocsin up`)."""
+    _local_listeners.append(callback)
+
+
+def _wake_local(_session: Session) -> None:
+    for callback in list(_local_listeners):
+        callback()
+
+
 def notify_wakeup(session: Session) -> None:
-    """Tell the leader its earliest due time may have moved (sent on commit)."""
+    """Tell the leader its earliest due time may have moved (delivered on commit)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
+    elif _local_listeners and not event.contains(session, "after_commit", _wake_local):
+        event.listen(session, "after_commit", _wake_local, once=True)
 
 
 def listen_wakeups(url: str, stop: threading.Event, on_wake: Callable[[], None]) -> None:

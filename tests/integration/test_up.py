@@ -1,0 +1,90 @@
+"""`tocsin up` on a machine with nothing running: SQLite + in-process broker."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from tests.helpers import ROOT, wait_for
+from tests.integration.test_sdk import free_port
+
+
+def start_up(tmp_path, port):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
+    env.update({"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
+    log = (tmp_path / "up.log").open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler", "up", "--port", str(port)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=log)
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline().decode()
+        lines.append(line)
+        if line.startswith("project:"):
+            break
+    return proc, lines
+
+
+def healthy(base: str) -> bool:
+    try:
+        return httpx.get(base + "/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def read_key(proc) -> str:
+    line = proc.stdout.readline().decode()
+    match = re.match(r"key: (\S+)", line)
+    assert match, line
+    return match.group(1)
+
+
+def test_up_runs_executes_stops_and_keeps_schedules(tmp_path):
+    port = free_port()
+    proc, lines = start_up(tmp_path, port)
+    try:
+        assert any(f"http://127.0.0.1:{port}/v1" in line for line in lines), lines
+        key = read_key(proc)
+        base = f"http://127.0.0.1:{port}/v1"
+        headers = {"X-Appwrite-Project": "default", "X-Appwrite-Key": key}
+        wait_for(lambda: healthy(base), 30, what="health")
+        r = httpx.post(base + "/functions", headers=headers, json={
+            "functionId": "f1", "name": "F", "runtime": "python-3.12",
+            "entrypoint": "tests.fixtures.functions:hello", "schedule": "0 * * * *"})
+        assert r.status_code == 201, r.text
+        ex = httpx.post(base + "/functions/f1/executions", headers=headers,
+                        json={"async": True}).json()
+        assert ex["status"] == "waiting"
+        done = wait_for(lambda: (e := httpx.get(f"{base}/functions/f1/executions/{ex['$id']}",
+                                                headers=headers).json())["status"]
+                        == "completed" and e, 30, what="the execution to complete")
+        assert done["logs"] == "hello from POST /"
+        before = httpx.get(base + "/scheduler/schedules", headers=headers).json()
+        assert before["total"] == 1
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (tmp_path / "tocsin.db").exists()
+
+    proc, lines = start_up(tmp_path, port)
+    try:
+        assert proc.poll() is None
+        wait_for(lambda: healthy(base), 30, what="health")
+        after = httpx.get(base + "/scheduler/schedules", headers=headers).json()
+        assert after["schedules"][0]["$id"] == before["schedules"][0]["$id"]
+        assert after["schedules"][0]["nextFireAt"] == before["schedules"][0]["nextFireAt"]
+        listed = httpx.get(base + "/functions/f1/executions", headers=headers).json()
+        assert listed["total"] == 1 and listed["executions"][0]["status"] == "completed"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
