@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from scheduler import timerules
+from scheduler import jobtable, timerules
 from scheduler.config import ConfigError, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tocsin scheduler.")
@@ -20,6 +20,8 @@ cron_app = typer.Typer(no_args_is_help=True, help="Cron expressions.")
 app.add_typer(cron_app, name="cron")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
 app.add_typer(keys_app, name="keys")
+app.add_typer(jobtable.jobs_app, name="jobs")
+app.command("executions")(jobtable.executions_cmd)
 console = Console()
 
 
@@ -220,3 +222,6 @@ def main() -> None:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except jobtable.CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

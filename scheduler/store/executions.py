@@ -145,3 +145,20 @@ def delete_one(session: Session, project_id: str, function_id: str,
         raise InProgress(execution_id)
     session.delete(execution)
     return True
+
+
+def recent(session: Session, function_id: str | None = None, status: str | None = None,
+           trigger: str | None = None, since: datetime | None = None,
+           limit: int = 50) -> list[Execution]:
+    """Newest first, across projects: the operators' view."""
+    query = select(Execution)
+    if function_id:
+        query = query.where(Execution.function_id == function_id)
+    if status:
+        query = query.where(Execution.status == status)
+    if trigger:
+        query = query.where(Execution.trigger == trigger)
+    if since:
+        query = query.where(Execution.created_at >= since)
+    return list(session.execute(
+        query.order_by(Execution.created_at.desc(), Execution.id.desc()).limit(limit)).scalars())

@@ -137,14 +137,20 @@ def change_schedule(session: Session, sched: Schedule, spec: ScheduleSpec) -> No
         notify_wakeup(session)
 
 
-def get_schedule(session: Session, project_id: str, schedule_id: str) -> Schedule | None:
-    return session.execute(select(Schedule).where(
-        Schedule.project_id == project_id, Schedule.id == schedule_id)).scalar_one_or_none()
+def get_schedule(session: Session, project_id: str | None, schedule_id: str
+                 ) -> Schedule | None:
+    query = select(Schedule).where(Schedule.id == schedule_id)
+    if project_id is not None:
+        query = query.where(Schedule.project_id == project_id)
+    return session.execute(query).scalar_one_or_none()
 
 
-def list_schedules(session: Session, project_id: str, function_id: str | None = None,
+def list_schedules(session: Session, project_id: str | None, function_id: str | None = None,
                    limit: int = 1000) -> list[Schedule]:
-    query = select(Schedule).where(Schedule.project_id == project_id)
+    """Earliest next fire first; ``project_id=None`` (operators' CLI) means all projects."""
+    query = select(Schedule)
+    if project_id is not None:
+        query = query.where(Schedule.project_id == project_id)
     if function_id:
         query = query.where(Schedule.function_id == function_id)
     return list(session.execute(query.order_by(Schedule.next_fire_at).limit(limit)).scalars())

@@ -1,0 +1,183 @@
+"""`tocsin jobs` and `tocsin executions`: the job table for operators, as rich tables or JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from scheduler.config import load_settings
+from scheduler.store import executions as exec_store
+from scheduler.store import functions as fn_store
+from scheduler.store.db import make_engine, make_sessionmaker, transaction
+from scheduler.store.models import Execution, Schedule
+from scheduler.timerules import iso, next_fires, parse_cron
+
+jobs_app = typer.Typer(help="Schedules: next and last fires, pauses, skips.",
+                       invoke_without_command=True)
+console = Console()
+STATUSES = ("scheduled", "waiting", "processing", "completed", "failed")
+TRIGGERS = ("http", "schedule", "event")
+
+
+class CliError(Exception):
+    """One line for the operator; the CLI exits non-zero with it."""
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    engine = make_engine(load_settings().database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            yield session
+    except CliError:
+        raise
+    except Exception as exc:
+        raise CliError(f"cannot read the job store: {str(exc).splitlines()[0]}") from None
+    finally:
+        engine.dispose()
+
+
+def schedule_row(s: Schedule) -> dict[str, Any]:
+    zone = ZoneInfo(s.timezone)
+    return {
+        "id": s.id, "project": s.project_id, "function": s.function_id, "key": s.key,
+        "cron": s.cron, "timezone": s.timezone,
+        "next_fire_local": s.next_fire_at.astimezone(zone).isoformat(),
+        "next_fire_utc": iso(s.next_fire_at), "last_fire_utc": iso(s.last_fire_at),
+        "paused": s.paused, "pause_note": s.pause_note, "disabled": s.disabled,
+        "policy": s.missed_policy,
+        "skipped": {"missed": s.skipped_missed, "paused": s.skipped_paused,
+                    "disabled": s.skipped_disabled},
+        "last_skipped_utc": iso(s.last_skipped_at), "last_skip_reason": s.last_skip_reason,
+    }
+
+
+def execution_row(e: Execution) -> dict[str, Any]:
+    return {
+        "id": e.id, "project": e.project_id, "function": e.function_id, "trigger": e.trigger,
+        "status": e.status, "scheduled_for": iso(e.scheduled_for),
+        "scheduled_at": iso(e.scheduled_at), "created": iso(e.created_at),
+        "started": iso(e.started_at), "finished": iso(e.finished_at),
+        "code": e.response_status_code, "duration": e.duration, "attempts": e.attempts,
+        "errors": e.errors.splitlines()[-1][:120] if e.errors else "",
+    }
+
+
+def _state(row: dict[str, Any]) -> str:
+    if row["disabled"]:
+        return "[red]disabled[/red]"
+    if row["paused"]:
+        return f"[yellow]paused[/yellow] {row['pause_note']}".strip()
+    return "[green]active[/green]"
+
+
+def print_schedules(rows: list[dict[str, Any]]) -> None:
+    table = Table(title=f"{len(rows)} schedule(s)", expand=False)
+    for name in ("function", "key", "cron", "tz", "next (local)", "next (UTC)", "last (UTC)",
+                 "state", "skipped m/p/d"):
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        sk = r["skipped"]
+        table.add_row(r["function"], r["key"], r["cron"], r["timezone"], r["next_fire_local"],
+                      r["next_fire_utc"], r["last_fire_utc"] or "-", _state(r),
+                      f"{sk['missed']}/{sk['paused']}/{sk['disabled']}")
+    console.print(table)
+
+
+def print_executions(rows: list[dict[str, Any]], title: str) -> None:
+    table = Table(title=title)
+    for name in ("id", "function", "trigger", "status", "for / at", "created", "code", "s",
+                 "error"):
+        table.add_column(name, overflow="fold")
+    colour = {"completed": "green", "failed": "red", "processing": "cyan", "waiting": "yellow"}
+    for r in rows:
+        c = colour.get(r["status"], "white")
+        table.add_row(r["id"], r["function"], r["trigger"], f"[{c}]{r['status']}[/{c}]",
+                      r["scheduled_for"] or r["scheduled_at"] or "-", r["created"],
+                      str(r["code"]), f"{r['duration']:.3f}", r["errors"])
+    console.print(table)
+
+
+@jobs_app.callback()
+def jobs(
+    ctx: typer.Context,
+    function: Annotated[str | None, typer.Option("--function", "-f")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
+) -> None:
+    """List schedules, earliest next fire first."""
+    if ctx.invoked_subcommand:
+        return
+    with _session() as session:
+        rows = [schedule_row(s) for s in fn_store.list_schedules(session, None, function, limit)]
+    if as_json:
+        print(json.dumps(rows))
+    else:
+        print_schedules(rows)
+
+
+@jobs_app.command("show")
+def show(
+    schedule_id: str,
+    runs: Annotated[int, typer.Option(min=0, max=1000)] = 10,
+    fires: Annotated[int, typer.Option(min=0, max=1000)] = 5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One schedule with its last N executions and next N fires."""
+    with _session() as session:
+        sched = fn_store.get_schedule(session, None, schedule_id)
+        if sched is None:
+            raise CliError(f"no schedule with id '{schedule_id}' (see `tocsin jobs`)")
+        row = schedule_row(sched)
+        recent = [execution_row(e) for e in fn_store.recent_executions(session, sched.id, runs)]
+    zone = ZoneInfo(sched.timezone)
+    upcoming = next_fires(parse_cron(sched.cron), zone, sched.next_fire_at, fires - 1) \
+        if fires else []
+    coming = [sched.next_fire_at, *upcoming][:fires]
+    row["next_fires"] = [{"local": f.astimezone(zone).isoformat(), "utc": iso(f)}
+                         for f in coming]
+    row["executions"] = recent
+    if as_json:
+        print(json.dumps(row))
+        return
+    print_schedules([row])
+    table = Table(title="next fires")
+    table.add_column("local")
+    table.add_column("UTC")
+    for f in row["next_fires"]:
+        table.add_row(f["local"], f["utc"])
+    console.print(table)
+    print_executions(recent, f"last {len(recent)} execution(s)")
+
+
+def executions_cmd(
+    function: Annotated[str | None, typer.Option("--function", "-f")] = None,
+    status: Annotated[str | None, typer.Option(help="|".join(STATUSES))] = None,
+    trigger: Annotated[str | None, typer.Option(help="|".join(TRIGGERS))] = None,
+    since: Annotated[str | None, typer.Option(help="ISO 8601, e.g. 2026-11-28T00:00:00Z")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List executions, newest first, with filters."""
+    from scheduler.cli import parse_instant
+
+    if status and status not in STATUSES:
+        raise CliError(f"--status '{status}' is not one of {', '.join(STATUSES)}")
+    if trigger and trigger not in TRIGGERS:
+        raise CliError(f"--trigger '{trigger}' is not one of {', '.join(TRIGGERS)}")
+    start = parse_instant(since, "--since") if since else None
+    with _session() as session:
+        rows = [execution_row(e) for e in
+                exec_store.recent(session, function, status, trigger, start, limit)]
+    if as_json:
+        print(json.dumps(rows))
+    else:
+        print_executions(rows, f"{len(rows)} execution(s), newest first")

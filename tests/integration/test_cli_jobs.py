@@ -1,0 +1,75 @@
+"""`tocsin jobs`, `tocsin jobs show` and `tocsin executions` on real data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+
+from scheduler.store.models import Execution
+from tests.helpers import ROOT, tocsin_env
+
+
+def run(pg_url, *args):
+    env = {**tocsin_env(pg_url, "memory://"), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "scheduler", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def seed(store):
+    store.function("report")
+    now = store.now()
+    nxt = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    sid = store.schedule("report", cron="0 * * * *", at=nxt, timezone="Europe/Berlin",
+                         paused=True, pause_note="db upgrade", skipped_missed=3)
+    done = store.waiting("report")
+    with store.session() as s, s.begin():
+        row = s.get(Execution, done)
+        row.status, row.schedule_id, row.scheduled_for = "completed", sid, nxt - timedelta(hours=1)
+        row.trigger = "schedule"
+    failed = store.waiting("report")
+    with store.session() as s, s.begin():
+        s.get(Execution, failed).status = "failed"
+        s.get(Execution, failed).errors = "Traceback...\nRuntimeError: kaboom"
+    return sid, nxt, done, failed
+
+
+def test_jobs_json_and_table(pg_url, store):
+    sid, nxt, _, _ = seed(store)
+    out = run(pg_url, "jobs", "--json")
+    assert out.returncode == 0, out.stderr
+    [row] = json.loads(out.stdout)
+    assert (row["id"], row["function"], row["cron"], row["timezone"]) == (
+        sid, "report", "0 * * * *", "Europe/Berlin")
+    assert row["paused"] is True and row["pause_note"] == "db upgrade"
+    assert row["skipped"] == {"missed": 3, "paused": 0, "disabled": 0}
+    assert row["next_fire_utc"] == nxt.isoformat(timespec="milliseconds")
+    assert row["next_fire_local"].endswith(("+01:00", "+02:00"))
+    table = run(pg_url, "jobs")
+    assert table.returncode == 0 and "report" in table.stdout and "db upgrade" in table.stdout
+
+
+def test_jobs_show(pg_url, store):
+    sid, nxt, done, _ = seed(store)
+    out = run(pg_url, "jobs", "show", sid, "--json", "--fires", "3", "--runs", "5")
+    data = json.loads(out.stdout)
+    assert [f["utc"] for f in data["next_fires"]] == [
+        (nxt + timedelta(hours=h)).isoformat(timespec="milliseconds") for h in range(3)]
+    assert [e["id"] for e in data["executions"]] == [done]
+    missing = run(pg_url, "jobs", "show", "nope")
+    assert missing.returncode == 1 and missing.stderr.startswith("error: no schedule")
+
+
+def test_executions_filters(pg_url, store):
+    _, _, done, failed = seed(store)
+    rows = json.loads(run(pg_url, "executions", "--json").stdout)
+    assert [r["id"] for r in rows] == [failed, done]  # newest first
+    rows = json.loads(run(pg_url, "executions", "--status", "failed", "--json").stdout)
+    assert [r["id"] for r in rows] == [failed] and rows[0]["errors"] == "RuntimeError: kaboom"
+    rows = json.loads(run(pg_url, "executions", "--trigger", "schedule", "--json").stdout)
+    assert [r["id"] for r in rows] == [done]
+    later = (store.now() + timedelta(minutes=1)).isoformat()
+    assert json.loads(run(pg_url, "executions", "--since", later, "--json").stdout) == []
+    table = run(pg_url, "executions", "-f", "report")
+    assert "kaboom" in table.stdout and "completed" in table.stdout
