@@ -52,7 +52,9 @@ def migrate() -> None:
 
 
 @app.command("scheduler")
-def scheduler_cmd() -> None:
+def scheduler_cmd(
+    metrics_port: Annotated[int | None, typer.Option(help="serve Prometheus metrics here")] = None,
+) -> None:
     """Run a scheduler node (one leads, the rest stand by)."""
     import signal
 
@@ -61,6 +63,10 @@ def scheduler_cmd() -> None:
 
     settings = load_settings()
     setup_logging(settings.log_level, settings.log_format)
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=settings.api_host)
     daemon = Daemon(settings)
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())

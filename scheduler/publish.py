@@ -25,6 +25,9 @@ _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 class Publisher(Protocol):
     def publish(self, execution_ids: Sequence[str]) -> None: ...
 
+    def ping(self) -> None:
+        """Raise if the broker cannot be reached (readiness)."""
+
     def close(self) -> None: ...
 
 
@@ -72,6 +75,9 @@ class RedisPublisher:
             pipe.lpush(self._queue, *(celery_message(i, self._origin, self._queue) for i in chunk))
             pipe.execute()
 
+    def ping(self) -> None:
+        self._redis.ping()
+
     def close(self) -> None:
         self._redis.close()
 
@@ -90,6 +96,10 @@ class KombuPublisher:
                     TASK_NAME, args=[eid], task_id=eid, queue=self._queue, producer=producer,
                     ignore_result=True,
                 )
+
+    def ping(self) -> None:
+        with self._app.connection_for_write() as conn:  # type: ignore[attr-defined]
+            conn.ensure_connection(max_retries=1)
 
     def close(self) -> None:
         pass

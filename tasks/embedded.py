@@ -34,6 +34,10 @@ class EmbeddedBroker:
         for execution_id in execution_ids:
             self._queue.put(execution_id)
 
+    def ping(self) -> None:
+        if not self._started:
+            raise RuntimeError("embedded workers are not running")
+
     def close(self) -> None:
         """Stop taking work; executions still queued stay `waiting` and run after restart."""
         if self._started:

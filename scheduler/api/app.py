@@ -14,7 +14,7 @@ from scheduler import __version__
 from scheduler.api.app_response import AppwriteJSON
 from scheduler.api.context import Context
 from scheduler.api.errors import ApiError
-from scheduler.api.routes import executions, functions, health, operator
+from scheduler.api.routes import executions, functions, health, operator, probes
 from scheduler.config import Settings
 from scheduler.logs import get_logger
 from scheduler.publish import Publisher, make_publisher
@@ -96,4 +96,5 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
 
     for module in (health, functions, executions, operator):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(probes.router)
     return app

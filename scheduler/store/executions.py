@@ -162,3 +162,11 @@ def recent(session: Session, function_id: str | None = None, status: str | None 
         query = query.where(Execution.created_at >= since)
     return list(session.execute(
         query.order_by(Execution.created_at.desc(), Execution.id.desc()).limit(limit)).scalars())
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    from sqlalchemy import func
+
+    rows = session.execute(
+        select(Execution.status, func.count()).group_by(Execution.status)).all()
+    return {status: count for status, count in rows}
