@@ -34,7 +34,7 @@ class Settings(BaseSettings):
         description="Redis URL for synchronous execution results (default: the broker if Redis).",
     )
     lease_ttl: float = Field(default=10.0, gt=0.5, le=600, description="Leader lease TTL, s.")
-    dispatch_batch: int = Field(default=1000, ge=1, le=100_000)
+    dispatch_batch: int = Field(default=5000, ge=1, le=100_000)
     poll_interval: float = Field(default=5.0, gt=0, le=300, description="Safety-net re-poll, s.")
     requeue_after: float = Field(
         default=60.0, gt=0, description="Republish a waiting execution not started after this, s."

@@ -134,10 +134,8 @@ class Daemon:
         epoch = self.keeper.epoch
         assert epoch is not None
         try:
-            while self.keeper.leading and not self._stop.is_set():
-                result = self.dispatcher.run_batch(epoch)
-                if not result.full:
-                    break
+            self.dispatcher.drain(
+                epoch, lambda: self.keeper.leading and not self._stop.is_set())
             with transaction(self.sessions) as session:
                 earliest = fire_store.earliest_due(session)
                 now = db_now(session)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,6 +46,10 @@ class BatchResult:
     claimed: int = 0
     full: bool = False
     lags_ms: list[float] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    # Where this batch ended, so the next batch of the same drain seeks past it.
+    schedule_cursor: store.Cursor | None = None
+    oneshot_cursor: store.Cursor | None = None
 
 
 def plan_fires(
@@ -72,7 +77,7 @@ def plan_fires(
                 "request_headers": payload.get("headers", {}),
                 "request_body": payload.get("body", ""),
                 "response_status_code": 0, "response_headers": [], "logs": "", "errors": "",
-                "duration": 0.0, "epoch": epoch, "enqueued_at": None, "started_at": None,
+                "duration": 0.0, "epoch": epoch, "enqueued_at": now, "started_at": None,
                 "finished_at": None, "attempts": 0, "created_at": now, "updated_at": now,
             })
         skipped += decision.skipped
@@ -92,16 +97,45 @@ class Dispatcher:
         self.node = node
         self.batch_size = batch_size
 
-    def run_batch(self, epoch: int) -> BatchResult:
+    def drain(self, epoch: int, still_leading: Callable[[], bool]) -> int:
+        """Batches until nothing is due, publishing batch k while batch k+1 is written.
+
+        One publisher thread keeps messages in dispatch order. Returns rows fired.
+        """
+        fired = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tocsin-publish") as pool:
+            pending = []
+            cursors: tuple[store.Cursor | None, store.Cursor | None] = (None, None)
+            try:
+                while still_leading():
+                    result = self.run_batch(epoch, publish=False, cursors=cursors)
+                    cursors = (result.schedule_cursor, result.oneshot_cursor)
+                    fired += result.fired + result.oneshots
+                    if result.ids:
+                        pending.append(pool.submit(self.publish, result.ids, True))
+                    if not result.full:
+                        break
+            finally:
+                for future in pending:
+                    future.result()
+        return fired
+
+    def run_batch(self, epoch: int, publish: bool = True,
+                  cursors: tuple[store.Cursor | None, store.Cursor | None] = (None, None),
+                  ) -> BatchResult:
         """One transaction's worth; raises FencedOut if leadership is gone."""
-        result = BatchResult()
+        result = BatchResult(schedule_cursor=cursors[0], oneshot_cursor=cursors[1])
         with transaction(self.sessions) as session:
             now = fence(session, self.node, epoch, pin=False)
-            due = store.claim_due_schedules(session, now, self.batch_size)
+            due = store.claim_due_schedules(session, now, self.batch_size, cursors[0])
             rows, advances, result.skipped = plan_fires(due, now, epoch)
             inserted = store.insert_fires(session, rows)
             store.advance_schedules(session, advances, now)
-            oneshots = store.promote_due_oneshots(session, now, epoch, self.batch_size)
+            # Rows are marked enqueued optimistically in this same transaction,
+            # saving a round trip per batch; a failed publish clears the mark, and a
+            # leader that dies before publishing leaves them to the relay's requeue.
+            oneshots = store.promote_due_oneshots(session, now, epoch, self.batch_size,
+                                                  cursors[1])
             nominal = {r["id"]: r["scheduled_for"] for r in rows}
             result.lags_ms = [(now - nominal[i]).total_seconds() * 1000 for i in inserted]
             result.lags_ms += [(now - at).total_seconds() * 1000 for _, at in oneshots]
@@ -111,42 +145,54 @@ class Dispatcher:
             if due or oneshots:
                 # Nothing written commits unless the lease is still ours, pinned to commit.
                 fence(session, self.node, epoch, pin=True)
-        ids = inserted + [i for i, _ in oneshots]
+        result.ids = inserted + [i for i, _ in oneshots]
+        if due:
+            result.schedule_cursor = (due[-1].next_fire_at, due[-1].id)
+        if oneshots:
+            result.oneshot_cursor = (oneshots[-1][1], oneshots[-1][0])
         result.fired, result.oneshots, result.claimed = len(inserted), len(oneshots), len(due)
         result.full = len(due) >= self.batch_size or len(oneshots) >= self.batch_size
-        if ids:
-            result.published = self.publish(ids)
+        if result.ids and publish:
+            result.published = self.publish(result.ids, marked=True)
         for lag in result.lags_ms:
             metrics.DISPATCH_LAG.observe(lag / 1000)
         metrics.FIRES.labels("fired").inc(result.fired)
         metrics.FIRES.labels("oneshot").inc(result.oneshots)
         metrics.FIRES.labels("skipped").inc(result.skipped)
-        if ids or result.skipped:
+        if result.ids or result.skipped:
             log.info("dispatch.batch", epoch=epoch, fired=result.fired,
                      oneshots=result.oneshots, skipped=result.skipped,
-                     published=result.published,
                      max_lag_ms=round(max(result.lags_ms), 1) if result.lags_ms else None)
         return result
 
-    def publish(self, ids: list[str]) -> int:
-        """Publish then mark; on broker failure leave the rows to the relay."""
+    def publish(self, ids: list[str], marked: bool = False) -> int:
+        """Hand ``ids`` to the broker. ``marked``: the rows already carry enqueued_at
+        (dispatch); otherwise they are marked after a successful publish (relay).
+        On broker failure the rows are left, unmarked, to the relay."""
         started = time.monotonic()
         try:
             self.publisher.publish(ids)
         except Exception as exc:
             metrics.PUBLISH_FAILURES.inc()
             log.warning("publish.failed", count=len(ids), error=str(exc)[:200])
+            if marked:
+                self._mark(ids, enqueued=False)
             return 0
-        try:
-            with transaction(self.sessions) as session:
-                store.mark_enqueued(session, ids, db_now(session))
-        except Exception as exc:
-            # Published but not marked: the relay may send a duplicate, which
-            # the worker's atomic claim turns into a no-op.
-            log.warning("publish.mark_failed", count=len(ids), error=str(exc)[:200])
+        if not marked:
+            self._mark(ids, enqueued=True)
         log.debug("publish.done", count=len(ids),
                   ms=round((time.monotonic() - started) * 1000, 1))
         return len(ids)
+
+    def _mark(self, ids: list[str], enqueued: bool) -> None:
+        try:
+            with transaction(self.sessions) as session:
+                store.mark_enqueued(session, ids, db_now(session) if enqueued else None)
+        except Exception as exc:
+            # Marked but not published: the relay's requeue sends them after
+            # TOCSIN_REQUEUE_AFTER. Published but not marked: a duplicate message
+            # at worst, which the worker's atomic claim makes a no-op.
+            log.warning("publish.mark_failed", count=len(ids), error=str(exc)[:200])
 
     def relay(self, settle: float, requeue_after: float) -> int:
         with transaction(self.sessions) as session:

@@ -58,6 +58,37 @@ def celery_message(execution_id: str, origin: str, queue: str = QUEUE) -> bytes:
     return json.dumps(envelope).encode()
 
 
+_SAFE_ID = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-")
+
+
+class MessageFactory:
+    """The same envelope as ``celery_message``, from a template: ~10x cheaper per message,
+    which matters when a burst publishes 100,000 of them. Ids that would need JSON
+    escaping (never ours) take the slow path."""
+
+    def __init__(self, origin: str, queue: str = QUEUE) -> None:
+        self._slow = (origin, queue)
+        marker = "00000000000000000000"
+        template = celery_message(marker, origin, queue).decode()
+        encoded_body = base64.b64encode(json.dumps([[marker], {}, _EMBED]).encode()).decode()
+        tag = json.loads(template)["properties"]["delivery_tag"]
+        template = template.replace(encoded_body, "\x00BODY\x00").replace(tag, "\x00TAG\x00")
+        self._parts = template.split(marker)
+        self._counter = 0
+        self._prefix = uuid.uuid4().hex[:16]
+
+    def __call__(self, execution_id: str) -> bytes:
+        if not set(execution_id) <= _SAFE_ID:
+            return celery_message(execution_id, *self._slow)
+        body = base64.b64encode(
+            b'[["' + execution_id.encode() + b'"], {}, {"callbacks": null, "errbacks": null, '
+            b'"chain": null, "chord": null}]').decode()
+        self._counter += 1
+        tag = f"{self._prefix}-{self._counter:016x}"
+        text = execution_id.join(self._parts)
+        return text.replace("\x00BODY\x00", body, 1).replace("\x00TAG\x00", tag, 1).encode()
+
+
 class RedisPublisher:
     def __init__(self, url: str, queue: str = QUEUE, pipeline_size: int = 1000) -> None:
         import redis
@@ -65,14 +96,14 @@ class RedisPublisher:
         self._redis = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
         self._queue = queue
         self._size = pipeline_size
-        self._origin = f"{socket.gethostname()}:{os.getpid()}"
+        self._message = MessageFactory(f"{socket.gethostname()}:{os.getpid()}", queue)
 
     def publish(self, execution_ids: Sequence[str]) -> None:
         for start in range(0, len(execution_ids), self._size):
             chunk = execution_ids[start : start + self._size]
             pipe = self._redis.pipeline(transaction=False)
             # LPUSH + worker BRPOP: first in, first out, as kombu does.
-            pipe.lpush(self._queue, *(celery_message(i, self._origin, self._queue) for i in chunk))
+            pipe.lpush(self._queue, *(self._message(i) for i in chunk))
             pipe.execute()
 
     def ping(self) -> None:

@@ -164,7 +164,16 @@ def _check_item(item: str, field: _Field) -> None:
 
 def parse_cron(expression: str) -> Cron:
     """Validate an expression; return it normalised with its DST rule."""
-    if not isinstance(expression, str) or not expression.strip():
+    if not isinstance(expression, str):
+        raise CronError(f"cron expression is empty; expected {_ALLOWED}")
+    return _parse_cron(expression)
+
+
+@lru_cache(maxsize=4096)
+def _parse_cron(expression: str) -> Cron:
+    # Memoised: the dispatcher parses every due schedule's expression, and a
+    # burst shares a handful of them. Rejections raise and are not cached.
+    if not expression.strip():
         raise CronError(f"cron expression is empty; expected {_ALLOWED}")
     text = " ".join(expression.split())
     if text.startswith("@"):

@@ -129,7 +129,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_schedules_due",
         "schedules",
-        ["next_fire_at"],
+        ["next_fire_at", "id"],
         unique=False,
         postgresql_where=sa.text("NOT paused AND NOT disabled"),
         sqlite_where=sa.text("paused = 0 AND disabled = 0"),
@@ -181,7 +181,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_executions_due_oneshots",
         "executions",
-        ["scheduled_at"],
+        ["scheduled_at", "id"],
         unique=False,
         postgresql_where=sa.text("status = 'scheduled'"),
         sqlite_where=sa.text("status = 'scheduled'"),

@@ -6,13 +6,14 @@ marks, which only record what was handed to the broker.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import JSON, bindparam, func, select, text, tuple_, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -50,15 +51,24 @@ _DUE_COLUMNS = (
 )
 
 
-def claim_due_schedules(session: Session, now: datetime, limit: int) -> list[DueSchedule]:
+Cursor = tuple[datetime, str]
+
+
+def claim_due_schedules(session: Session, now: datetime, limit: int,
+                        after: Cursor | None = None) -> list[DueSchedule]:
+    """Due runnable schedules, earliest first, locked. ``after`` is where the previous
+    batch of the same drain ended: each advanced row leaves a dead index entry at its
+    old time until vacuum, and seeking past them keeps a 100k backlog linear."""
     query = (
         select(*_DUE_COLUMNS)
         .where(Schedule.paused.is_(False), Schedule.disabled.is_(False),
                Schedule.next_fire_at <= now)
-        .order_by(Schedule.next_fire_at)
+        .order_by(Schedule.next_fire_at, Schedule.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if after is not None:
+        query = query.where(tuple_(Schedule.next_fire_at, Schedule.id) > tuple_(*after))
     return [DueSchedule(*row) for row in session.execute(query)]
 
 
@@ -69,29 +79,61 @@ def insert_fires(session: Session, rows: Sequence[dict[str, Any]]) -> list[str]:
     """
     if not rows:
         return []
-    dialect = session.get_bind().dialect.name
-    maker = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = Execution.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        # COPY into a transaction-scoped staging table, then one set-based
+        # INSERT: ~10x cheaper than parameterised multi-row INSERTs.
+        columns = [c.name for c in table.columns]
+        pick = itemgetter(*columns)
+        json_at = [i for i, c in enumerate(table.columns) if isinstance(c.type, JSON)]
+
+        def as_copy_row(row: dict[str, Any]) -> list[Any]:
+            values = list(pick(row))
+            for i in json_at:
+                values[i] = json.dumps(values[i])
+            return values
+
+        _copy(session, "tocsin_fires", "LIKE executions INCLUDING DEFAULTS", columns,
+              map(as_copy_row, rows))
+        return list(session.execute(text(
+            "INSERT INTO executions SELECT * FROM tocsin_fires "
+            "ON CONFLICT (schedule_id, scheduled_for) DO NOTHING RETURNING id")).scalars())
     stmt = (
-        maker(Execution)
-        .values(list(rows))
+        sqlite_insert(table)
         .on_conflict_do_nothing(index_elements=["schedule_id", "scheduled_for"])
-        .returning(Execution.id)
+        .returning(table.c.id)
     )
-    return list(session.execute(stmt).scalars())
+    return list(session.connection().execute(stmt, list(rows)).scalars())
 
 
 def advance_schedules(session: Session, advances: Sequence[Advance], now: datetime) -> None:
     if not advances:
         return
+    if session.get_bind().dialect.name == "postgresql":
+        _copy(session, "tocsin_advances",
+              "id text, next_fire_at timestamptz, last_fire_at timestamptz, skipped bigint, "
+              "last_skipped_at timestamptz",
+              ["id", "next_fire_at", "last_fire_at", "skipped", "last_skipped_at"],
+              ([a.schedule_id, a.next_fire_at, a.last_fire_at, a.skipped, a.last_skipped_at]
+               for a in advances))
+        session.execute(text(
+            "UPDATE schedules s SET next_fire_at = a.next_fire_at, "
+            "last_fire_at = coalesce(a.last_fire_at, s.last_fire_at), "
+            "skipped_missed = s.skipped_missed + a.skipped, "
+            "last_skipped_at = coalesce(a.last_skipped_at, s.last_skipped_at), "
+            "last_skip_reason = CASE WHEN a.skipped > 0 THEN 'missed' "
+            "ELSE s.last_skip_reason END, updated_at = :now "
+            "FROM tocsin_advances a WHERE s.id = a.id"), {"now": now})
+        return
+    tbl = Schedule.__table__
     stmt = (
-        update(Schedule.__table__)
-        .where(Schedule.__table__.c.id == bindparam("b_id"))
+        update(tbl)
+        .where(tbl.c.id == bindparam("b_id"))
         .values(
             next_fire_at=bindparam("b_next"),
-            last_fire_at=func.coalesce(bindparam("b_last"), Schedule.__table__.c.last_fire_at),
-            skipped_missed=Schedule.__table__.c.skipped_missed + bindparam("b_skipped"),
-            last_skipped_at=func.coalesce(bindparam("b_last_skipped"),
-                                          Schedule.__table__.c.last_skipped_at),
+            last_fire_at=func.coalesce(bindparam("b_last"), tbl.c.last_fire_at),
+            skipped_missed=tbl.c.skipped_missed + bindparam("b_skipped"),
+            last_skipped_at=func.coalesce(bindparam("b_last_skipped"), tbl.c.last_skipped_at),
             updated_at=bindparam("b_now"),
         )
     )
@@ -107,26 +149,39 @@ def advance_schedules(session: Session, advances: Sequence[Advance], now: dateti
         )
 
 
+def _copy(session: Session, name: str, shape: str, columns: Sequence[str],
+          rows: Iterable[Sequence[Any]]) -> None:
+    """COPY rows into a temp table emptied at commit (PostgreSQL only)."""
+    session.execute(text(
+        f"CREATE TEMP TABLE IF NOT EXISTS {name} ({shape}) ON COMMIT DELETE ROWS"))
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur, cur.copy(
+            f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def promote_due_oneshots(
-    session: Session, now: datetime, epoch: int, limit: int
+    session: Session, now: datetime, epoch: int, limit: int, after: Cursor | None = None
 ) -> list[tuple[str, datetime]]:
-    """scheduled -> waiting for due one-shots; returns (id, scheduledAt) pairs."""
+    """scheduled -> waiting for due one-shots; returns (id, scheduledAt) pairs in order."""
     due = (
         select(Execution.id)
         .where(Execution.status == "scheduled", Execution.scheduled_at <= now)
-        .order_by(Execution.scheduled_at)
+        .order_by(Execution.scheduled_at, Execution.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
     )
+    if after is not None:
+        due = due.where(tuple_(Execution.scheduled_at, Execution.id) > tuple_(*after))
     rows = session.execute(
         update(Execution)
-        .where(Execution.id.in_(due), Execution.status == "scheduled")
-        .values(status="waiting", epoch=epoch, updated_at=now)
+        .where(Execution.id.in_(due.scalar_subquery()), Execution.status == "scheduled")
+        .values(status="waiting", epoch=epoch, updated_at=now, enqueued_at=now)
         .returning(Execution.id, Execution.scheduled_at)
         .execution_options(synchronize_session=False)
     ).all()
-    return [(r.id, r.scheduled_at) for r in rows]
+    return sorted(((r.id, r.scheduled_at) for r in rows), key=lambda r: (r[1], r[0]))
 
 
 def earliest_due(session: Session) -> datetime | None:
@@ -146,7 +201,8 @@ def earliest_due(session: Session) -> datetime | None:
     return min(t if t.tzinfo else t.replace(tzinfo=UTC) for t in parsed)
 
 
-def mark_enqueued(session: Session, ids: Sequence[str], now: datetime) -> None:
+def mark_enqueued(session: Session, ids: Sequence[str], now: datetime | None) -> None:
+    """Record hand-over to the broker; ``None`` takes it back (publish failed)."""
     for start in range(0, len(ids), 5000):
         chunk = list(ids[start : start + 5000])
         session.execute(

@@ -151,6 +151,7 @@ class Schedule(Base):
         Index(
             "ix_schedules_due",
             "next_fire_at",
+            "id",
             postgresql_where=text("NOT paused AND NOT disabled"),
             sqlite_where=text("paused = 0 AND disabled = 0"),
         ),
@@ -201,6 +202,7 @@ class Execution(Base):
         Index(
             "ix_executions_due_oneshots",
             "scheduled_at",
+            "id",
             postgresql_where=text("status = 'scheduled'"),
             sqlite_where=text("status = 'scheduled'"),
         ),

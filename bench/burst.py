@@ -1,0 +1,118 @@
+"""Burst: N cron schedules due in the same instant. Seconds from the due instant until
+all N execution messages are on the broker (and, for Tocsin, all N rows committed)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from bench import common
+from scheduler.store.migrate import upgrade
+
+FAR = "2100-01-01 00:00:00+00"
+
+
+def seed_tocsin(url: str, n: int, cron: str = "* * * * *") -> None:
+    upgrade(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO projects (id, name, created_at) VALUES ('b','b',now())"))
+        conn.execute(text(
+            "INSERT INTO functions (project_id, id, name, runtime, execute, events, schedule, "
+            "timeout, enabled, logging, entrypoint, url, timezone, missed_policy, misfire_grace,"
+            " catchup_window, catchup_cap, created_at, updated_at) VALUES ('b','f','f',"
+            "'python-3.12','[]','[]','',15,true,true,'x:y','','UTC','latest',60,86400,100,"
+            "now(),now())"))
+    engine.dispose()
+    now = datetime.now(UTC).isoformat()
+    cols = ("id", "project_id", "function_id", "key", "cron", "timezone", "next_fire_at",
+            "paused", "pause_note", "disabled", "missed_policy", "misfire_grace",
+            "catchup_window", "catchup_cap", "payload", "skipped_missed", "skipped_paused",
+            "skipped_disabled", "last_skip_reason", "created_at", "updated_at")
+    for start in range(0, n, 100_000):
+        rows = []
+        for _ in range(start, min(n, start + 100_000)):
+            sid = uuid.uuid4().hex[:20]
+            rows.append((sid, "b", "f", sid, cron, "UTC", FAR, "f", "", "f", "latest", 60, 86400,
+                         100, "{}", 0, 0, 0, "", now, now))
+        common.copy_rows(url, "schedules", cols, rows)
+
+
+def tocsin(n: int, batch: int = 5000) -> dict[str, Any]:
+    url = common.fresh_database()
+    broker = common.REDIS
+    r = common.clean_redis(broker)
+    seed_tocsin(url, n)
+    proc = common.spawn([common.python(), "-m", "scheduler", "scheduler"],
+                        common.tocsin_env(url, broker, TOCSIN_DISPATCH_BATCH=str(batch)),
+                        "burst-scheduler.log")
+    engine = create_engine(url)
+    try:
+        held = common.wait_until(lambda: _leader(engine), 30)
+        assert held, "no leader"
+        time.sleep(1)
+        with engine.begin() as conn:
+            # A whole minute at least 3 s ahead: `* * * * *` fires there once, and its
+            # next fire (a minute later) stays out of the measurement.
+            due = conn.execute(text(
+                "SELECT date_trunc('minute', clock_timestamp() + interval '63 second')")).scalar()
+            conn.execute(text("UPDATE schedules SET next_fire_at = :d"), {"d": due})
+            conn.execute(text("NOTIFY tocsin_wakeup"))
+        due_ts = due.timestamp()
+        t_rows = t_msgs = None
+        time.sleep(max(0.0, due_ts - time.time() - 0.5))
+        deadline = time.time() + 600
+        while time.time() < deadline and (t_rows is None or t_msgs is None):
+            if t_msgs is None and r.llen("tocsin") >= n:
+                t_msgs = time.time() - due_ts
+            if t_rows is None:
+                with engine.connect() as conn:
+                    if conn.execute(text("SELECT count(*) FROM executions")).scalar() >= n:
+                        t_rows = time.time() - due_ts
+            time.sleep(0.05)
+        messages = r.lrange("tocsin", 0, -1)
+        dupes = len(messages) - len({json.loads(m)["headers"]["id"] for m in messages})
+        return {"system": "tocsin", "n": n, "rows_s": t_rows, "broker_s": t_msgs,
+                "fires_per_s": n / t_msgs if t_msgs else None, "duplicates": dupes}
+    finally:
+        common.stop(proc)
+        engine.dispose()
+        common.drop_database(url)
+
+
+def _leader(engine: Any) -> bool:
+    with engine.connect() as conn:
+        return bool(conn.execute(text(
+            "SELECT 1 FROM leases WHERE expires_at > clock_timestamp()")).first())
+
+
+def run(ns: list[int], peers: list[str]) -> dict[str, Any]:
+    results = []
+    for n in ns:
+        results.append(tocsin(n))
+        for peer in peers:
+            from bench import peers as peer_mod
+
+            results.append(getattr(peer_mod, f"burst_{peer}")(n))
+    rows = []
+    for res in results:
+        base = next(x for x in results if x["system"] == "tocsin" and x["n"] == res["n"])
+        ratio = (res["broker_s"] / base["broker_s"]) if res.get("broker_s") and base[
+            "broker_s"] else None
+        rows.append([res["system"], res["n"], res.get("rows_s") or "-", res.get("broker_s") or
+                     "timeout", res.get("fires_per_s") or "-",
+                     f"{ratio:.1f}x" if ratio else "-"])
+    table = common.print_table(
+        "Burst: N cron schedules due at once (seconds from due instant)",
+        ["system", "N", "rows committed (s)", "all on broker (s)", "fires/s",
+         "time vs Tocsin"], rows)
+    return {"results": results, "table": table}
+
+
+if __name__ == "__main__":
+    print(run([10_000], []))
