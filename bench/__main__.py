@@ -1,0 +1,59 @@
+"""`python -m bench [burst lag failover api memory] [--burst-n 10000 100000] [--quick]`
+
+Runs Tocsin and its peers on this machine against the local PostgreSQL and Redis, prints
+Markdown tables, and writes bench/results/<scenario>.json with the machine description."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bench import common
+
+SCENARIOS = ("burst", "lag", "failover", "api", "memory")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("scenarios", nargs="*", metavar="scenario",
+                        help=f"any of {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument("--burst-n", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--peers", nargs="*", default=["redbeat", "apscheduler"],
+                        choices=["redbeat", "apscheduler"])
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes: a smoke run of every scenario")
+    args = parser.parse_args()
+    unknown = sorted(set(args.scenarios) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {SCENARIOS}")
+    args.scenarios = args.scenarios or list(SCENARIOS)
+    machine = common.machine()
+    print("machine:", json.dumps(machine), "\n")
+    for name in args.scenarios:
+        if name == "burst":
+            from bench import burst
+
+            out = burst.run([1000] if args.quick else args.burst_n, args.peers)
+        elif name == "lag":
+            from bench import lag
+
+            out = lag.run(seconds=20 if args.quick else 150)
+        elif name == "failover":
+            from bench import failover
+
+            out = failover.run(kills=1 if args.quick else 3)
+        elif name == "api":
+            from bench import api
+
+            out = api.run(seconds=5 if args.quick else 20)
+        else:
+            from bench import memory
+
+            out = memory.run((0, 1000) if args.quick else (0, 100_000, 1_000_000),
+                             (0, 1000) if args.quick else (0, 100_000))
+        path = common.save(name, {"machine": machine, **out})
+        print(f"(saved {path.relative_to(common.ROOT)})\n")
+
+
+if __name__ == "__main__":
+    main()

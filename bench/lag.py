@@ -1,0 +1,83 @@
+"""Steady lag: a stream of one-shots and cron fires over a few minutes; p50/p95/p99/max of
+(message on the broker - due time), measured by a consumer popping the queue."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from bench import burst, common
+
+
+def run(seconds: int = 150, oneshots_per_s: float = 20.0, crons: int = 200) -> dict[str, Any]:
+    url = common.fresh_database()
+    common.clean_redis()
+    burst.seed_tocsin(url, crons)
+    engine = create_engine(url)
+    proc = common.spawn([common.python(), "-m", "scheduler", "scheduler"],
+                        common.tocsin_env(url, common.REDIS), "lag-scheduler.log")
+    arrivals: dict[str, float] = {}
+    stop = threading.Event()
+
+    def consume() -> None:
+        import redis
+
+        client = redis.Redis.from_url(common.REDIS)
+        while not stop.is_set():
+            got = client.brpop(["tocsin"], timeout=1)
+            if got:
+                arrivals[json.loads(got[1])["headers"]["id"]] = time.time()
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    try:
+        common.wait_until(lambda: burst._leader(engine), 30)
+        start = datetime.now(UTC) + timedelta(seconds=5)
+        end = start + timedelta(seconds=seconds)
+        rows = []
+        n = int(seconds * oneshots_per_s)
+        for _ in range(n):
+            at = start + timedelta(seconds=random.uniform(0, seconds))
+            rows.append((uuid.uuid4().hex[:20], "b", "f", "schedule", "scheduled", "f", "POST",
+                         "/", "{}", "", 0, "[]", "", "", 0.0, 0, at.isoformat(),
+                         datetime.now(UTC).isoformat(), datetime.now(UTC).isoformat()))
+        common.copy_rows(url, "executions", (
+            "id", "project_id", "function_id", "trigger", "status", "sync", "request_method",
+            "request_path", "request_headers", "request_body", "response_status_code",
+            "response_headers", "logs", "errors", "duration", "attempts", "scheduled_at",
+            "created_at", "updated_at"), rows)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE schedules SET next_fire_at = "
+                              "date_trunc('minute', :s) + interval '1 minute'"), {"s": start})
+            conn.execute(text("NOTIFY tocsin_wakeup"))
+        consumer.start()
+        time.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()) + 3)
+        stop.set()
+        consumer.join(5)
+        with engine.connect() as conn:
+            due = dict(conn.execute(text(
+                "SELECT id, extract(epoch FROM coalesce(scheduled_at, scheduled_for)) "
+                "FROM executions")).all())
+        lags = [(arrivals[i] - float(d)) * 1000 for i, d in due.items() if i in arrivals]
+        missing = sum(1 for i, d in due.items() if i not in arrivals and float(d) <
+                      end.timestamp())
+    finally:
+        stop.set()
+        common.stop(proc)
+        engine.dispose()
+        common.drop_database(url)
+    result = {"fires": len(lags), "missing": missing,
+              "p50_ms": common.percentile(lags, 50), "p95_ms": common.percentile(lags, 95),
+              "p99_ms": common.percentile(lags, 99), "max_ms": max(lags) if lags else None}
+    table = common.print_table(
+        f"Steady lag over {seconds} s ({oneshots_per_s:g} one-shots/s + {crons} minutely crons)",
+        ["fires", "p50 ms", "p95 ms", "p99 ms", "max ms", "missing"],
+        [[result["fires"], result["p50_ms"], result["p95_ms"], result["p99_ms"],
+          result["max_ms"], result["missing"]]])
+    return {"result": result, "table": table}
