@@ -41,8 +41,10 @@ class Request:
 
 
 def create(session: Session, req: Request) -> Execution:
+    """The row; an immediate one is marked handed over already (see hand_over)."""
     status = "scheduled" if req.scheduled_at else "waiting"
     execution = store.create(session, {
+        "enqueued_at": None if req.scheduled_at else db_now(session),
         "id": new_execution_id(), "project_id": req.project_id,
         "function_id": req.function_id, "schedule_id": req.schedule_id,
         "trigger": "schedule" if req.scheduled_at else req.trigger, "status": status,
@@ -56,17 +58,20 @@ def create(session: Session, req: Request) -> Execution:
 
 
 def hand_over(sessions: sessionmaker[Session], publisher: Publisher, execution_id: str) -> bool:
+    """Publish a committed row that ``create`` marked as handed over. On failure the
+    mark is taken back, so the relay republishes it within seconds."""
     try:
         publisher.publish([execution_id])
+        return True
     except Exception as exc:
         log.warning("publish.failed", execution_id=execution_id, error=str(exc)[:200])
-        return False
     try:
         with transaction(sessions) as session:
-            mark_enqueued(session, [execution_id], db_now(session))
+            mark_enqueued(session, [execution_id], None)
     except Exception as exc:
-        log.warning("publish.mark_failed", execution_id=execution_id, error=str(exc)[:200])
-    return True
+        # Still marked: the relay's requeue (TOCSIN_REQUEUE_AFTER) sends it later.
+        log.warning("publish.unmark_failed", execution_id=execution_id, error=str(exc)[:200])
+    return False
 
 
 def wait_result(results: ResultChannel, execution_id: str, timeout: float

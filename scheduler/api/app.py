@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduler import __version__
@@ -30,8 +31,9 @@ def error_response(err: ApiError) -> JSONResponse:
 
 
 def _param_name(loc: tuple[object, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return parts[0] if parts else "body"
+    # loc is (where, field, ...): "where" is body/query/path/header, and a field
+    # may itself be called "path" or "body", so only the first element is dropped.
+    return str(loc[1]) if len(loc) > 1 else str(loc[0]) if loc else "body"
 
 
 def bootstrap(ctx: Context) -> None:
@@ -87,6 +89,13 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
             return error_response(ApiError(405, "general_not_allowed",
                                            "The requested method is not allowed on this route."))
         return error_response(ApiError(exc.status_code, "general_unknown", str(exc.detail)))
+
+    @app.exception_handler(DataError)
+    async def _data(_r: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value (e.g. a NUL byte in text): the input's fault.
+        return error_response(ApiError(
+            400, "general_argument_invalid",
+            f"Invalid input: the database cannot store it ({str(exc.orig).splitlines()[0]})"))
 
     @app.exception_handler(Exception)
     async def _unexpected(_r: Request, exc: Exception) -> JSONResponse:

@@ -14,6 +14,29 @@ REQUEST_HEADER_ALLOWLIST = ("content-type", "agent", "content-length", "host",
                             "x-appwrite-client-ip")
 
 
+class ErrorBody(BaseModel):
+    """Appwrite's error envelope: every 4xx and 5xx has exactly these fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    message: str
+    code: int
+    type: str
+    version: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in ((400, "Invalid input (general_argument_invalid, general_bad_request, "
+                               "general_query_invalid, execution_in_progress, ...)"),
+                         (401, "Missing scope or expired key"),
+                         (404, "Project, function, execution or route not found"),
+                         (405, "Method not allowed on this route"),
+                         (409, "Already exists"),
+                         (503, "A dependency (database, broker) is unreachable"),
+                         (500, "Unexpected server error"))
+}
+
+
 class ExecutionCreate(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     body: str = ""

@@ -29,6 +29,8 @@ _UID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,35}$")
 _HEADER_KEY = re.compile(r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$")
 _RUNTIME = re.compile(r"^(http|python-3(\.\d+)?(-ml)?)$")
 CRON_RULE = "String must be a valid cron expression"
+# PostgreSQL text cannot hold NUL; say so instead of failing at the database.
+NUL_RULE = "Value must not contain NUL (\\u0000) characters"
 
 
 def uid(name: str, value: str) -> str:
@@ -65,6 +67,9 @@ def _headers(value: Any) -> dict[str, Any]:
 def execution(body: Any, asynchronous: bool, path: Any, method: Any, headers: Any,
               scheduled_at: Any, now: datetime) -> ExecutionInput:
     # Parameter validators first, as Appwrite runs them before the action.
+    for name, value in (("body", body), ("path", path)):
+        if isinstance(value, str) and "\x00" in value:
+            raise invalid_param(name, NUL_RULE)
     if not isinstance(body, str) or len(body) > MAX_BODY:
         raise invalid_param("body", f"Value must be a valid string and no longer than "
                                     f"{MAX_BODY} chars")
@@ -100,7 +105,8 @@ def check_headers(headers: dict[str, Any]) -> dict[str, str]:
         size += len(key) + len(text)
         # Appwrite's check is case-sensitive; we refuse every casing, since the
         # worker sets x-appwrite-* headers itself and a caller must not forge them.
-        if not _HEADER_KEY.match(key) or key.lower().startswith("x-appwrite"):
+        if not _HEADER_KEY.match(key) or key.lower().startswith("x-appwrite") \
+                or "\x00" in text:
             raise ApiError(400, "general_argument_invalid", HEADERS_RULE)
         out[key] = text
     if size >= MAX_HEADERS_SIZE:

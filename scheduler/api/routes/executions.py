@@ -13,14 +13,14 @@ from scheduler.api.app_response import json_response
 from scheduler.api.auth import identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.routes.functions import bool_param
-from scheduler.api.schemas import ExecutionCreate, execution_json
+from scheduler.api.schemas import ERROR_RESPONSES, ErrorBody, ExecutionCreate, execution_json
 from scheduler.store import executions as store
 from scheduler.store import functions as functions_store
 from scheduler.store.db import db_now, transaction
 from scheduler.store.listing import CursorNotFound, list_rows
 from scheduler.store.models import Execution
 
-router = APIRouter(tags=["executions"])
+router = APIRouter(tags=["executions"], responses=ERROR_RESPONSES)
 
 FILTERABLE = {"trigger": str, "status": str, "responseStatusCode": int, "duration": float,
               "requestMethod": str, "requestPath": str}
@@ -30,7 +30,9 @@ SYNC_TIMEOUT = errors.ApiError(
     "ensure the execution duration doesn't exceed 30 seconds.")
 
 
-@router.post("/functions/{functionId}/executions", status_code=202)
+@router.post("/functions/{functionId}/executions", status_code=202, responses={
+    201: {"description": "Synchronous execution finished"},
+    408: {"model": ErrorBody, "description": "Synchronous execution took over 30 s"}})
 def create_execution(functionId: str, request: Request,
                      payload: ExecutionCreate | None = Body(None),
                      ctx: Context = Depends(get_context)) -> JSONResponse:
@@ -40,10 +42,8 @@ def create_execution(functionId: str, request: Request,
     validate.uid("functionId", functionId)
     payload = payload or ExecutionCreate()
     with transaction(ctx.sessions) as session:
-        now = db_now(session)
-    spec = validate.execution(payload.body, payload.async_, payload.path, payload.method,
-                              payload.headers, payload.scheduledAt, now)
-    with transaction(ctx.sessions) as session:
+        spec = validate.execution(payload.body, payload.async_, payload.path, payload.method,
+                                  payload.headers, payload.scheduledAt, db_now(session))
         fn = functions_store.get_function(session, caller.project_id, functionId)
         if fn is None or (caller.is_guest and not fn.enabled):
             raise errors.function_not_found()

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from scheduler.api import errors, queries, validate
 from scheduler.api.auth import identify
 from scheduler.api.context import Context, get_context
-from scheduler.api.schemas import FunctionWrite, function_json
+from scheduler.api.schemas import ERROR_RESPONSES, FunctionWrite, function_json
 from scheduler.store import functions as store
 from scheduler.store.db import transaction
 from scheduler.store.listing import CursorNotFound, list_rows
 from scheduler.store.models import Function
 
-router = APIRouter(tags=["functions"])
+router = APIRouter(tags=["functions"], responses=ERROR_RESPONSES)
 
 FUNCTION_COLUMNS: dict[str, Any] = {
     "name": Function.name, "enabled": Function.enabled, "runtime": Function.runtime,

@@ -5,9 +5,10 @@ from sqlalchemy import text
 
 from scheduler.api.context import Context, get_context
 from scheduler.api.errors import ApiError
+from scheduler.api.schemas import ERROR_RESPONSES
 from scheduler.store.db import transaction
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=ERROR_RESPONSES)
 
 
 @router.get("/health")

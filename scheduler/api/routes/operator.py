@@ -14,6 +14,7 @@ from scheduler.api.app_response import json_response
 from scheduler.api.auth import Caller, identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.schemas import (
+    ERROR_RESPONSES,
     PauseRequest,
     ScheduleCreate,
     execution_json,
@@ -25,7 +26,8 @@ from scheduler.store.leases import status as lease_status
 from scheduler.store.schedules import set_inactive
 from scheduler.timerules import CronError, iso, next_fires, parse_cron, validate_timezone
 
-router = APIRouter(prefix="/scheduler", tags=["scheduler (Tocsin extensions)"])
+router = APIRouter(prefix="/scheduler", tags=["scheduler (Tocsin extensions)"],
+                   responses=ERROR_RESPONSES)
 
 
 def _caller(request: Request, ctx: Context, scope: str) -> Caller:
@@ -54,6 +56,8 @@ def list_schedules(request: Request, functionId: str | None = None,
                    ctx: Context = Depends(get_context)) -> dict[str, Any]:
     """Every schedule of the project (or of one function) with next/last fire and skips."""
     caller = _caller(request, ctx, "scheduler.read")
+    if functionId is not None:
+        validate.uid("functionId", functionId)
     with transaction(ctx.sessions) as session:
         rows = store.list_schedules(session, caller.project_id, functionId)
     return {"total": len(rows), "schedules": [schedule_json(s) for s in rows]}

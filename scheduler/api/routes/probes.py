@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -42,7 +43,9 @@ def readyz(ctx: Context = Depends(get_context)) -> Response:
                          200 if ok else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                             "description": "Prometheus text exposition format"}})
 def prometheus(ctx: Context = Depends(get_context)) -> Response:
     """This process's series, plus executions by status and the backlog read from the store."""
     try:
