@@ -16,12 +16,10 @@ KEY = "bench-key"
 
 
 def run(seconds: float = 20.0, clients: int = 16) -> dict[str, Any]:
-    from tests.integration.test_sdk import free_port
-
     url = common.fresh_database()
     common.clean_redis()
     burst.seed_tocsin(url, 0)
-    port = free_port()
+    port = common.free_port()
     proc = common.spawn([common.python(), "-m", "scheduler", "api", "--port", str(port)],
                         common.tocsin_env(url, common.REDIS, TOCSIN_BOOTSTRAP_PROJECT="b",
                                           TOCSIN_BOOTSTRAP_KEY=KEY), "api.log")

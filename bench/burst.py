@@ -43,6 +43,20 @@ def seed_tocsin(url: str, n: int, cron: str = "* * * * *") -> None:
         common.copy_rows(url, "schedules", cols, rows)
 
 
+def seed_oneshots(url: str, times: list[datetime]) -> list[str]:
+    """One-shots (status scheduled) due at ``times``, loaded with COPY; returns their ids."""
+    now = datetime.now(UTC).isoformat()
+    ids = [uuid.uuid4().hex[:20] for _ in times]
+    rows = [(eid, "b", "f", "schedule", "scheduled", "f", "POST", "/", "{}", "", 0, "[]", "",
+             "", 0.0, 0, at.isoformat(), now, now) for eid, at in zip(ids, times, strict=True)]
+    common.copy_rows(url, "executions", (
+        "id", "project_id", "function_id", "trigger", "status", "sync", "request_method",
+        "request_path", "request_headers", "request_body", "response_status_code",
+        "response_headers", "logs", "errors", "duration", "attempts", "scheduled_at",
+        "created_at", "updated_at"), rows)
+    return ids
+
+
 def tocsin(n: int, batch: int = 5000) -> dict[str, Any]:
     url = common.fresh_database()
     broker = common.REDIS

@@ -152,5 +152,13 @@ def save(name: str, data: dict[str, Any]) -> Path:
     return path
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def python() -> str:
     return sys.executable

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,20 +33,8 @@ def tocsin(kills: int = 3, ttl: float = 5.0, gap: float = 15.0) -> dict[str, Any
         common.wait_until(lambda: burst._leader(engine), 30)
         start = datetime.now(UTC) + timedelta(seconds=2)
         total = (kills + 1) * gap
-        ids = []
-        rows = []
-        for k in range(int(total * 10)):
-            at = start + timedelta(seconds=k * 0.1)
-            eid = uuid.uuid4().hex[:20]
-            ids.append(eid)
-            rows.append((eid, "b", "f", "schedule", "scheduled", "f", "POST", "/", "{}", "",
-                         0, "[]", "", "", 0.0, 0, at.isoformat(), start.isoformat(),
-                         start.isoformat()))
-        common.copy_rows(url, "executions", (
-            "id", "project_id", "function_id", "trigger", "status", "sync", "request_method",
-            "request_path", "request_headers", "request_body", "response_status_code",
-            "response_headers", "logs", "errors", "duration", "attempts", "scheduled_at",
-            "created_at", "updated_at"), rows)
+        times = [start + timedelta(seconds=k * 0.1) for k in range(int(total * 10))]
+        ids = burst.seed_oneshots(url, times)
         with engine.begin() as conn:
             conn.execute(text("NOTIFY tocsin_wakeup"))
         for k in range(kills):
@@ -63,8 +50,8 @@ def tocsin(kills: int = 3, ttl: float = 5.0, gap: float = 15.0) -> dict[str, Any
             takeovers.append(first - killed if first else float("nan"))
         time.sleep(gap)
         messages = Counter(json.loads(m)["headers"]["id"] for m in r.lrange("tocsin", 0, -1))
-        due_ids = [i for i, row in zip(ids, rows, strict=True)
-                   if datetime.fromisoformat(row[16]) < datetime.now(UTC) - timedelta(seconds=2)]
+        cutoff = datetime.now(UTC) - timedelta(seconds=2)
+        due_ids = [i for i, at in zip(ids, times, strict=True) if at < cutoff]
         missed = sum(1 for i in due_ids if messages[i] == 0)
         duplicates = sum(c - 1 for c in messages.values() if c > 1)
     finally:

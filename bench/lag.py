@@ -7,7 +7,6 @@ import json
 import random
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,18 +42,9 @@ def run(seconds: int = 150, oneshots_per_s: float = 20.0, crons: int = 200) -> d
         common.wait_until(lambda: burst._leader(engine), 30)
         start = datetime.now(UTC) + timedelta(seconds=5)
         end = start + timedelta(seconds=seconds)
-        rows = []
         n = int(seconds * oneshots_per_s)
-        for _ in range(n):
-            at = start + timedelta(seconds=random.uniform(0, seconds))
-            rows.append((uuid.uuid4().hex[:20], "b", "f", "schedule", "scheduled", "f", "POST",
-                         "/", "{}", "", 0, "[]", "", "", 0.0, 0, at.isoformat(),
-                         datetime.now(UTC).isoformat(), datetime.now(UTC).isoformat()))
-        common.copy_rows(url, "executions", (
-            "id", "project_id", "function_id", "trigger", "status", "sync", "request_method",
-            "request_path", "request_headers", "request_body", "response_status_code",
-            "response_headers", "logs", "errors", "duration", "attempts", "scheduled_at",
-            "created_at", "updated_at"), rows)
+        burst.seed_oneshots(url, [start + timedelta(seconds=random.uniform(0, seconds))
+                                  for _ in range(n)])
         with engine.begin() as conn:
             conn.execute(text("UPDATE schedules SET next_fire_at = "
                               "date_trunc('minute', :s) + interval '1 minute'"), {"s": start})

@@ -30,6 +30,11 @@ SYNC_TIMEOUT = errors.ApiError(
     "ensure the execution duration doesn't exceed 30 seconds.")
 
 
+def _require_function(session: Any, project_id: str, function_id: str) -> None:
+    if functions_store.get_function(session, project_id, function_id) is None:
+        raise errors.function_not_found()
+
+
 @router.post("/functions/{functionId}/executions", status_code=202, responses={
     201: {"description": "Synchronous execution finished"},
     408: {"model": ErrorBody, "description": "Synchronous execution took over 30 s"}})
@@ -79,8 +84,7 @@ def list_executions(functionId: str, request: Request,
                          store.EXECUTION_COLUMNS)
     with_total = bool_param(request, "total", True)
     with transaction(ctx.sessions) as session:
-        if functions_store.get_function(session, caller.project_id, functionId) is None:
-            raise errors.function_not_found()
+        _require_function(session, caller.project_id, functionId)
         where = [Execution.project_id == caller.project_id, Execution.function_id == functionId]
         try:
             rows, total = list_rows(session, Execution, where, store.EXECUTION_COLUMNS, spec,
@@ -99,8 +103,7 @@ def get_execution(functionId: str, executionId: str, request: Request,
     validate.uid("functionId", functionId)
     validate.uid("executionId", executionId)
     with transaction(ctx.sessions) as session:
-        if functions_store.get_function(session, caller.project_id, functionId) is None:
-            raise errors.function_not_found()
+        _require_function(session, caller.project_id, functionId)
         execution = store.get(session, caller.project_id, functionId, executionId)
         if execution is None:
             raise errors.execution_not_found()
@@ -116,8 +119,7 @@ def delete_execution(functionId: str, executionId: str, request: Request,
     validate.uid("functionId", functionId)
     validate.uid("executionId", executionId)
     with transaction(ctx.sessions) as session:
-        if functions_store.get_function(session, caller.project_id, functionId) is None:
-            raise errors.function_not_found()
+        _require_function(session, caller.project_id, functionId)
         try:
             deleted = store.delete_one(session, caller.project_id, functionId, executionId)
         except store.InProgress:
