@@ -53,7 +53,7 @@ class Daemon:
         self.publisher = publisher or make_publisher(settings.broker_url)
         self.keeper = LeaseKeeper(self.sessions, self.node, settings.lease_ttl)
         self.dispatcher = Dispatcher(self.sessions, self.publisher, self.node,
-                                     settings.dispatch_batch)
+                                     settings.dispatch_batch, settings.lease_ttl)
         self.started_at = datetime.now(UTC)
         self._stop = threading.Event()
         self.scheduler = BackgroundScheduler(

@@ -53,18 +53,28 @@ class BatchResult:
 
 
 def plan_fires(
-    due: Sequence[store.DueSchedule], now: datetime, epoch: int
+    due: Sequence[store.DueSchedule], now: datetime, epoch: int, budget: float = 1e9
 ) -> tuple[list[dict[str, Any]], list[store.Advance], int]:
-    """Decide each due schedule under its policy; build rows and advances."""
+    """Decide each due schedule under its policy; build rows and advances.
+
+    Stops after ``budget`` seconds (at least one schedule is always decided): the
+    session is idle while this runs, and must stay under its idle timeout. The
+    schedules not decided are not advanced and come due again in the next batch.
+    """
     rows: list[dict[str, Any]] = []
     advances: list[store.Advance] = []
     skipped = 0
+    deadline = time.monotonic() + budget
     for sched in due:
+        if advances and time.monotonic() > deadline:
+            break
         decision = decide(
             parse_cron(sched.cron), ZoneInfo(sched.timezone), sched.next_fire_at, now,
             MissedRunRule(sched.missed_policy, sched.misfire_grace,  # type: ignore[arg-type]
                           sched.catchup_window, sched.catchup_cap),
         )
+        if decision.truncated:
+            log.warning("skip.count_truncated", schedule_id=sched.id, counted=decision.skipped)
         payload = sched.payload or {}
         for nominal in decision.fire:
             rows.append({
@@ -91,11 +101,14 @@ def plan_fires(
 
 class Dispatcher:
     def __init__(self, sessions: sessionmaker[Session], publisher: Publisher, node: str,
-                 batch_size: int = 1000) -> None:
+                 batch_size: int = 1000, lease_ttl: float = 10.0) -> None:
         self.sessions = sessions
         self.publisher = publisher
         self.node = node
         self.batch_size = batch_size
+        # A transaction idle longer than this is cut off by PostgreSQL; planning
+        # (Python work with the session idle) gets half of it.
+        self.idle_timeout = max(1.0, lease_ttl / 2)
 
     def drain(self, epoch: int, still_leading: Callable[[], bool]) -> int:
         """Batches until nothing is due, publishing batch k while batch k+1 is written.
@@ -126,9 +139,13 @@ class Dispatcher:
         """One transaction's worth; raises FencedOut if leadership is gone."""
         result = BatchResult(schedule_cursor=cursors[0], oneshot_cursor=cursors[1])
         with transaction(self.sessions) as session:
-            now = fence(session, self.node, epoch, pin=False)
+            now = fence(session, self.node, epoch, pin=False, idle_timeout=self.idle_timeout)
             due = store.claim_due_schedules(session, now, self.batch_size, cursors[0])
-            rows, advances, result.skipped = plan_fires(due, now, epoch)
+            rows, advances, result.skipped = plan_fires(due, now, epoch,
+                                                        budget=self.idle_timeout / 2)
+            # Only the decided schedules count as handled in this batch.
+            undecided = len(due) > len(advances)
+            due = due[: len(advances)]
             inserted = store.insert_fires(session, rows)
             store.advance_schedules(session, advances, now)
             # Rows are marked enqueued optimistically in this same transaction,
@@ -151,7 +168,8 @@ class Dispatcher:
         if oneshots:
             result.oneshot_cursor = (oneshots[-1][1], oneshots[-1][0])
         result.fired, result.oneshots, result.claimed = len(inserted), len(oneshots), len(due)
-        result.full = len(due) >= self.batch_size or len(oneshots) >= self.batch_size
+        result.full = (undecided or len(due) >= self.batch_size
+                       or len(oneshots) >= self.batch_size)
         if result.ids and publish:
             result.published = self.publish(result.ids, marked=True)
         for lag in result.lags_ms:

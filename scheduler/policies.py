@@ -16,7 +16,7 @@ Everything not run is counted as skipped with reason ``missed``.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -26,9 +26,10 @@ from scheduler.timerules import Cron, iter_fires, next_fire
 Policy = Literal["skip", "latest", "all"]
 POLICIES: tuple[str, ...] = ("skip", "latest", "all")
 
-# Walking fire times of a long outage costs ~10 us each; beyond this many the
-# skip count is reported as at least this (never silently zero).
-COUNT_LIMIT = 2_000_000
+# Walking the fire times of an outage costs ~30 us each and runs inside the
+# dispatch transaction; beyond this many (two weeks of a minutely cron) the walk
+# jumps ahead, the skip count is a lower bound and Decision.truncated says so.
+COUNT_LIMIT = 20_000
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Decision:
     skipped: int
     last_skipped: datetime | None
     next_fire_at: datetime
+    truncated: bool = False  # skipped is a lower bound (COUNT_LIMIT reached)
 
 
 def decide(
@@ -69,9 +71,26 @@ def decide(
         if len(recent) > keep and now - recent[0] > grace:
             recent.popleft()
         upcoming = next(walker)
-    if upcoming <= now:  # counting limit reached: jump ahead
+    truncated = upcoming <= now
+    if truncated:  # counting limit reached: jump ahead
         upcoming = next_fire(cron, tz, now)
-    return _apply(rule, list(recent), total, now, upcoming)
+        # What ran must still be the latest fire times, not the last ones counted.
+        recent = deque(next_fires_between(cron, tz, now, keep, grace))
+    decision = _apply(rule, list(recent), total, now, upcoming)
+    return replace(decision, truncated=truncated)
+
+
+def next_fires_between(cron: Cron, tz: ZoneInfo, now: datetime, keep: int,
+                       grace: timedelta) -> list[datetime]:
+    """The latest ``keep`` fire times at or before ``now`` (and any on-time ones)."""
+    from scheduler.timerules import fires_between
+
+    window = max(grace, timedelta(days=1))
+    while True:
+        found, _ = fires_between(cron, tz, now - window, now, cap=keep)
+        if len(found) >= keep or window > timedelta(days=3660):
+            return found
+        window *= 4
 
 
 def _apply(

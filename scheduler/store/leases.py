@@ -93,20 +93,25 @@ def step_down(session: Session, holder: str, epoch: int) -> None:
     )
 
 
-def fence(session: Session, holder: str, epoch: int, pin: bool) -> datetime:
+def fence(session: Session, holder: str, epoch: int, pin: bool,
+          idle_timeout: float = 1.0) -> datetime:
     """Prove leadership inside a dispatch transaction.
 
     The dispatcher calls this twice: first without ``pin``, a cheap check so a
     standby never claims rows; then with ``pin`` as the last statement before
     commit, which locks the lease row (``FOR KEY SHARE``) so no takeover can
-    happen between the check and the commit. Only that last window is held
-    to a short idle timeout: a leader paused there is cut off and rolled back
-    instead of blocking the takeover, while computing a large batch earlier in
-    the transaction is never mistaken for a pause.
+    happen between the check and the commit.
+
+    A leader paused mid-transaction must not keep its locks: the claimed schedule
+    rows (which a successor would skip) and the pinned lease row (which would
+    block the takeover). So the first call sets ``idle_timeout`` (half the TTL:
+    a leader idle that long is past its own lease deadline anyway) and the pin
+    tightens it to 1 s; PostgreSQL then ends the paused session and rolls back.
     """
     pg = _is_pg(session)
-    if pg and pin:
-        session.execute(text("SET LOCAL idle_in_transaction_session_timeout = '1s'"))
+    if pg:
+        millis = 1000 if pin else max(1000, int(idle_timeout * 1000))
+        session.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {millis}"))
     now = db_now(session)
     query = select(Lease.epoch).where(
         Lease.name == LEADER, Lease.holder == holder, Lease.epoch == epoch,

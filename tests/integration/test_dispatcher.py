@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import timedelta
 
@@ -139,3 +140,32 @@ def test_skips_are_counted_with_reason(store, broker_url, leader_keeper):
     assert sched.skipped_missed == 10
     assert sched.last_skip_reason == "missed"
     assert sched.last_skipped_at is not None and sched.last_skipped_at < fired[0].scheduled_for
+
+
+def test_a_leader_stalled_mid_batch_releases_its_claimed_rows(store, leader_keeper):
+    """A leader paused after claiming rows must not hide them from its successor
+    (SKIP LOCKED) beyond its idle timeout; PostgreSQL ends the stalled session."""
+    import time as clock
+
+    from scheduler.store.fires import claim_due_schedules
+    from scheduler.store.leases import fence
+
+    store.function()
+    store.schedule(at=store.now() - timedelta(seconds=1))
+    stalled = store.session()
+    stalled.begin()
+    now = fence(stalled, "node-a", leader_keeper.epoch, pin=False, idle_timeout=1.0)
+    assert len(claim_due_schedules(stalled, now, 10)) == 1
+    with store.session() as other, other.begin():
+        assert claim_due_schedules(other, store.now(), 10) == []  # locked by the stalled one
+    clock.sleep(1.5)  # the stall: longer than the idle timeout
+    with store.session() as other, other.begin():
+        assert len(claim_due_schedules(other, store.now(), 10)) == 1
+    # ...and the stalled leader finds its transaction gone: nothing of it can commit.
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    with pytest.raises(DBAPIError, match="idle-in-transaction timeout"):
+        stalled.execute(text("SELECT 1"))
+    with contextlib.suppress(DBAPIError):
+        stalled.close()

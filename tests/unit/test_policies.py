@@ -145,3 +145,17 @@ def test_every_fire_time_is_run_or_skipped_exactly_once(policy, grace, window, c
 def test_policies_agree_when_nothing_is_missed(policy: str) -> None:
     d = decide(MINUTELY, UTCZ, T0, T0, MissedRunRule(policy=policy))  # type: ignore[arg-type]
     assert d.fire == (T0,)
+
+
+def test_very_long_outage_is_bounded_and_still_runs_the_latest_times() -> None:
+    from scheduler.policies import COUNT_LIMIT
+
+    now = T0 + timedelta(days=300, seconds=30)
+    d = decide(MINUTELY, UTCZ, T0, now, MissedRunRule(policy="latest", misfire_grace=60))
+    assert d.truncated is True
+    assert d.skipped >= COUNT_LIMIT - 1  # a lower bound, flagged as such
+    assert d.fire == (T0 + timedelta(days=300),)
+    assert d.next_fire_at == T0 + timedelta(days=300, minutes=1)
+    rule = MissedRunRule(policy="all", catchup_cap=3, catchup_window=10**7, misfire_grace=0)
+    d = decide(MINUTELY, UTCZ, T0, now, rule)
+    assert d.fire == tuple(T0 + timedelta(days=300, minutes=-m) for m in (2, 1, 0))
