@@ -1,4 +1,4 @@
-"""`python -m bench [burst lag failover api memory] [--burst-n 10000 100000] [--quick]`
+"""`python -m bench [burst catchup lag failover api memory] [--burst-n 10000 100000] [--quick]`
 
 Runs Tocsin and its peers on this machine against the local PostgreSQL and Redis, prints
 Markdown tables, and writes bench/results/<scenario>.json with the machine description."""
@@ -10,7 +10,7 @@ import json
 
 from bench import common
 
-SCENARIOS = ("burst", "lag", "failover", "api", "memory")
+SCENARIOS = ("burst", "catchup", "lag", "failover", "api", "memory")
 
 
 def main() -> None:
@@ -34,6 +34,10 @@ def main() -> None:
             from bench import burst
 
             out = burst.run([1000] if args.quick else args.burst_n, args.peers)
+        elif name == "catchup":
+            from bench import catchup
+
+            out = catchup.run(1000 if args.quick else 100_000)
         elif name == "lag":
             from bench import lag
 

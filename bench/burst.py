@@ -57,11 +57,15 @@ def seed_oneshots(url: str, times: list[datetime]) -> list[str]:
     return ids
 
 
-def tocsin(n: int, batch: int = 5000) -> dict[str, Any]:
+def tocsin(n: int, batch: int = 5000, kind: str = "cron") -> dict[str, Any]:
+    """``kind`` cron: N schedules due at once; oneshot: N ``scheduledAt`` rows due at once
+    (made through the store as the API makes them, in a freshly filled table)."""
     url = common.fresh_database()
     broker = common.REDIS
     r = common.clean_redis(broker)
-    seed_tocsin(url, n)
+    seed_tocsin(url, 0 if kind == "oneshot" else n)
+    if kind == "oneshot":
+        seed_oneshots(url, [datetime(2100, 1, 1, tzinfo=UTC)] * n)
     proc = common.spawn([common.python(), "-m", "scheduler", "scheduler"],
                         common.tocsin_env(url, broker, TOCSIN_DISPATCH_BATCH=str(batch)),
                         "burst-scheduler.log")
@@ -75,9 +79,14 @@ def tocsin(n: int, batch: int = 5000) -> dict[str, Any]:
             # next fire (a minute later) stays out of the measurement.
             due = conn.execute(text(
                 "SELECT date_trunc('minute', clock_timestamp() + interval '63 second')")).scalar()
-            conn.execute(text("UPDATE schedules SET next_fire_at = :d"), {"d": due})
+            if kind == "oneshot":
+                conn.execute(text("UPDATE executions SET scheduled_at = :d"), {"d": due})
+            else:
+                conn.execute(text("UPDATE schedules SET next_fire_at = :d"), {"d": due})
             conn.execute(text("NOTIFY tocsin_wakeup"))
         due_ts = due.timestamp()
+        done_sql = ("SELECT count(*) = 0 FROM executions WHERE status = 'scheduled'"
+                    if kind == "oneshot" else f"SELECT count(*) >= {n} FROM executions")
         t_rows = t_msgs = None
         time.sleep(max(0.0, due_ts - time.time() - 0.5))
         deadline = time.time() + 600
@@ -86,12 +95,13 @@ def tocsin(n: int, batch: int = 5000) -> dict[str, Any]:
                 t_msgs = time.time() - due_ts
             if t_rows is None:
                 with engine.connect() as conn:
-                    if conn.execute(text("SELECT count(*) FROM executions")).scalar() >= n:
+                    if conn.execute(text(done_sql)).scalar():
                         t_rows = time.time() - due_ts
             time.sleep(0.05)
         messages = r.lrange("tocsin", 0, -1)
         dupes = len(messages) - len({json.loads(m)["headers"]["id"] for m in messages})
-        return {"system": "tocsin", "n": n, "rows_s": t_rows, "broker_s": t_msgs,
+        return {"system": "tocsin" if kind == "cron" else "tocsin one-shots", "n": n,
+                "rows_s": t_rows, "broker_s": t_msgs,
                 "fires_per_s": n / t_msgs if t_msgs else None, "duplicates": dupes}
     finally:
         common.stop(proc)
@@ -109,6 +119,7 @@ def run(ns: list[int], peers: list[str]) -> dict[str, Any]:
     results = []
     for n in ns:
         results.append(tocsin(n))
+        results.append(tocsin(n, kind="oneshot"))
         for peer in peers:
             from bench import peers as peer_mod
 
@@ -122,11 +133,12 @@ def run(ns: list[int], peers: list[str]) -> dict[str, Any]:
                      "timeout", res.get("fires_per_s") or "-",
                      f"{ratio:.1f}x" if ratio else "-"])
     table = common.print_table(
-        "Burst: N cron schedules due at once (seconds from due instant)",
+        "Burst: N cron schedules (or N scheduledAt one-shots) due at once "
+        "(seconds from due instant)",
         ["system", "N", "rows committed (s)", "all on broker (s)", "fires/s",
          "time vs Tocsin"], rows)
     return {"results": results, "table": table}
 
 
 if __name__ == "__main__":
-    print(run([10_000], []))
+    print(run([10_000, 100_000], []))

@@ -41,6 +41,7 @@ def tocsin(kills: int = 3, ttl: float = 5.0, gap: float = 15.0) -> dict[str, Any
             time.sleep(gap)
             with engine.connect() as conn:
                 holder, epoch = conn.execute(text("SELECT holder, epoch FROM leases")).one()
+                holder = holder.rsplit("#", 1)[0]
             os.killpg(procs[holder].pid, signal.SIGKILL)
             killed = time.time()
             procs[f"{holder}r{k}"] = common.spawn(

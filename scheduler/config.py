@@ -40,6 +40,10 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="Republish a waiting execution not started after this, s."
     )
     sync_timeout: float = Field(default=30.0, gt=0, le=30, description="Synchronous limit, s.")
+    sync_concurrency: int = Field(
+        default=100, ge=1, le=100_000,
+        description="Synchronous executions one project may have waiting on one API process; "
+                    "beyond it: 429.")
     reap_margin: float = Field(default=30.0, ge=0, description="Grace past timeout before reaping.")
     retention_days: int = Field(default=30, ge=0, description="Finished executions kept, days.")
     api_host: str = "127.0.0.1"

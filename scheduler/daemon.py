@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import socket
 import threading
 import time
@@ -25,7 +26,7 @@ from scheduler import metrics
 from scheduler.config import Settings
 from scheduler.dispatcher import Dispatcher
 from scheduler.lease import LeaseKeeper
-from scheduler.logs import get_logger
+from scheduler.logs import first_line, get_logger
 from scheduler.publish import Publisher, make_publisher
 from scheduler.store import executions as exec_store
 from scheduler.store import fires as fire_store
@@ -37,25 +38,31 @@ from scheduler.store.schedules import add_local_listener, listen_wakeups
 log = get_logger(__name__)
 
 RELAY_SETTLE = 3.0  # seconds a fresh row is left to whoever created it to publish
+LOCKED_BACKOFF = 0.5  # seconds between tries while due rows are locked by someone else
 
 
 def node_name(settings: Settings) -> str:
-    return settings.node_name or f"{socket.gethostname()}:{os.getpid()}"
+    """This process's holder name: unique even where every container's pid is 1 or two
+    nodes were given one name (two holders with one name would share an epoch)."""
+    base = settings.node_name or f"{socket.gethostname()}:{os.getpid()}"
+    return f"{base}#{secrets.token_hex(3)}"
 
 
 class Daemon:
     def __init__(self, settings: Settings, publisher: Publisher | None = None,
                  engine: Engine | None = None) -> None:
         self.settings = settings
-        self.engine = engine or make_engine(settings.database_url)
-        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.node = node_name(settings)
+        self.engine = engine or make_engine(settings.database_url,
+                                            application_name=lease_store.session_tag(self.node))
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.publisher = publisher or make_publisher(settings.broker_url)
         self.keeper = LeaseKeeper(self.sessions, self.node, settings.lease_ttl)
         self.dispatcher = Dispatcher(self.sessions, self.publisher, self.node,
                                      settings.dispatch_batch, settings.lease_ttl)
         self.started_at = datetime.now(UTC)
         self._stop = threading.Event()
+        self._wake_pending = threading.Event()
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -113,12 +120,14 @@ class Daemon:
                 lease_store.heartbeat(session, self.node, "leader" if leading else "standby",
                                       self.started_at)
         except Exception as exc:
-            log.warning("heartbeat.failed", error=str(exc).splitlines()[0][:200])
+            log.warning("heartbeat.failed", error=first_line(exc))
         if leading and not was:
             self.wake()
 
     def wake(self) -> None:
-        """Run dispatch now (a new leader, or NOTIFY from the API)."""
+        """Run dispatch now (a new leader, or NOTIFY from the API). A wake-up that lands
+        while a dispatch runs is kept and honoured when it ends, not dropped."""
+        self._wake_pending.set()
         with contextlib.suppress(Exception):  # the scheduler is shutting down
             self.scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
 
@@ -133,22 +142,32 @@ class Daemon:
             return
         epoch = self.keeper.epoch
         assert epoch is not None
+        self._wake_pending.clear()  # this run covers every wake-up before it
+        started = time.monotonic()
         try:
-            self.dispatcher.drain(
+            fired = self.dispatcher.drain(
                 epoch, lambda: self.keeper.leading and not self._stop.is_set())
             with transaction(self.sessions) as session:
                 earliest = fire_store.earliest_due(session)
                 now = db_now(session)
         except FencedOut as exc:
-            self.keeper.lose(str(exc))
+            self.keeper.lose(str(exc), epoch=epoch)
             return
         except Exception as exc:
-            log.warning("dispatch.error", error=str(exc).splitlines()[0][:200])
+            log.warning("dispatch.error", error=first_line(exc))
             self._arm(1.0)
             return
-        if earliest is not None:
+        if self._wake_pending.is_set():
+            self._arm(0.0)
+        elif earliest is not None:
             # +2 ms: wake just after the due instant by the database's clock.
-            self._arm((earliest - now).total_seconds() + 0.002)
+            delay = (earliest - now).total_seconds() + 0.002
+            was_due_before = delay < -(time.monotonic() - started)
+            if fired == 0 and was_due_before:
+                # Due, yet nothing could be claimed: the rows are locked by another
+                # transaction (a replaced leader's, until it is ended). Do not spin.
+                delay = LOCKED_BACKOFF
+            self._arm(delay)
 
     def relay_tick(self) -> None:
         if not self.keeper.leading:
@@ -158,7 +177,7 @@ class Daemon:
             with transaction(self.sessions) as session:
                 metrics.BACKLOG.set(fire_store.outbox_backlog(session))
         except Exception as exc:
-            log.warning("relay.error", error=str(exc).splitlines()[0][:200])
+            log.warning("relay.error", error=first_line(exc))
 
     def reap_tick(self) -> None:
         if not self.keeper.leading:
@@ -170,7 +189,7 @@ class Daemon:
                 metrics.REAPED.inc(len(lost))
                 log.warning("reaper.failed_lost", count=len(lost), ids=",".join(lost[:10]))
         except Exception as exc:
-            log.warning("reaper.error", error=str(exc).splitlines()[0][:200])
+            log.warning("reaper.error", error=first_line(exc))
 
     def prune_tick(self) -> None:
         if not self.keeper.leading or self.settings.retention_days <= 0:
@@ -182,7 +201,7 @@ class Daemon:
             if removed:
                 log.info("retention.pruned", count=removed)
         except Exception as exc:
-            log.warning("retention.error", error=str(exc).splitlines()[0][:200])
+            log.warning("retention.error", error=first_line(exc))
 
     # ----------------------------------------------------------------- NOTIFY
 
@@ -193,7 +212,7 @@ class Daemon:
             try:
                 listen_wakeups(url, self._stop, self._on_notify)
             except Exception as exc:
-                log.warning("listen.error", error=str(exc).splitlines()[0][:200])
+                log.warning("listen.error", error=first_line(exc))
                 time.sleep(1)
 
     def _on_notify(self) -> None:

@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler import metrics
+from scheduler.faults import pause_point
 from scheduler.logs import get_logger
 from scheduler.policies import MissedRunRule, decide
 from scheduler.publish import Publisher
@@ -53,7 +54,8 @@ class BatchResult:
 
 
 def plan_fires(
-    due: Sequence[store.DueSchedule], now: datetime, epoch: int, budget: float = 1e9
+    due: Sequence[store.DueSchedule], now: datetime, epoch: int, budget: float = 1e9,
+    leading_since: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], list[store.Advance], int]:
     """Decide each due schedule under its policy; build rows and advances.
 
@@ -70,8 +72,9 @@ def plan_fires(
             break
         decision = decide(
             parse_cron(sched.cron), ZoneInfo(sched.timezone), sched.next_fire_at, now,
-            MissedRunRule(sched.missed_policy, sched.misfire_grace,  # type: ignore[arg-type]
+            MissedRunRule(sched.missed_policy, sched.misfire_grace,
                           sched.catchup_window, sched.catchup_cap),
+            leading_since,
         )
         if decision.truncated:
             log.warning("skip.count_truncated", schedule_id=sched.id, counted=decision.skipped)
@@ -89,6 +92,7 @@ def plan_fires(
                 "response_status_code": 0, "response_headers": [], "logs": "", "errors": "",
                 "duration": 0.0, "epoch": epoch, "enqueued_at": now, "started_at": None,
                 "finished_at": None, "attempts": 0, "created_at": now, "updated_at": now,
+                "timeout": None, "deadline_at": None,
             })
         skipped += decision.skipped
         advances.append(store.Advance(
@@ -109,6 +113,7 @@ class Dispatcher:
         # A transaction idle longer than this is cut off by PostgreSQL; planning
         # (Python work with the session idle) gets half of it.
         self.idle_timeout = max(1.0, lease_ttl / 2)
+        self._relay_cursor: store.Cursor | None = None
 
     def drain(self, epoch: int, still_leading: Callable[[], bool]) -> int:
         """Batches until nothing is due, publishing batch k while batch k+1 is written.
@@ -139,10 +144,14 @@ class Dispatcher:
         """One transaction's worth; raises FencedOut if leadership is gone."""
         result = BatchResult(schedule_cursor=cursors[0], oneshot_cursor=cursors[1])
         with transaction(self.sessions) as session:
-            now = fence(session, self.node, epoch, pin=False, idle_timeout=self.idle_timeout)
+            now, since = fence(session, self.node, epoch, pin=False,
+                               idle_timeout=self.idle_timeout)
             due = store.claim_due_schedules(session, now, self.batch_size, cursors[0])
+            if due:
+                pause_point("dispatch.claimed")
             rows, advances, result.skipped = plan_fires(due, now, epoch,
-                                                        budget=self.idle_timeout / 2)
+                                                        budget=self.idle_timeout / 2,
+                                                        leading_since=since)
             # Only the decided schedules count as handled in this batch.
             undecided = len(due) > len(advances)
             due = due[: len(advances)]
@@ -162,6 +171,7 @@ class Dispatcher:
             if due or oneshots:
                 # Nothing written commits unless the lease is still ours, pinned to commit.
                 fence(session, self.node, epoch, pin=True)
+                pause_point("dispatch.pinned")
         result.ids = inserted + [i for i, _ in oneshots]
         if due:
             result.schedule_cursor = (due[-1].next_fire_at, due[-1].id)
@@ -213,10 +223,32 @@ class Dispatcher:
             log.warning("publish.mark_failed", count=len(ids), error=str(exc)[:200])
 
     def relay(self, settle: float, requeue_after: float) -> int:
+        """Republish what the broker does not have. Rules:
+
+        * a row never handed over (publish failed) is sent once it is ``settle`` old;
+        * a row handed over ``requeue_after`` ago and still waiting is sent again only
+          if the broker no longer holds its message (``Publisher.held``): a long queue
+          is left alone, a lost one (broker restarted empty, sender died between commit
+          and publish) is refilled. Pages through the backlog across calls.
+        A broker that cannot tell (``held`` is None) gets the row again per period.
+        """
         with transaction(self.sessions) as session:
-            ids = store.unpublished(session, db_now(session), settle, requeue_after,
-                                    self.batch_size)
-        if ids:
-            log.info("relay.republish", count=len(ids))
-            return self.publish(ids)
-        return 0
+            now = db_now(session)
+            fresh = store.unpublished(session, now, settle, self.batch_size)
+            stale = store.handed_over(session, now - timedelta(seconds=requeue_after),
+                                      self._relay_cursor, self.batch_size)
+        sent = 0
+        if fresh:
+            log.info("relay.republish", count=len(fresh), reason="unpublished")
+            sent += self.publish(fresh)
+        self._relay_cursor = ((stale[-1][1], stale[-1][0]) if len(stale) >= self.batch_size
+                              else None)
+        if stale:
+            ids = [i for i, _ in stale]
+            held = self.publisher.held(ids)
+            lost = ids if held is None else [i for i in ids if i not in held]
+            if lost:
+                log.info("relay.republish", count=len(lost), reason="not_held_by_broker")
+                sent += self.publish(lost)
+        self.publisher.trim()
+        return sent

@@ -74,10 +74,11 @@ def hand_over(sessions: sessionmaker[Session], publisher: Publisher, execution_i
     return False
 
 
-def wait_result(results: ResultChannel, execution_id: str, timeout: float
-                ) -> dict[str, Any] | None:
-    """The worker's response for a synchronous execution, body decoded to text."""
-    got = results.wait(execution_id, timeout)
+async def wait_result(results: ResultChannel, execution_id: str, timeout: float
+                      ) -> dict[str, Any] | None:
+    """The worker's response for a synchronous execution, body decoded to text.
+    Awaited, so a waiting caller holds no thread."""
+    got = await results.wait_async(execution_id, timeout)
     if got is None:
         return None
     body = base64.b64decode(got.get("body", ""))

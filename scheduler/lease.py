@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler import metrics
-from scheduler.logs import get_logger
+from scheduler.logs import first_line, get_logger
 from scheduler.store import leases
 from scheduler.store.db import transaction
 
@@ -50,7 +50,7 @@ class LeaseKeeper:
                 if view is None:
                     view = leases.campaign(session, self.node, self.ttl)
         except Exception as exc:
-            log.warning("lease.error", node=self.node, error=str(exc).splitlines()[0][:200])
+            log.warning("lease.error", node=self.node, error=first_line(exc))
             if self.epoch is not None and not self.leading:
                 self._lose("renewal failed in time")
             return self.leading
@@ -61,13 +61,27 @@ class LeaseKeeper:
                 log.info("lease.acquired", node=self.node, epoch=view.epoch)
             self.epoch = view.epoch
             self.deadline = started + self.ttl * SAFETY
+            if view.previous:
+                self._end_sessions_of(view.previous)
         elif self.epoch is not None:
             self._lose(f"held by {view.holder}")
         metrics.IS_LEADER.set(1 if self.leading else 0)
         return self.leading
 
-    def lose(self, reason: str) -> None:
-        if self.epoch is not None:
+    def _end_sessions_of(self, previous: str) -> None:
+        try:
+            with transaction(self.sessions) as session:
+                ended = leases.end_sessions_of(session, previous)
+            if ended:
+                log.warning("lease.ended_previous_sessions", node=self.node, previous=previous,
+                            sessions=ended)
+        except Exception as exc:  # e.g. no permission to signal: fencing still holds
+            log.warning("lease.end_sessions_failed", previous=previous, error=first_line(exc))
+
+    def lose(self, reason: str, epoch: int | None = None) -> None:
+        """Give up leadership; with ``epoch``, only if that is still the one held (a
+        stale FencedOut must not clear a lease the lease thread has just re-acquired)."""
+        if self.epoch is not None and (epoch is None or epoch == self.epoch):
             self._lose(reason)
 
     def _lose(self, reason: str) -> None:
@@ -84,6 +98,6 @@ class LeaseKeeper:
                 leases.step_down(session, self.node, self.epoch)
             log.info("lease.released", node=self.node, epoch=self.epoch)
         except Exception as exc:
-            log.warning("lease.release_failed", error=str(exc)[:200])
+            log.warning("lease.release_failed", error=first_line(exc))
         self.epoch = None
         metrics.IS_LEADER.set(0)

@@ -69,3 +69,9 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level)
     for noisy in ("apscheduler", "uvicorn.access", "celery", "kombu", "amqp", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception as one short log field (drivers' messages run over many lines)."""
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:limit] if text.strip() else type(exc).__name__

@@ -1,7 +1,11 @@
 """Missed-run policies: given a due schedule and the time now, which nominal fire
 times run, which are skipped, and where the schedule goes next. Pure.
 
-A fire is *on time* when it is at most ``misfire_grace`` seconds old; on-time
+A fire is *on time* when it came due while the current leader was leading
+(``leading_since``, the lease's acquisition time by the database clock), or when it
+is at most ``misfire_grace`` seconds old. So load never makes a fire "missed": a fire
+that came due while a leader was dispatching is on time however busy the batch, and
+``misfire_grace: 0`` means "nothing that came due while no leader ran". On-time
 fires always run. Older ones are *missed* and the policy decides:
 
 * ``skip``   — run none of them;
@@ -10,31 +14,41 @@ fires always run. Older ones are *missed* and the policy decides:
 * ``all``    — run every missed one younger than ``catchup_window``, the most
   recent ``catchup_cap`` of them.
 
-Everything not run is counted as skipped with reason ``missed``.
+Everything not run is counted as skipped with reason ``missed``. Counting does not
+walk the missed fire times (``firecount``): a decision costs about the same after a
+minute's outage as after a month's.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from scheduler.timerules import Cron, iter_fires, next_fire
+from scheduler.firecount import count_fires, latest_fires
+from scheduler.timerules import Cron, next_fire
 
-Policy = Literal["skip", "latest", "all"]
-POLICIES: tuple[str, ...] = ("skip", "latest", "all")
 
-# Walking the fire times of an outage costs ~30 us each and runs inside the
-# dispatch transaction; beyond this many (two weeks of a minutely cron) the walk
-# jumps ahead, the skip count is a lower bound and Decision.truncated says so.
-COUNT_LIMIT = 20_000
+class Policy(StrEnum):
+    SKIP = "skip"
+    LATEST = "latest"
+    ALL = "all"
+
+
+POLICIES: tuple[str, ...] = tuple(p.value for p in Policy)
+
+# Beyond this outage the count covers only its most recent part: skipped is then a
+# lower bound and Decision.truncated says so.
+MAX_COUNT_SPAN = timedelta(days=366)
+# At most this many on-time fires of one schedule run in one decision (a leader that
+# fell far behind); older on-time fires beyond it are counted as skipped.
+ON_TIME_CAP = 100
 
 
 @dataclass(frozen=True)
 class MissedRunRule:
-    policy: Policy = "latest"
+    policy: Policy | str = Policy.LATEST
     misfire_grace: int = 60
     catchup_window: int = 86400
     catchup_cap: int = 100
@@ -46,72 +60,58 @@ class Decision:
     skipped: int
     last_skipped: datetime | None
     next_fire_at: datetime
-    truncated: bool = False  # skipped is a lower bound (COUNT_LIMIT reached)
+    truncated: bool = False  # skipped is a lower bound (MAX_COUNT_SPAN reached)
+
+
+def _on_time_from(rule: MissedRunRule, now: datetime, leading_since: datetime | None
+                  ) -> datetime:
+    grace_start = now - timedelta(seconds=rule.misfire_grace)
+    return grace_start if leading_since is None else min(grace_start, leading_since)
 
 
 def decide(
-    cron: Cron, tz: ZoneInfo, due: datetime, now: datetime, rule: MissedRunRule
+    cron: Cron, tz: ZoneInfo, due: datetime, now: datetime, rule: MissedRunRule,
+    leading_since: datetime | None = None,
 ) -> Decision:
     """``due`` is the schedule's ``next_fire_at`` (a fire time, <= now)."""
+    on_time_from = _on_time_from(rule, now, leading_since)
     following = next_fire(cron, tz, due)
     if following > now:  # the everyday case: one fire due, cached next time
-        return _apply(rule, [due], 1, now, following)
-    # An outage: walk every fire time in [due, now], keeping only what a policy
-    # could run (the most recent ones), but counting all.
-    keep = max(rule.catchup_cap, 1) + 1
-    grace = timedelta(seconds=rule.misfire_grace)
-    recent: deque[datetime] = deque([due])
-    total = 1
-    walker = iter_fires(cron, tz, due)
-    upcoming = next(walker)
-    while upcoming <= now and total < COUNT_LIMIT:
-        total += 1
-        recent.append(upcoming)
-        # On-time fires are the newest and always run, so they are never dropped.
-        if len(recent) > keep and now - recent[0] > grace:
-            recent.popleft()
-        upcoming = next(walker)
-    truncated = upcoming <= now
-    if truncated:  # counting limit reached: jump ahead
-        upcoming = next_fire(cron, tz, now)
-        # What ran must still be the latest fire times, not the last ones counted.
-        recent = deque(next_fires_between(cron, tz, now, keep, grace))
-    decision = _apply(rule, list(recent), total, now, upcoming)
-    return replace(decision, truncated=truncated)
+        return _apply(rule, [due], 1, now, following, on_time_from)
+    # An outage: count every fire time in [due, now], fetch only what a policy
+    # could run (the most recent ones).
+    start, truncated = due, False
+    if now - due > MAX_COUNT_SPAN:
+        start, truncated = now - MAX_COUNT_SPAN, True
+    total = count_fires(cron, tz, start, now) + (0 if truncated else 1)
+    on_time = count_fires(cron, tz, max(start, on_time_from - timedelta(microseconds=1)), now)
+    keep = (max(rule.catchup_cap, 1) if rule.policy == Policy.ALL else 1) + 1
+    keep += min(on_time, ON_TIME_CAP)
+    recent = latest_fires(cron, tz, start, now, keep)
+    if not truncated and len(recent) < keep:
+        recent = [due, *recent]
+    decision = _apply(rule, recent, total, now, next_fire(cron, tz, now), on_time_from)
+    return Decision(decision.fire, decision.skipped, decision.last_skipped,
+                    decision.next_fire_at, truncated)
 
 
-def next_fires_between(cron: Cron, tz: ZoneInfo, now: datetime, keep: int,
-                       grace: timedelta) -> list[datetime]:
-    """The latest ``keep`` fire times at or before ``now`` (and any on-time ones)."""
-    from scheduler.timerules import fires_between
-
-    window = max(grace, timedelta(days=1))
-    while True:
-        found, _ = fires_between(cron, tz, now - window, now, cap=keep)
-        if len(found) >= keep or window > timedelta(days=3660):
-            return found
-        window *= 4
-
-
-def _apply(
-    rule: MissedRunRule, recent: list[datetime], total: int, now: datetime, upcoming: datetime
-) -> Decision:
-    grace = timedelta(seconds=rule.misfire_grace)
-    on_time = [t for t in recent if now - t <= grace]
-    missed = [t for t in recent if now - t > grace]
+def _apply(rule: MissedRunRule, recent: list[datetime], total: int, now: datetime,
+           upcoming: datetime, on_time_from: datetime) -> Decision:
+    window = timedelta(seconds=rule.catchup_window)
+    on_time = [t for t in recent if t >= on_time_from][-ON_TIME_CAP:]
+    missed = [t for t in recent if t < on_time_from]
     n_missed = total - len(on_time)
-    if rule.policy == "skip":
+    if rule.policy == Policy.SKIP:
         chosen: list[datetime] = []
-    elif rule.policy == "latest":
+    elif rule.policy == Policy.LATEST:
         chosen = [] if on_time or not missed else [missed[-1]]
     else:
-        window = timedelta(seconds=rule.catchup_window)
         in_window = [t for t in missed if now - t <= window]
         room = max(rule.catchup_cap - len(on_time), 0)
         chosen = in_window[-room:] if room else []
     fire = tuple(chosen + on_time)
     skipped = n_missed - len(chosen)
-    # `recent` holds catchup_cap + 1 fires, so whenever anything was skipped
+    # `recent` holds catchup_cap + 1 missed fires, so whenever anything was skipped
     # the latest skipped one is among them.
     chosen_set = set(chosen)
     not_run = [t for t in missed if t not in chosen_set]
@@ -128,12 +128,7 @@ def skipped_while_inactive(
     """
     if due > now:
         return 0, None, due
-    count, last = 1, due
-    walker = iter_fires(cron, tz, due)
-    upcoming = next(walker)
-    while upcoming <= now and count < COUNT_LIMIT:
-        count, last = count + 1, upcoming
-        upcoming = next(walker)
-    if upcoming <= now:
-        upcoming = next_fire(cron, tz, now)
-    return count, last, upcoming
+    start = max(due, now - MAX_COUNT_SPAN)
+    count = count_fires(cron, tz, start, now) + (1 if start == due else 0)
+    last = (latest_fires(cron, tz, start, now, 1) or [due])[-1]
+    return count, last, next_fire(cron, tz, now)

@@ -5,6 +5,16 @@ kombu's Redis transport uses) in pipelines: ~30,000 messages/s against
 ~1,500/s for ``apply_async`` in a loop, which decides the burst target. A test
 runs a real ``celery worker`` on these messages. Other brokers go through
 kombu.
+
+What the broker still holds. With each message the publisher records its
+execution id in a sorted set beside the queue (``tocsin:held``, score = hand-over
+time), in the same ``MULTI`` as the push; a worker removes the id once it has
+tried to claim the row. The relay asks this set before republishing a row that
+was handed over long ago: a message still held (queued, or taken by a worker that
+has not reached the claim) is never sent twice, and a broker that lost its data
+(a Redis restart without persistence) lost the set with it, so every row it
+held is republished. Ids older than the broker's visibility timeout are trimmed:
+by then the broker has redelivered a message a dead worker had taken.
 """
 
 from __future__ import annotations
@@ -13,17 +23,30 @@ import base64
 import json
 import os
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Protocol
 
 TASK_NAME = "tocsin.execute"
 QUEUE = "tocsin"
+# How long a message taken by a worker stays unacknowledged before the broker hands it
+# out again (kombu's Redis transport); longer than the longest run (900 s + margin).
+VISIBILITY_TIMEOUT = 3600
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
 class Publisher(Protocol):
     def publish(self, execution_ids: Sequence[str]) -> None: ...
+
+    def held(self, execution_ids: Sequence[str]) -> set[str] | None:
+        """Which of these the broker still holds a message for; None: cannot tell."""
+
+    def forget(self, execution_ids: Sequence[str]) -> None:
+        """A worker has taken these (and tried to claim them)."""
+
+    def trim(self) -> None:
+        """Drop hand-over records older than the visibility timeout."""
 
     def ping(self) -> None:
         """Raise if the broker cannot be reached (readiness)."""
@@ -95,16 +118,35 @@ class RedisPublisher:
 
         self._redis = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
         self._queue = queue
+        self._held = f"{queue}:held"
         self._size = pipeline_size
         self._message = MessageFactory(f"{socket.gethostname()}:{os.getpid()}", queue)
 
     def publish(self, execution_ids: Sequence[str]) -> None:
+        now = time.time()
         for start in range(0, len(execution_ids), self._size):
             chunk = execution_ids[start : start + self._size]
-            pipe = self._redis.pipeline(transaction=False)
+            # MULTI: the message and its hand-over record exist together or not at all.
+            pipe = self._redis.pipeline(transaction=True)
             # LPUSH + worker BRPOP: first in, first out, as kombu does.
             pipe.lpush(self._queue, *(self._message(i) for i in chunk))
+            pipe.zadd(self._held, dict.fromkeys(chunk, now))
             pipe.execute()
+
+    def held(self, execution_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(execution_ids), self._size):
+            chunk = list(execution_ids[start : start + self._size])
+            scores = self._redis.zmscore(self._held, chunk)
+            found.update(i for i, score in zip(chunk, scores, strict=True) if score is not None)
+        return found
+
+    def forget(self, execution_ids: Sequence[str]) -> None:
+        if execution_ids:
+            self._redis.zrem(self._held, *execution_ids)
+
+    def trim(self) -> None:
+        self._redis.zremrangebyscore(self._held, "-inf", time.time() - VISIBILITY_TIMEOUT)
 
     def ping(self) -> None:
         self._redis.ping()
@@ -131,6 +173,15 @@ class KombuPublisher:
     def ping(self) -> None:
         with self._app.connection_for_write() as conn:  # type: ignore[attr-defined]
             conn.ensure_connection(max_retries=1)
+
+    def held(self, execution_ids: Sequence[str]) -> None:
+        return None  # AMQP and others keep no such record: the relay falls back to age
+
+    def forget(self, execution_ids: Sequence[str]) -> None:
+        pass
+
+    def trim(self) -> None:
+        pass
 
     def close(self) -> None:
         pass

@@ -2,33 +2,60 @@
 
 Responses of synchronous executions are handed over here and never stored in
 the database (Appwrite stores no response bodies).
+
+Rules:
+
+* Every Redis client states its timeouts. A blocking read (``BLPOP``) runs on a
+  connection whose socket timeout is longer than the wait itself: redis-py 8
+  made 5 s the default socket timeout, which turned every synchronous call
+  over 5 s into a ``TimeoutError``.
+* Waiting never holds a thread: the API awaits results on an asyncio client.
+* A result nobody waits for is dropped (in-process) or expires after
+  ``RESULT_TTL`` (Redis); memory does not grow with abandoned calls.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-import queue
 import threading
+import time
 from typing import Any, Protocol
 
 RESULT_TTL = 120  # seconds a result waits for its caller before Redis drops it
+OP_TIMEOUT = 5.0  # socket timeout of ordinary (non-blocking) Redis commands, s
+CONNECT_TIMEOUT = 5.0
+BLOCK_MARGIN = 10.0  # a blocking read's socket timeout exceeds its own wait by this, s
 
 
 class ResultChannel(Protocol):
+    def expect(self, execution_id: str) -> None:
+        """A caller is about to wait for ``execution_id`` (call before handing it over)."""
+
     def post(self, execution_id: str, payload: dict[str, Any]) -> None: ...
 
     def wait(self, execution_id: str, timeout: float) -> dict[str, Any] | None: ...
+
+    async def wait_async(self, execution_id: str, timeout: float) -> dict[str, Any] | None: ...
 
 
 class RedisResults:
     def __init__(self, url: str) -> None:
         import redis
 
-        self._redis = redis.Redis.from_url(url, socket_connect_timeout=5)
+        self._url = url
+        self._redis = redis.Redis.from_url(url, socket_timeout=OP_TIMEOUT,
+                                           socket_connect_timeout=CONNECT_TIMEOUT)
+        self._async: Any = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
 
     @staticmethod
     def _key(execution_id: str) -> str:
         return f"tocsin:result:{execution_id}"
+
+    def expect(self, execution_id: str) -> None:
+        """Nothing to do: the list is created by the worker and expires on its own."""
 
     def post(self, execution_id: str, payload: dict[str, Any]) -> None:
         key = self._key(execution_id)
@@ -38,32 +65,110 @@ class RedisResults:
         pipe.execute()
 
     def wait(self, execution_id: str, timeout: float) -> dict[str, Any] | None:
-        got = self._redis.blpop([self._key(execution_id)], timeout=max(timeout, 0.01))
+        import redis
+
+        timeout = max(timeout, 0.01)
+        with redis.Redis.from_url(self._url, socket_timeout=timeout + BLOCK_MARGIN,
+                                  socket_connect_timeout=CONNECT_TIMEOUT) as client:
+            got = client.blpop([self._key(execution_id)], timeout=timeout)
+        return json.loads(got[1]) if got else None
+
+    def _async_client(self, block: float) -> Any:
+        import redis.asyncio as aioredis
+
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async_loop is not loop:
+            # One pool per event loop; each BLPOP takes its own connection from it.
+            self._async = aioredis.Redis.from_url(
+                self._url, socket_timeout=block + BLOCK_MARGIN,
+                socket_connect_timeout=CONNECT_TIMEOUT, max_connections=None)
+            self._async_loop = loop
+        return self._async
+
+    async def wait_async(self, execution_id: str, timeout: float) -> dict[str, Any] | None:
+        timeout = max(timeout, 0.01)
+        # The pool's socket timeout is fixed when it is made: size it for the longest
+        # wait the API does (the synchronous limit, at most 30 s, plus a margin).
+        client = self._async_client(max(timeout, 60.0))
+        got = await client.blpop([self._key(execution_id)], timeout=timeout)
         return json.loads(got[1]) if got else None
 
 
 class LocalResults:
-    """In-process channel for the embedded default (`tocsin up`)."""
+    """In-process channel for the embedded default (`tocsin up`).
+
+    Only an expected execution's result is kept, and only until its caller
+    takes it or gives up; a result posted after the caller gave up is dropped.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queues: dict[str, queue.Queue[dict[str, Any]]] = {}
+        # execution id -> (deadline on the monotonic clock, result or None yet)
+        self._slots: dict[str, list[Any]] = {}
+        self._events: dict[str, threading.Event] = {}
+        self._waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = {}
 
-    def _queue(self, execution_id: str) -> queue.Queue[dict[str, Any]]:
+    def expect(self, execution_id: str) -> None:
         with self._lock:
-            return self._queues.setdefault(execution_id, queue.Queue(maxsize=1))
+            self._expire(time.monotonic())
+            self._slots[execution_id] = [time.monotonic() + RESULT_TTL, None]
+            self._events[execution_id] = threading.Event()
+
+    def _expire(self, now: float) -> None:
+        for eid in [e for e, (deadline, _) in self._slots.items() if deadline < now]:
+            self._forget(eid)
+
+    def _forget(self, execution_id: str) -> None:
+        self._slots.pop(execution_id, None)
+        self._events.pop(execution_id, None)
+        self._waiters.pop(execution_id, None)
+
+    def pending(self) -> int:
+        """How many results are held (for tests and metrics)."""
+        with self._lock:
+            return len(self._slots)
 
     def post(self, execution_id: str, payload: dict[str, Any]) -> None:
-        self._queue(execution_id).put(payload)
+        with self._lock:
+            slot = self._slots.get(execution_id)
+            if slot is None:
+                return  # nobody waits (or the caller gave up): drop it
+            slot[1] = payload
+            self._events[execution_id].set()
+            waiter = self._waiters.get(execution_id)
+        if waiter is not None:
+            loop, future = waiter
+            loop.call_soon_threadsafe(lambda: future.done() or future.set_result(None))
+
+    def _take(self, execution_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            slot = self._slots.get(execution_id)
+            self._forget(execution_id)
+        return slot[1] if slot else None
 
     def wait(self, execution_id: str, timeout: float) -> dict[str, Any] | None:
-        try:
-            return self._queue(execution_id).get(timeout=timeout)
-        except queue.Empty:
-            return None
-        finally:
-            with self._lock:
-                self._queues.pop(execution_id, None)
+        with self._lock:
+            if execution_id not in self._slots:
+                self._slots[execution_id] = [time.monotonic() + RESULT_TTL, None]
+                self._events[execution_id] = threading.Event()
+            event = self._events[execution_id]
+        event.wait(timeout)
+        return self._take(execution_id)
+
+    async def wait_async(self, execution_id: str, timeout: float) -> dict[str, Any] | None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            if execution_id not in self._slots:
+                self._slots[execution_id] = [time.monotonic() + RESULT_TTL, None]
+                self._events[execution_id] = threading.Event()
+            if self._slots[execution_id][1] is not None:
+                future.set_result(None)
+            else:
+                self._waiters[execution_id] = (loop, future)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(future, timeout)
+        return self._take(execution_id)
 
 
 _local = LocalResults()

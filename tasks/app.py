@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery
 
 from scheduler.config import get_settings
-from scheduler.publish import QUEUE
+from scheduler.publish import QUEUE, VISIBILITY_TIMEOUT
 
 settings = get_settings()
 
@@ -22,7 +22,7 @@ app.conf.update(
     # Backstop only: the task enforces each function's own timeout (<= 900 s).
     task_time_limit=960,
     broker_connection_retry_on_startup=True,
-    broker_transport_options={"visibility_timeout": 3600},
+    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
     worker_hijack_root_logger=False,
     worker_send_task_events=False,
 )

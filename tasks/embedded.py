@@ -23,6 +23,8 @@ class EmbeddedBroker:
         self._threads = [threading.Thread(target=self._work, name=f"tocsin-worker-{i}",
                                           daemon=True) for i in range(workers)]
         self._started = False
+        self._lock = threading.Lock()
+        self._held: set[str] = set()
 
     def start(self) -> None:
         if not self._started:
@@ -31,8 +33,21 @@ class EmbeddedBroker:
             self._started = True
 
     def publish(self, execution_ids: Sequence[str]) -> None:
+        with self._lock:
+            self._held.update(execution_ids)
         for execution_id in execution_ids:
             self._queue.put(execution_id)
+
+    def held(self, execution_ids: Sequence[str]) -> set[str]:
+        with self._lock:
+            return self._held.intersection(execution_ids)
+
+    def forget(self, execution_ids: Sequence[str]) -> None:
+        with self._lock:
+            self._held.difference_update(execution_ids)
+
+    def trim(self) -> None:
+        pass  # nothing outlives the process
 
     def ping(self) -> None:
         if not self._started:
@@ -56,3 +71,5 @@ class EmbeddedBroker:
                 run_execution(execution_id)
             except Exception:
                 log.error("execution.crashed", exc_info=True, execution_id=execution_id)
+            finally:
+                self.forget([execution_id])

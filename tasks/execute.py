@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.config import Settings, get_settings
-from scheduler.logs import get_logger
+from scheduler.logs import first_line, get_logger
+from scheduler.publish import make_publisher
 from scheduler.results import ResultChannel, make_results
 from scheduler.store import executions as store
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
+from scheduler.store.models import Execution, Function
 from scheduler.timerules import iso
 from tasks.app import app
 from tasks.runtimes import Outcome, Request, timed
@@ -41,7 +45,23 @@ def _resources() -> tuple[Settings, sessionmaker[Session], ResultChannel]:
             _state["settings"] = settings
             _state["sessions"] = make_sessionmaker(make_engine(settings.database_url))
             _state["results"] = make_results(settings.result_backend_url)
+            # The broker's hand-over record (Redis only; the embedded broker keeps its own).
+            _state["ledger"] = (make_publisher(settings.broker_url)
+                                if settings.broker_url.startswith(("redis://", "rediss://"))
+                                else None)
         return _state["settings"], _state["sessions"], _state["results"]
+
+
+def _forget_held(execution_id: str) -> None:
+    """Tell the broker's hand-over record this message was taken (after the claim, so
+    a row the relay sees as not held is never one a worker is about to start)."""
+    ledger = _state.get("ledger")
+    if ledger is None:
+        return
+    try:
+        ledger.forget([execution_id])
+    except Exception as exc:  # a stale record only delays a requeue; never fail the run
+        log.warning("ledger.forget_failed", execution_id=execution_id, error=first_line(exc))
 
 
 def request_headers(headers: dict[str, str], execution_id: str, trigger: str,
@@ -65,18 +85,70 @@ def run_function(runtime: str, function_id: str, url: str, entrypoint: str,
                    errors=f"Runtime '{runtime}' is not supported by this worker")
 
 
+DISABLED_ERROR = "Function is disabled: executions already queued for it are not run."
+RECORD_RETRIES = (0.2, 0.5, 1, 2, 4, 8, 15, 30)  # seconds between tries to record an outcome
+
+
+def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: str
+           ) -> tuple[store.Claimed, float, bool] | None:
+    """Claim the row, recording the timeout it runs under. Returns the claim, that
+    timeout and whether it is the synchronous limit rather than the function's own.
+    A disabled function's queued run is failed here, not run."""
+    def limit(ex: Execution, fn: Function) -> int:
+        return int(min(float(fn.timeout), settings.sync_timeout) if ex.sync else fn.timeout)
+
+    with transaction(sessions) as session:
+        now = db_now(session)
+        claimed = store.claim(session, execution_id, now, limit)
+        if claimed is None:
+            return None
+        ex, fn = claimed.execution, claimed.function
+        if not fn.enabled:
+            store.finish(session, ex.id, {"status": "failed", "errors": DISABLED_ERROR,
+                                          "response_status_code": 500}, now)
+            return claimed, 0.0, False
+    capped = ex.sync and settings.sync_timeout < float(fn.timeout)
+    return claimed, (settings.sync_timeout if capped else float(fn.timeout)), capped
+
+
+def _record(sessions: sessionmaker[Session], execution_id: str,
+            fields: dict[str, Any]) -> bool:
+    """Record the outcome, retrying through a database outage: the function has run,
+    and losing its outcome would leave the row to be reaped as "worker lost"."""
+    for pause in (*RECORD_RETRIES, None):
+        try:
+            with transaction(sessions) as session:
+                return store.finish(session, execution_id, fields, db_now(session))
+        except OperationalError as exc:
+            if pause is None:
+                raise
+            log.warning("execution.record_retry", execution_id=execution_id,
+                        retry_in=pause, error=first_line(exc))
+            time.sleep(pause)
+    return False
+
+
 def run_execution(execution_id: str) -> str | None:
     """Returns the final status, or None when there was nothing to run."""
     settings, sessions, results = _resources()
-    with transaction(sessions) as session:
-        claimed = store.claim(session, execution_id, db_now(session))
-    if claimed is None:
+    try:
+        got = _claim(sessions, settings, execution_id)
+    finally:
+        # Claimed, or failed to claim (this message is then acknowledged as failed and
+        # gone): either way the broker no longer holds it for the relay's purposes.
+        _forget_held(execution_id)
+    if got is None:
         log.info("execution.not_claimed", execution_id=execution_id)
         return None
+    claimed, timeout, capped = got
     ex, fn = claimed.execution, claimed.function
-    timeout = float(fn.timeout)
-    if ex.sync:
-        timeout = min(timeout, settings.sync_timeout)
+    if not fn.enabled:
+        log.info("execution.disabled", execution_id=ex.id, function_id=fn.id)
+        if ex.sync:
+            results.post(ex.id, {"status": "failed", "statusCode": 500, "body": "",
+                                 "headers": [], "logs": "", "errors": DISABLED_ERROR,
+                                 "duration": 0.0})
+        return "failed"
     request = Request(
         method=ex.request_method, path=ex.request_path,
         headers=request_headers(ex.request_headers, ex.id, ex.trigger, iso(ex.scheduled_for)),
@@ -92,14 +164,15 @@ def run_execution(execution_id: str) -> str | None:
         "response_headers": kept, "logs": outcome.logs if fn.logging else "",
         "errors": outcome.errors if fn.logging else "", "duration": outcome.duration,
     }
-    with transaction(sessions) as session:
-        recorded = store.finish(session, ex.id, fields, db_now(session))
+    recorded = _record(sessions, ex.id, fields)
     if ex.sync:
         results.post(ex.id, {
             "status": status, "statusCode": outcome.status_code,
             "body": base64.b64encode(outcome.body).decode(),
             "headers": [{"name": k.lower(), "value": v} for k, v in outcome.headers.items()],
             "logs": fields["logs"], "errors": fields["errors"], "duration": outcome.duration,
+            # The API answers 408 for a synchronous run cut off at its limit.
+            "timedOut": capped and outcome.timed_out,
         })
     log.info("execution.finished", execution_id=ex.id, function_id=fn.id, status=status,
              code=outcome.status_code, duration=outcome.duration, recorded=recorded)

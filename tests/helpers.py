@@ -101,6 +101,24 @@ class Store:
         return self.sessions()
 
 
+def seed_schedules(url: str, n: int, at: datetime, function: str = "f1", project: str = "p1",
+                   cron: str = "* * * * *", policy: str = "latest", grace: int = 60) -> None:
+    """``n`` schedules due ``at``, loaded with COPY (a burst, as bench/ makes one)."""
+    import psycopg
+
+    cols = ("id", "project_id", "function_id", "key", "cron", "timezone", "next_fire_at",
+            "paused", "pause_note", "disabled", "missed_policy", "misfire_grace",
+            "catchup_window", "catchup_cap", "payload", "skipped_missed", "skipped_paused",
+            "skipped_disabled", "last_skip_reason", "created_at", "updated_at")
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn, \
+            conn.cursor() as cur, \
+            cur.copy(f"COPY schedules ({', '.join(cols)}) FROM STDIN") as copy:
+        for _ in range(n):
+            sid = uuid.uuid4().hex[:20]
+            copy.write_row((sid, project, function, sid, cron, "UTC", at, False, "", False,
+                            policy, grace, 86400, 100, "{}", 0, 0, 0, "", at, at))
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1,
              what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
@@ -166,12 +184,45 @@ def start_worker(env: dict[str, str], name: str, tmp: Path, concurrency: int = 2
                  "--without-mingle", "--loglevel", "INFO"], env, tmp / f"{name}.log")
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_api(env: dict[str, str], tmp: Path, name: str = "api") -> tuple[Proc, str]:
+    """A real `tocsin api` process; returns it and its base URL (``.../v1``) once it serves."""
+    import httpx
+
+    port = free_port()
+    proc = Proc([sys.executable, "-m", "scheduler", "api", "--port", str(port)], env,
+                tmp / f"{name}.log")
+    base = f"http://127.0.0.1:{port}/v1"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(base + "/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(healthy, 30, what="the API to serve")
+    return proc, base
+
+
+def node_of(holder: str) -> str:
+    """The node name a holder was started with (holders are ``name#random``)."""
+    return holder.rsplit("#", 1)[0]
+
+
 def leader(store: Store) -> tuple[str, int] | None:
+    """(node name, epoch) of the live lease."""
     with transaction(store.sessions) as s:
         row = s.execute(text(
             "SELECT holder, epoch FROM leases WHERE name='leader' AND expires_at > :now"),
             {"now": db_now(s)}).first()
-    return (row.holder, row.epoch) if row else None
+    return (node_of(row.holder), row.epoch) if row else None
 
 
 def utc(seconds_from_now: float, now: datetime | None = None) -> datetime:

@@ -15,6 +15,7 @@ from scheduler import __version__
 from scheduler.api.app_response import AppwriteJSON
 from scheduler.api.context import Context
 from scheduler.api.errors import ApiError
+from scheduler.api.limits import SyncGate
 from scheduler.api.routes import executions, functions, health, operator, probes
 from scheduler.config import Settings
 from scheduler.logs import get_logger
@@ -51,7 +52,8 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
     engine = make_engine(settings.database_url)
     ctx = Context(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
                   publisher=publisher or make_publisher(settings.broker_url),
-                  results=results or make_results(settings.result_backend_url))
+                  results=results or make_results(settings.result_backend_url),
+                  sync_gate=SyncGate(settings.sync_concurrency))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from scheduler.api.limits import SyncGate
 from scheduler.config import Settings
 from scheduler.publish import Publisher
 from scheduler.results import ResultChannel
@@ -20,6 +21,7 @@ class Context:
     sessions: sessionmaker[Session]
     publisher: Publisher
     results: ResultChannel
+    sync_gate: SyncGate
 
 
 def get_context(request: Request) -> Context:

@@ -10,8 +10,19 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+PG_KEEPALIVES: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,  # ms unacknowledged data may wait before the link is dead
+}
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+
+def make_engine(url: str, application_name: str | None = None, **kwargs: Any) -> Engine:
+    """``application_name`` tags this process's sessions in ``pg_stat_activity``: a new
+    leader ends the sessions of the one it replaced by it (see store.leases)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
@@ -26,10 +37,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     # pre_ping: a PostgreSQL restart must cost one reconnect, not a crashed daemon.
+    # Keepalives and tcp_user_timeout: a vanished server (or a partition) is noticed in
+    # seconds, not after the kernel's two hours; the server side ends the transactions
+    # of a vanished client by the same keepalives (see bound()).
+    connect_args = {**PG_KEEPALIVES, **kwargs.pop("connect_args", {})}
+    if application_name:
+        connect_args["application_name"] = application_name[:63]
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 5)
         kwargs.setdefault("max_overflow", 10)
-    return create_engine(url, pool_pre_ping=True, pool_recycle=1800, **kwargs)
+    return create_engine(url, pool_pre_ping=True, pool_recycle=1800,
+                         connect_args=connect_args, **kwargs)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -40,6 +58,22 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     with factory() as session, session.begin():
         yield session
+
+
+def bound(session: Session, seconds: float, lock_seconds: float | None = None) -> None:
+    """Bound this transaction (PostgreSQL): no statement, lock wait or idle spell in it
+    may last longer than ``seconds`` (DESIGN invariant 6). A paused node's transaction
+    is then ended by the server and its row locks released."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    millis = max(100, int(seconds * 1000))
+    lock_millis = max(100, int((lock_seconds or seconds) * 1000))
+    # set_config(..., true) is SET LOCAL, three in one round trip.
+    session.execute(text(
+        "SELECT set_config('statement_timeout', :ms, true), "
+        "set_config('lock_timeout', :lock_ms, true), "
+        "set_config('idle_in_transaction_session_timeout', :ms, true)"),
+        {"ms": str(millis), "lock_ms": str(lock_millis)})
 
 
 def db_now(session: Session) -> datetime:

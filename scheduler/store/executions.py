@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,23 +25,29 @@ class Claimed:
     function: Function
 
 
-def claim(session: Session, execution_id: str, now: datetime) -> Claimed | None:
-    """waiting -> processing, atomically; None when another delivery got there first."""
-    row = session.execute(
+def claim(session: Session, execution_id: str, now: datetime,
+          limit_for: Callable[[Execution, Function], int]) -> Claimed | None:
+    """waiting -> processing, atomically; None when another delivery got there first.
+
+    Records the timeout the run starts under (``limit_for``) and its deadline in the
+    same statement: the reaper judges the run by these, never by a timeout changed later.
+    """
+    execution = session.get(Execution, execution_id)
+    if execution is None or execution.status != "waiting":
+        return None
+    function = session.get(Function, (execution.project_id, execution.function_id))
+    if function is None:
+        return None
+    timeout = limit_for(execution, function)
+    claimed = session.execute(
         update(Execution)
         .where(Execution.id == execution_id, Execution.status == "waiting")
         .values(status="processing", started_at=now, updated_at=now,
-                attempts=Execution.attempts + 1)
-        .returning(Execution.project_id, Execution.function_id)
+                attempts=Execution.attempts + 1, timeout=timeout,
+                deadline_at=now + timedelta(seconds=timeout))
         .execution_options(synchronize_session=False)
-    ).first()
-    if row is None:
-        return None
-    execution = session.get(Execution, execution_id, populate_existing=True)
-    function = session.get(Function, (row.project_id, row.function_id))
-    if execution is None or function is None:
-        return None
-    return Claimed(execution, function)
+    ).rowcount
+    return Claimed(execution, function) if claimed else None
 
 
 def finish(session: Session, execution_id: str, fields: dict[str, Any], now: datetime) -> bool:
@@ -64,18 +71,26 @@ def fail_waiting(session: Session, execution_id: str, error: str, now: datetime)
 
 
 def reap_lost(session: Session, now: datetime, margin: float, limit: int = 1000) -> list[str]:
-    """Fail executions stuck in processing past their function's timeout + margin."""
-    rows = session.execute(
+    """Fail executions stuck in processing past their deadline + margin, the most
+    overdue first: each run is judged by the timeout it started under."""
+    overdue = list(session.execute(
+        select(Execution.id)
+        .where(Execution.status == "processing",
+               Execution.deadline_at < now - timedelta(seconds=margin))
+        .order_by(Execution.deadline_at)
+        .limit(limit)
+    ).scalars())
+    # Runs started before deadlines were recorded (upgrade): the function's timeout.
+    legacy = session.execute(
         select(Execution.id, Execution.started_at, Function.timeout)
         .join(Function, (Function.project_id == Execution.project_id)
               & (Function.id == Execution.function_id))
-        .where(Execution.status == "processing")
-        .order_by(Execution.started_at)
+        .where(Execution.status == "processing", Execution.deadline_at.is_(None))
         .limit(limit)
     ).all()
-    lost = [r.id for r in rows
-            if r.started_at is None
-            or now - r.started_at > timedelta(seconds=r.timeout + margin)]
+    lost = overdue + [r.id for r in legacy
+                      if r.started_at is None
+                      or now - r.started_at > timedelta(seconds=r.timeout + margin)]
     if lost:
         session.execute(
             update(Execution)

@@ -10,6 +10,12 @@ Locking (PostgreSQL), which is what makes fencing hold up to commit:
   the old holder to end. An old leader paused between that check and its
   commit is cut off by ``idle_in_transaction_session_timeout`` and its
   writes roll back.
+
+Every transaction on the lease row is bounded (``db.bound``: statement, lock
+and idle timeouts), so a node paused or cut off while it holds the row lock
+(mid-renewal, mid-campaign) never blocks a takeover for long. A node paused
+*inside a statement* (mid-``COPY``) is beyond any timeout's reach: the new
+leader ends the previous holder's sessions (``end_sessions_of``) instead.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
-from scheduler.store.db import db_now
+from scheduler.faults import pause_point
+from scheduler.store.db import bound, db_now
 from scheduler.store.models import Lease, Node
 
 LEADER = "leader"
@@ -36,13 +43,20 @@ class LeaseView:
     holder: str
     epoch: int
     expires_at: datetime
+    previous: str | None = None  # on a takeover: whom it was taken from
 
 
 def _is_pg(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def lease_bound(ttl: float) -> float:
+    """How long one lease transaction may take: well inside the TTL."""
+    return max(1.0, ttl / 4)
+
+
 def try_renew(session: Session, holder: str, epoch: int, ttl: float) -> LeaseView | None:
+    bound(session, lease_bound(ttl))
     now = db_now(session)
     row = session.execute(
         update(Lease)
@@ -53,17 +67,18 @@ def try_renew(session: Session, holder: str, epoch: int, ttl: float) -> LeaseVie
     ).first()
     if row is None:
         return None
+    pause_point("lease.renew.locked")
     return LeaseView(True, holder, row.epoch, row.expires_at)
 
 
 def campaign(session: Session, holder: str, ttl: float) -> LeaseView:
     """Take the lease if it is free or expired; otherwise report who holds it."""
-    if _is_pg(session):
-        # Wait briefly for an old leader's dispatch to finish, then try again later.
-        session.execute(text("SET LOCAL lock_timeout = '1s'"))
+    # Wait briefly (1 s) for an old leader's pinned dispatch to finish, then try later.
+    bound(session, lease_bound(ttl), lock_seconds=1.0)
     row = session.execute(
         select(Lease).where(Lease.name == LEADER).with_for_update()
     ).scalar_one_or_none()
+    pause_point("lease.campaign.locked")
     now = db_now(session)
     expires = now + timedelta(seconds=ttl)
     if row is None:
@@ -77,10 +92,34 @@ def campaign(session: Session, holder: str, ttl: float) -> LeaseView:
         return LeaseView(True, holder, row.epoch, expires)
     if row.expires_at <= now:
         # Every change of holder (and every re-acquire after a lapse) bumps the epoch.
+        previous = row.holder
         row.holder, row.epoch = holder, row.epoch + 1
         row.acquired_at, row.renewed_at, row.expires_at = now, now, expires
-        return LeaseView(True, holder, row.epoch, expires)
+        return LeaseView(True, holder, row.epoch, expires,
+                         previous=previous if previous != holder else None)
     return LeaseView(False, row.holder, row.epoch, row.expires_at)
+
+
+def session_tag(holder: str) -> str:
+    """The ``application_name`` of a holder's database sessions."""
+    return f"tocsin {holder}"[:63]
+
+
+def end_sessions_of(session: Session, holder: str) -> int:
+    """End every database session of a replaced leader (PostgreSQL).
+
+    Its lease has expired, so nothing it still writes can commit (fencing); but a
+    process paused inside a statement (a ``COPY`` waiting for data) is beyond
+    statement and idle timeouts and would keep its claimed rows locked, hidden
+    from this leader's ``SKIP LOCKED`` claims, for as long as the pause lasts.
+    Needs the same database role, or ``pg_signal_backend``.
+    """
+    if not _is_pg(session):
+        return 0
+    return len(session.execute(text(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = :tag AND pid <> pg_backend_pid()"),
+        {"tag": session_tag(holder)}).all())
 
 
 def step_down(session: Session, holder: str, epoch: int) -> None:
@@ -94,7 +133,7 @@ def step_down(session: Session, holder: str, epoch: int) -> None:
 
 
 def fence(session: Session, holder: str, epoch: int, pin: bool,
-          idle_timeout: float = 1.0) -> datetime:
+          idle_timeout: float = 1.0) -> tuple[datetime, datetime]:
     """Prove leadership inside a dispatch transaction.
 
     The dispatcher calls this twice: first without ``pin``, a cheap check so a
@@ -107,21 +146,27 @@ def fence(session: Session, holder: str, epoch: int, pin: bool,
     block the takeover). So the first call sets ``idle_timeout`` (half the TTL:
     a leader idle that long is past its own lease deadline anyway) and the pin
     tightens it to 1 s; PostgreSQL then ends the paused session and rolls back.
+
+    Returns the database's time and when this epoch's tenure began: fires that came
+    due since then are on time whatever the load (see policies).
     """
     pg = _is_pg(session)
-    if pg:
-        millis = 1000 if pin else max(1000, int(idle_timeout * 1000))
-        session.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {millis}"))
+    if pin:
+        if pg:
+            session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 1000"))
+    else:
+        bound(session, max(1.0, idle_timeout))
     now = db_now(session)
-    query = select(Lease.epoch).where(
+    query = select(Lease.acquired_at).where(
         Lease.name == LEADER, Lease.holder == holder, Lease.epoch == epoch,
         Lease.expires_at > now,
     )
     if pg and pin:
         query = query.with_for_update(key_share=True)
-    if session.execute(query).first() is None:
+    row = session.execute(query).first()
+    if row is None:
         raise FencedOut(f"{holder} no longer leads with epoch {epoch}")
-    return now
+    return now, row.acquired_at
 
 
 def record_dispatch(session: Session, holder: str, epoch: int, at: datetime,

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -107,7 +108,8 @@ class Function(Base):
     catchup_window: Mapped[int] = mapped_column(Integer, default=86400)
     catchup_cap: Mapped[int] = mapped_column(Integer, default=100)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now,
+                                                 onupdate=func.now())
 
 
 class Schedule(Base):
@@ -137,7 +139,8 @@ class Schedule(Base):
     last_skipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_skip_reason: Mapped[str] = mapped_column(String(16), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now,
+                                                 onupdate=func.now())
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -188,7 +191,11 @@ class Execution(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=func.now())
+    # The timeout this run started under and when it runs out (database clock):
+    # the reaper judges by these, never by the function's current timeout.
+    timeout: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -214,10 +221,18 @@ class Execution(Base):
             sqlite_where=text("status = 'waiting'"),
         ),
         Index(
-            "ix_executions_processing",
-            "started_at",
+            "ix_executions_deadline",
+            "deadline_at",
             postgresql_where=text("status = 'processing'"),
             sqlite_where=text("status = 'processing'"),
+        ),
+        # The relay pages through handed-over rows to ask the broker about them.
+        Index(
+            "ix_executions_handed_over",
+            "enqueued_at",
+            "id",
+            postgresql_where=text("status = 'waiting'"),
+            sqlite_where=text("status = 'waiting'"),
         ),
     )
 

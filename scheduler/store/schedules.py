@@ -46,7 +46,9 @@ def listen_wakeups(url: str, stop: threading.Event, on_wake: Callable[[], None])
     connection loss so the caller can reconnect."""
     import psycopg
 
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+    from scheduler.store.db import PG_KEEPALIVES
+
+    with psycopg.connect(url, autocommit=True, **PG_KEEPALIVES) as conn:
         conn.execute(f"LISTEN {WAKEUP_CHANNEL}")
         while not stop.is_set():
             for _ in conn.notifies(timeout=1.0, stop_after=1):

@@ -29,10 +29,13 @@ class Outcome:
     errors: str = ""
     failed: bool = False
     duration: float = 0.0
+    timed_out: bool = False
 
 
-class FunctionTimeout(Exception):
-    pass
+class FunctionTimeout(BaseException):
+    """Raised into a function at its timeout. A BaseException, so user code's
+    ``except Exception`` cannot swallow it (``except BaseException`` still can: only
+    a runner process that is killed is a hard limit)."""
 
 
 def run_with_timeout(fn: Callable[[], T], timeout: float) -> T:

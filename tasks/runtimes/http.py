@@ -33,7 +33,7 @@ def run(url: str, request: Request, timeout: float) -> Outcome:
                 errors=f"Function responded with status {response.status_code}" if failed else "",
             )
     except httpx.TimeoutException:
-        return Outcome(status_code=500, failed=True,
+        return Outcome(status_code=500, failed=True, timed_out=True,
                        errors=f"Operation timed out after {timeout:g} s (request to {target})")
     except httpx.HTTPError as exc:
         return Outcome(status_code=500, failed=True,

@@ -134,7 +134,7 @@ def run(function_id: str, entrypoint: str, functions_dir: str, request: Request,
         main = load_entrypoint(function_id, entrypoint, functions_dir)
         response = run_with_timeout(lambda: main(context), timeout)
     except FunctionTimeout:
-        return _collect(Outcome(status_code=500, failed=True,
+        return _collect(Outcome(status_code=500, failed=True, timed_out=True,
                                 errors=f"Operation timed out after {timeout:g} s"))
     except EntrypointError as exc:
         return _collect(Outcome(status_code=500, failed=True, errors=str(exc)))

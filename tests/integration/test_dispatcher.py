@@ -66,7 +66,7 @@ def test_unique_key_stops_a_second_write_of_the_same_fire(store, broker_url, lea
 
 def test_wrong_epoch_is_fenced_and_writes_nothing(store, broker_url, leader_keeper):
     store.function()
-    store.schedule(at=store.now() - timedelta(seconds=1))
+    store.schedule(cron="0 0 1 1 *", at=store.now() - timedelta(seconds=1))  # fires once
     d = Dispatcher(store.sessions, RedisPublisher(broker_url), "node-a")
     with pytest.raises(FencedOut):
         d.run_batch(leader_keeper.epoch + 1)
@@ -92,7 +92,7 @@ def test_due_oneshots_become_waiting_and_are_published(store, broker_url, leader
 
 def test_broker_down_leaves_rows_for_the_relay(store, broker_url, leader_keeper):
     store.function()
-    store.schedule(at=store.now() - timedelta(seconds=1))
+    store.schedule(cron="0 0 1 1 *", at=store.now() - timedelta(seconds=1))  # fires once
     dead = Dispatcher(store.sessions, RedisPublisher("redis://127.0.0.1:1/0"), "node-a")
     result = dead.run_batch(leader_keeper.epoch)
     assert result.fired == 1 and result.published == 0
@@ -151,10 +151,10 @@ def test_a_leader_stalled_mid_batch_releases_its_claimed_rows(store, leader_keep
     from scheduler.store.leases import fence
 
     store.function()
-    store.schedule(at=store.now() - timedelta(seconds=1))
+    store.schedule(cron="0 0 1 1 *", at=store.now() - timedelta(seconds=1))  # fires once
     stalled = store.session()
     stalled.begin()
-    now = fence(stalled, "node-a", leader_keeper.epoch, pin=False, idle_timeout=1.0)
+    now, _ = fence(stalled, "node-a", leader_keeper.epoch, pin=False, idle_timeout=1.0)
     assert len(claim_due_schedules(stalled, now, 10)) == 1
     with store.session() as other, other.begin():
         assert claim_due_schedules(other, store.now(), 10) == []  # locked by the stalled one

@@ -14,8 +14,15 @@ import psutil
 import pytest
 
 from scheduler.store.models import Execution
-from tests.helpers import Proc, leader, start_scheduler, start_worker, tocsin_env, wait_for
-from tests.integration.test_sdk import free_port
+from tests.helpers import (
+    Proc,
+    free_port,
+    leader,
+    start_scheduler,
+    start_worker,
+    tocsin_env,
+    wait_for,
+)
 
 KEY = "load-key"
 SECONDS = 60
@@ -72,8 +79,12 @@ def test_api_and_scheduler_under_sixty_seconds_of_load(pg_url, broker_url, store
         final = rss.memory_info().rss
         wait_for(lambda: all(store.get(Execution, e).status != "scheduled" for e in oneshots),
                  30, what="every one-shot dispatched")
-        lags = sorted((store.get(Execution, e).updated_at - store.get(Execution, e).scheduled_at
-                       ).total_seconds() * 1000 for e in oneshots)
+        # Dispatch lag: due instant to hand-over (enqueued_at, written by the dispatcher
+        # from the database clock). updated_at would measure the worker, not dispatch.
+        rows = [store.get(Execution, e) for e in oneshots]
+        lags = sorted((r.enqueued_at - r.scheduled_at).total_seconds() * 1000 for r in rows)
+        done = sorted((r.updated_at - r.scheduled_at).total_seconds() for r in rows)
+        print(f"\nworker finish after due: p50 {done[len(done) // 2]:.1f} s, max {done[-1]:.1f} s")
         p99 = lags[int(0.99 * (len(lags) - 1))]
         print(f"\nload: {counts['ok']} requests in {SECONDS} s "
               f"({counts['ok'] / SECONDS:.0f}/s), errors {counts['errors']}; API RSS "

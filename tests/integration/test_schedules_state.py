@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from scheduler.store.models import Execution, Schedule
 from scheduler.store.schedules import notify_wakeup, set_inactive
-from tests.helpers import ROOT, leader, start_scheduler, tocsin_env, wait_for
+from tests.helpers import ROOT, leader, node_of, start_scheduler, tocsin_env, wait_for
 
 
 def test_resume_counts_fires_skipped_while_paused(store):
@@ -79,8 +79,8 @@ def test_status_json_names_leader_and_standbys(pg_url, broker_url, store, tmp_pa
         assert out.returncode == 0, out.stderr
         data = json.loads(out.stdout)
         holder, epoch = leader(store)
-        assert data["leader"] == holder and data["epoch"] == epoch
-        assert data["standbys"] == [n for n in ("n1", "n2") if n != holder]
+        assert node_of(data["leader"]) == holder and data["epoch"] == epoch
+        assert [node_of(n) for n in data["standbys"]] == [n for n in ("n1", "n2") if n != holder]
         assert data["lease_expires_at"].endswith("+00:00")
         assert data["unpublished_backlog"] == 0
     finally:

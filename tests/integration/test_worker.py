@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import timedelta
 
 import psutil
 import pytest
@@ -80,6 +81,17 @@ def test_timeout_fails_and_worker_stays_healthy(store, broker_url, worker, ledge
     after = store.waiting("ok")
     RedisPublisher(broker_url).publish([after])
     assert wait_for(finished(store, after), 30).status == "completed"
+
+
+def test_a_function_catching_exception_is_still_cut_off(store, broker_url, worker, ledger):
+    """Killed mutation: FunctionTimeout deriving from Exception (swallowed by user code)."""
+    store.function("swallow", entrypoint="tests.fixtures.functions:swallow_exceptions",
+                   timeout=1)
+    eid = store.waiting("swallow")
+    RedisPublisher(broker_url).publish([eid])
+    ex = wait_for(finished(store, eid), 20, what="the timeout to cut the function off")
+    assert ex.status == "failed" and "timed out after 1 s" in ex.errors
+    assert ex.timeout == 1 and ex.deadline_at == ex.started_at + timedelta(seconds=1)
 
 
 def test_worker_killed_mid_run_ends_failed_not_stuck(store, broker_url, worker, ledger):

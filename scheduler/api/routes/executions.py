@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from scheduler import enqueue
 from scheduler.api import errors, queries, validate
@@ -35,17 +37,21 @@ def _require_function(session: Any, project_id: str, function_id: str) -> None:
         raise errors.function_not_found()
 
 
-@router.post("/functions/{functionId}/executions", status_code=202, responses={
-    201: {"description": "Synchronous execution finished"},
-    408: {"model": ErrorBody, "description": "Synchronous execution took over 30 s"}})
-def create_execution(functionId: str, request: Request,
-                     payload: ExecutionCreate | None = Body(None),
-                     ctx: Context = Depends(get_context)) -> JSONResponse:
+@dataclass(frozen=True)
+class _Created:
+    execution: Execution
+    project_id: str
+    sync: bool
+    scheduled: bool
+
+
+def _create(functionId: str, request: Request, payload: ExecutionCreate,
+            ctx: Context) -> _Created:
+    """Validate, insert and hand over (in a worker thread: it does blocking I/O)."""
     caller = identify(request, ctx)
     if not caller.is_guest:
         caller.require("executions.write")
     validate.uid("functionId", functionId)
-    payload = payload or ExecutionCreate()
     with transaction(ctx.sessions) as session:
         spec = validate.execution(payload.body, payload.async_, payload.path, payload.method,
                                   payload.headers, payload.scheduledAt, db_now(session))
@@ -59,17 +65,43 @@ def create_execution(functionId: str, request: Request,
             project_id=caller.project_id, function_id=fn.id, method=spec.method,
             path=spec.path, headers=spec.headers, body=spec.body,
             scheduled_at=spec.scheduled_at, sync=sync))
-    if spec.scheduled_at is not None:
-        return json_response(execution_json(execution), 202)
-    enqueue.hand_over(ctx.sessions, ctx.publisher, execution.id)
-    if not sync:
-        return json_response(execution_json(execution), 202)
-    result = enqueue.wait_result(ctx.results, execution.id, ctx.settings.sync_timeout + 2)
-    if result is None:
-        raise SYNC_TIMEOUT
+    scheduled = spec.scheduled_at is not None
+    if not scheduled:
+        if sync:
+            ctx.results.expect(execution.id)
+        enqueue.hand_over(ctx.sessions, ctx.publisher, execution.id)
+    return _Created(execution, caller.project_id, sync, scheduled)
+
+
+def _finished(ctx: Context, created: _Created) -> Execution | None:
     with transaction(ctx.sessions) as session:
-        finished = store.get(session, caller.project_id, functionId, execution.id)
-    body = execution_json(finished or execution, result)
+        return store.get(session, created.project_id, created.execution.function_id,
+                         created.execution.id)
+
+
+@router.post("/functions/{functionId}/executions", status_code=202, responses={
+    201: {"description": "Synchronous execution finished"},
+    408: {"model": ErrorBody, "description": "Synchronous execution took over 30 s"},
+    429: {"model": ErrorBody, "description": "Too many synchronous executions waiting"}})
+async def create_execution(functionId: str, request: Request,
+                           payload: ExecutionCreate | None = Body(None),
+                           ctx: Context = Depends(get_context)) -> JSONResponse:
+    payload = payload or ExecutionCreate()
+    if payload.async_:
+        created = await run_in_threadpool(_create, functionId, request, payload, ctx)
+        return json_response(execution_json(created.execution), 202)
+    # A synchronous call holds a slot (never a thread) while it waits; the slot is
+    # taken before the row exists, so a 429 leaves nothing behind.
+    with ctx.sync_gate.slot(request.headers.get("x-appwrite-project", "")):
+        created = await run_in_threadpool(_create, functionId, request, payload, ctx)
+        if created.scheduled:
+            return json_response(execution_json(created.execution), 202)
+        result = await enqueue.wait_result(ctx.results, created.execution.id,
+                                           ctx.settings.sync_timeout + 2)
+    if result is None or result.get("timedOut"):
+        raise SYNC_TIMEOUT
+    finished = await run_in_threadpool(_finished, ctx, created)
+    body = execution_json(finished or created.execution, result)
     body["responseHeaders"] = result.get("headers", [])
     return json_response(body, 201)
 
