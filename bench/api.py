@@ -12,7 +12,7 @@ import httpx
 
 from bench import burst, common
 
-KEY = "bench-key"
+KEY = "bench-key-0123456789abcdef0123456789ab"
 
 
 def run(seconds: float = 20.0, clients: int = 16) -> dict[str, Any]:

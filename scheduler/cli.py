@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Annotated, NoReturn
@@ -83,6 +84,8 @@ def up(
     from scheduler import up as embedded
     from scheduler.logs import setup_logging
 
+    # A local sandbox: functions may call local services unless the operator says not.
+    os.environ.setdefault("TOCSIN_HTTP_DENY_PRIVATE", "false")
     settings = load_settings()
     setup_logging(settings.log_level, settings.log_format)
     embedded.run(settings, host or settings.api_host, port or settings.api_port, workers)
@@ -97,12 +100,13 @@ def api_cmd(
     import uvicorn
 
     from scheduler.api.app import create_app
+    from scheduler.api.server import uvicorn_config
     from scheduler.logs import setup_logging
 
     settings = load_settings()
     setup_logging(settings.log_level, settings.log_format)
-    uvicorn.run(create_app(settings), host=host or settings.api_host,
-                port=port or settings.api_port, log_config=None, access_log=False)
+    uvicorn.Server(uvicorn_config(create_app(settings), settings, host or settings.api_host,
+                                  port or settings.api_port)).run()
 
 
 @keys_app.command("create")

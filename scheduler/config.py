@@ -48,9 +48,27 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=30, ge=0, description="Finished executions kept, days.")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
+    api_max_connections: int = Field(
+        default=1000, ge=2, description="Open connections (and requests) one API process "
+                                        "serves at once; beyond it 503.")
     bootstrap_project: str | None = None
     bootstrap_key: str | None = None
-    functions_dir: str = Field(default="functions", description="Root of file entrypoints.")
+    functions_dir: str = Field(
+        default="functions",
+        description="Root of file entrypoints: <dir>/<projectId>/<functionId>/...")
+    entrypoint_modules: str = Field(
+        default="",
+        description="Comma-separated module prefixes allowed in package.module:callable "
+                    "entrypoints; empty: file entrypoints only.")
+    http_deny_private: bool = Field(
+        default=True,
+        description="The http runtime refuses loopback, private, link-local and other "
+                    "non-public addresses (checked on the resolved address).")
+    max_request_bytes: int = Field(
+        default=11 * 1024 * 1024, ge=1024,
+        description="Largest request body the API reads; beyond it 413.")
+    metrics_token: str | None = Field(
+        default=None, description="If set, /metrics requires 'Authorization: Bearer <token>'.")
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     node_name: str | None = Field(default=None, description="Default: hostname:pid.")
@@ -65,6 +83,19 @@ class Settings(BaseSettings):
         if not value.startswith(("postgresql+psycopg://", "sqlite://")):
             raise ValueError("must be a postgresql:// or sqlite:/// URL")
         return value
+
+    @field_validator("bootstrap_key")
+    @classmethod
+    def _strong_key(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @property
+    def entrypoint_prefixes(self) -> tuple[str, ...]:
+        from scheduler.entrypoints import parse_prefixes
+
+        return parse_prefixes(self.entrypoint_modules)
 
     @property
     def is_sqlite(self) -> bool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from scheduler.firecount import count_fires, latest_fires
@@ -69,11 +70,16 @@ def _on_time_from(rule: MissedRunRule, now: datetime, leading_since: datetime | 
     return grace_start if leading_since is None else min(grace_start, leading_since)
 
 
+@lru_cache(maxsize=4096)
 def decide(
     cron: Cron, tz: ZoneInfo, due: datetime, now: datetime, rule: MissedRunRule,
     leading_since: datetime | None = None,
 ) -> Decision:
-    """``due`` is the schedule's ``next_fire_at`` (a fire time, <= now)."""
+    """``due`` is the schedule's ``next_fire_at`` (a fire time, <= now).
+
+    Memoised (it is pure): within one batch ``now`` is shared, and schedules with one
+    expression, zone and due time (every ``0 * * * *`` after an outage) are decided once.
+    """
     on_time_from = _on_time_from(rule, now, leading_since)
     following = next_fire(cron, tz, due)
     if following > now:  # the everyday case: one fire due, cached next time

@@ -50,6 +50,7 @@ def run(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from scheduler.api.app import create_app
+    from scheduler.api.server import uvicorn_config
     from scheduler.daemon import Daemon
     from scheduler.publish import make_publisher
 
@@ -76,8 +77,7 @@ def run(settings: Settings, host: str, port: int, workers: int) -> None:
     if access.key:
         print(f"key: {access.key}   (shown once; stored only as a hash)", flush=True)
     try:
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
-                                      access_log=False)).run()
+        uvicorn.Server(uvicorn_config(app, settings, host, port)).run()
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the Ctrl-C it already handled; shutdown is clean
     finally:

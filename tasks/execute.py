@@ -74,15 +74,23 @@ def request_headers(headers: dict[str, str], execution_id: str, trigger: str,
     return out
 
 
-def run_function(runtime: str, function_id: str, url: str, entrypoint: str,
-                 functions_dir: str, request: Request, timeout: float) -> Outcome:
-    if runtime == "http":
-        return timed(lambda: http_runtime.run(url, request, timeout))
-    if runtime.startswith("python"):
-        return timed(lambda: python_runtime.run(function_id, entrypoint, functions_dir,
-                                                request, timeout))
-    return Outcome(status_code=500, failed=True,
-                   errors=f"Runtime '{runtime}' is not supported by this worker")
+def run_function(settings: Settings, fn: Function, request: Request, timeout: float) -> Outcome:
+    """Run one function; whatever its code raises (even SystemExit) is a failed run,
+    never an escaped exception that leaves the row ``processing``."""
+    try:
+        if fn.runtime == "http":
+            return timed(lambda: http_runtime.run(fn.url, request, timeout,
+                                                  deny_private=settings.http_deny_private))
+        if fn.runtime.startswith("python"):
+            return timed(lambda: python_runtime.run(
+                fn.project_id, fn.id, fn.entrypoint, settings.functions_dir, request, timeout,
+                settings.entrypoint_prefixes))
+        return Outcome(status_code=500, failed=True,
+                       errors=f"Runtime '{fn.runtime}' is not supported by this worker")
+    except BaseException as exc:  # a runtime's own bug, or SystemExit from user code
+        log.error("execution.runtime_crashed", exc_info=True, function_id=fn.id)
+        return Outcome(status_code=500, failed=True,
+                       errors=f"The runtime failed: {type(exc).__name__}: {first_line(exc)}")
 
 
 DISABLED_ERROR = "Function is disabled: executions already queued for it are not run."
@@ -154,8 +162,7 @@ def run_execution(execution_id: str) -> str | None:
         headers=request_headers(ex.request_headers, ex.id, ex.trigger, iso(ex.scheduled_for)),
         body=ex.request_body,
     )
-    outcome = run_function(fn.runtime, fn.id, fn.url, fn.entrypoint, settings.functions_dir,
-                           request, timeout)
+    outcome = run_function(settings, fn, request, timeout)
     status = "failed" if outcome.failed else "completed"
     kept = [{"name": k.lower(), "value": v} for k, v in outcome.headers.items()
             if k.lower() in KEPT_RESPONSE_HEADERS]

@@ -10,6 +10,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
+# In-process apps and workers read the same settings: the test functions are modules
+# under tests.fixtures, and the servers the http runtime calls are on loopback.
+os.environ.setdefault("TOCSIN_ENTRYPOINT_MODULES", "tests.fixtures")
+os.environ.setdefault("TOCSIN_HTTP_DENY_PRIVATE", "false")
+
 PG_ADMIN_URL = os.environ.get(
     "TOCSIN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -90,3 +95,12 @@ def broker_url() -> Iterator[str]:
     with contextlib.suppress(Exception):
         client.flushdb()
     client.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist (`-n 2 --dist loadgroup`, the default in pyproject), every test that
+    uses the real services runs in one worker, in order, as before: chaos tests restart
+    PostgreSQL and Redis under everyone's feet. Pure unit tests run beside them."""
+    for item in items:
+        if "integration" in item.nodeid.split("/"):
+            item.add_marker(pytest.mark.xdist_group("services"))

@@ -133,7 +133,10 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1
 def tocsin_env(db_url: str, broker: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
     env.update({"TOCSIN_DATABASE_URL": db_url, "TOCSIN_BROKER_URL": broker,
-                "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
+                "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
+                # The test functions are modules; the test servers are on loopback.
+                "TOCSIN_ENTRYPOINT_MODULES": "tests.fixtures",
+                "TOCSIN_HTTP_DENY_PRIVATE": "false"})
     env.update(extra)
     return env
 

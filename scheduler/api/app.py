@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduler import __version__
 from scheduler.api.app_response import AppwriteJSON
+from scheduler.api.bodylimit import TOO_LARGE, BodyLimit
 from scheduler.api.context import Context
 from scheduler.api.errors import ApiError
 from scheduler.api.limits import SyncGate
@@ -87,6 +88,8 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
             return error_response(ApiError(
                 404, "general_route_not_found",
                 "The requested route was not found. Please refer to the API docs and try again."))
+        if exc.status_code == 413:
+            return error_response(ApiError(413, TOO_LARGE, str(exc.detail)))
         if exc.status_code == 405:
             return error_response(ApiError(405, "general_not_allowed",
                                            "The requested method is not allowed on this route."))
@@ -108,4 +111,5 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
     for module in (health, functions, executions, operator):
         app.include_router(module.router, prefix="/v1")
     app.include_router(probes.router)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     return app

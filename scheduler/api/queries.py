@@ -62,6 +62,9 @@ def _typed(attribute: str, kind: type, value: Any) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise query_invalid(f"Query value for attribute \"{attribute}\" must be a number")
+    if not -(2**63) <= value <= 2**63 - 1 or value != value:  # 64-bit columns; NaN
+        raise query_invalid(f"Query value for attribute \"{attribute}\" must be between "
+                            f"{-(2**63)} and {2**63 - 1}")
     return kind(value)
 
 

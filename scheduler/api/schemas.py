@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scheduler.httprules import without_credentials
 from scheduler.store.models import Execution, Function, Schedule
 from scheduler.timerules import iso
 
@@ -140,7 +141,7 @@ def function_json(fn: Function) -> dict[str, Any]:
         "entrypoint": fn.entrypoint,
         "commands": "",
         "version": "v5",
-        "url": fn.url,
+        "url": without_credentials(fn.url),  # never echo credentials
         "timezone": fn.timezone,
         "missedPolicy": fn.missed_policy,
         "misfireGrace": fn.misfire_grace,

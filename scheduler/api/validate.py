@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from scheduler import entrypoints, httprules
 from scheduler.api.errors import HEADERS_RULE, METHODS, UID_RULE, ApiError, invalid_param
 from scheduler.policies import POLICIES
 from scheduler.timerules import (
@@ -76,6 +77,10 @@ def execution(body: Any, asynchronous: bool, path: Any, method: Any, headers: An
     if not isinstance(path, str) or len(path) > MAX_PATH:
         raise invalid_param("path", f"Value must be a valid string and no longer than "
                                     f"{MAX_PATH} chars")
+    try:
+        httprules.check_path(path)
+    except httprules.PathError as exc:
+        raise invalid_param("path", str(exc)) from None
     if method not in METHODS:
         raise invalid_param("method", f"Value must be one of ({', '.join(METHODS)})")
     raw_headers = _headers(headers)
@@ -108,6 +113,12 @@ def check_headers(headers: dict[str, Any]) -> dict[str, str]:
         if not _HEADER_KEY.match(key) or key.lower().startswith("x-appwrite") \
                 or "\x00" in text:
             raise ApiError(400, "general_argument_invalid", HEADERS_RULE)
+        if key.lower() in httprules.REFUSED_HEADERS:
+            raise invalid_param("headers", f"'{key}' is set by the transport, not the caller "
+                                           "(refused: Host, Content-Length, Transfer-Encoding, "
+                                           "Connection and other hop-by-hop headers)")
+        if any(c in text for c in "\r\n"):
+            raise invalid_param("headers", f"the value of '{key}' must not contain CR or LF")
         out[key] = text
     if size >= MAX_HEADERS_SIZE:
         raise ApiError(400, "general_argument_invalid", HEADERS_RULE)
@@ -130,8 +141,10 @@ def timezone(name: str) -> str:
         raise invalid_param("timezone", str(exc)) from None
 
 
-def function_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """Validate the Tocsin/Appwrite function fields present in ``data`` (API names)."""
+def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
+                    ) -> dict[str, Any]:
+    """Validate the Tocsin/Appwrite function fields present in ``data`` (API names).
+    ``allowed_modules``: the operator's entrypoint module prefixes."""
     out: dict[str, Any] = {}
     if "name" in data:
         name = data["name"]
@@ -167,6 +180,10 @@ def function_fields(data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(data["entrypoint"], str) or len(data["entrypoint"]) > 1024:
             raise invalid_param("entrypoint", "Value must be a valid string and no longer "
                                               "than 1024 chars")
+        try:
+            entrypoints.check(data["entrypoint"], allowed_modules)
+        except entrypoints.EntrypointNotAllowed as exc:
+            raise invalid_param("entrypoint", str(exc)) from None
         out["entrypoint"] = data["entrypoint"]
     if "url" in data:
         out["url"] = _url(data["url"])
@@ -194,6 +211,9 @@ def _url(value: Any) -> str:
         return ""
     parts = urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc \
-            or len(value) > 2048:
+            or len(value) > 2048 or any(c in value for c in "\r\n\t\x00 "):
         raise invalid_param("url", "Value must be a valid URL with http or https scheme")
+    if httprules.has_credentials(value):
+        raise invalid_param("url", "Value must not carry credentials (user:password@); "
+                                   "send them in the execution's headers instead")
     return value

@@ -1,31 +1,59 @@
-"""The `http` runtime: the function is a URL; the execution becomes one request to it."""
+"""The `http` runtime: the function is a URL; the execution becomes one request to it.
+
+The path is confined under the URL's path, framing and hop-by-hop headers are never
+taken from the caller, and with ``TOCSIN_HTTP_DENY_PRIVATE`` the request connects
+only to the public address it checked (see ``scheduler.httprules``). Nothing of the
+worker's environment is sent.
+"""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import httpx
 
+from scheduler.httprules import REFUSED_HEADERS, AddressError, PathError, confine, resolve_public
 from tasks.runtimes import Outcome, Request
 
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
 
-def run(url: str, request: Request, timeout: float) -> Outcome:
-    path = request.path if request.path.startswith("/") else "/" + request.path
-    target = url.rstrip("/") + path
+def _failed(message: str, **extra: bool) -> Outcome:
+    return Outcome(status_code=500, failed=True, errors=message, **extra)
+
+
+def run(url: str, request: Request, timeout: float, deny_private: bool = True) -> Outcome:
     try:
-        with httpx.Client(follow_redirects=False, timeout=timeout) as client, client.stream(
-            request.method, target, headers=request.headers,
-            content=request.body.encode() if request.body else None,
-        ) as response:
+        base = httpx.URL(url)
+        target = base.copy_with(raw_path=confine(base.raw_path.decode().partition("?")[0],
+                                                 request.path or "/").encode())
+    except (PathError, httpx.InvalidURL, ValueError) as exc:
+        return _failed(f"Invalid execution path '{request.path[:200]}': {exc}")
+    shown = str(target)
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in REFUSED_HEADERS}
+    extensions: dict[str, object] = {}
+    if deny_private:
+        host = urlsplit(url).hostname or ""
+        try:
+            address = resolve_public(host, target.port or (443 if target.scheme == "https"
+                                                           else 80))
+        except AddressError as exc:
+            return _failed(f"Request to {shown} refused: {exc}")
+        headers["host"] = base.netloc.decode()
+        if target.scheme == "https":
+            extensions["sni_hostname"] = host
+        target = target.copy_with(host=address)
+    try:
+        with httpx.Client(follow_redirects=False, timeout=timeout, trust_env=False) as client, \
+                client.stream(request.method, target, headers=headers,
+                              content=request.body.encode() if request.body else None,
+                              extensions=extensions) as response:
             body = bytearray()
             for chunk in response.iter_bytes():
                 body.extend(chunk)
                 if len(body) > MAX_RESPONSE_BYTES:
-                    return Outcome(
-                        status_code=500, failed=True,
-                        errors=f"Response from {target} is larger than "
-                               f"{MAX_RESPONSE_BYTES} bytes; it was cut off.",
-                    )
+                    return _failed(f"Response from {shown} is larger than "
+                                   f"{MAX_RESPONSE_BYTES} bytes; it was cut off.")
             failed = response.status_code >= 500
             return Outcome(
                 status_code=response.status_code, body=bytes(body),
@@ -33,8 +61,7 @@ def run(url: str, request: Request, timeout: float) -> Outcome:
                 errors=f"Function responded with status {response.status_code}" if failed else "",
             )
     except httpx.TimeoutException:
-        return Outcome(status_code=500, failed=True, timed_out=True,
-                       errors=f"Operation timed out after {timeout:g} s (request to {target})")
-    except httpx.HTTPError as exc:
-        return Outcome(status_code=500, failed=True,
-                       errors=f"Request to {target} failed: {type(exc).__name__}: {exc}")
+        return _failed(f"Operation timed out after {timeout:g} s (request to {shown})",
+                       timed_out=True)
+    except Exception as exc:  # any malformed exchange is this run's failure, not the worker's
+        return _failed(f"Request to {shown} failed: {type(exc).__name__}: {exc}")

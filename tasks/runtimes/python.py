@@ -2,8 +2,9 @@
 Appwrite functions (``def main(context): return context.res.json({...})``)
 run unchanged.
 
-The entrypoint is either ``package.module:callable`` importable by the worker,
-or a file such as ``src/main.py`` under ``TOCSIN_FUNCTIONS_DIR/<functionId>/``
+The entrypoint is either ``package.module:callable`` importable by the worker
+(only under the module prefixes the operator allows, ``TOCSIN_ENTRYPOINT_MODULES``),
+or a file such as ``src/main.py`` under ``TOCSIN_FUNCTIONS_DIR/<projectId>/<functionId>/``
 whose ``main(context)`` is called.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from scheduler import entrypoints
 from tasks.runtimes import FunctionTimeout, Outcome, Request, run_with_timeout
 
 
@@ -95,21 +97,31 @@ class Context:
         self._errors.append(self._text(messages))
 
 
-def load_entrypoint(function_id: str, entrypoint: str, functions_dir: str) -> Callable[..., Any]:
+def load_entrypoint(project_id: str, function_id: str, entrypoint: str, functions_dir: str,
+                    allowed: tuple[str, ...]) -> Callable[..., Any]:
     if not entrypoint:
         raise EntrypointError("Function has no entrypoint")
-    if ":" in entrypoint and not entrypoint.endswith(".py"):
-        module_name, _, attr = entrypoint.partition(":")
+    try:
+        entrypoints.check(entrypoint, allowed)
+    except entrypoints.EntrypointNotAllowed as exc:
+        raise EntrypointError(f"Entrypoint {exc}") from None
+    parts = entrypoints.module_of(entrypoint)
+    if parts is not None:
+        module_name, attr = parts
         try:
             module = importlib.import_module(module_name)
             return getattr(module, attr)
         except (ImportError, AttributeError) as exc:
             raise EntrypointError(f"Entrypoint '{entrypoint}' cannot be loaded: {exc}") from None
-    root = (Path(functions_dir) / function_id).resolve()
+    # Each project's files apart: another project naming the same function id must
+    # never reach this code.
+    root = (Path(functions_dir) / project_id / function_id).resolve()
     path = (root / entrypoint).resolve()
+    shown = f"{project_id}/{function_id}/"  # relative to TOCSIN_FUNCTIONS_DIR: no server paths
     if root not in path.parents or not path.is_file():
-        raise EntrypointError(f"Entrypoint file '{entrypoint}' not found under {root}")
-    spec = importlib.util.spec_from_file_location(f"tocsin_fn_{function_id}", path)
+        raise EntrypointError(f"Entrypoint file '{entrypoint}' not found under {shown} in "
+                              "the functions directory")
+    spec = importlib.util.spec_from_file_location(f"tocsin_fn_{project_id}_{function_id}", path)
     if spec is None or spec.loader is None:
         raise EntrypointError(f"Entrypoint file '{entrypoint}' is not a Python module")
     module = importlib.util.module_from_spec(spec)
@@ -120,8 +132,8 @@ def load_entrypoint(function_id: str, entrypoint: str, functions_dir: str) -> Ca
     return main
 
 
-def run(function_id: str, entrypoint: str, functions_dir: str, request: Request,
-        timeout: float) -> Outcome:
+def run(project_id: str, function_id: str, entrypoint: str, functions_dir: str,
+        request: Request, timeout: float, allowed: tuple[str, ...]) -> Outcome:
     context = Context(request)
 
     def _collect(outcome: Outcome) -> Outcome:
@@ -131,7 +143,7 @@ def run(function_id: str, entrypoint: str, functions_dir: str, request: Request,
         return outcome
 
     try:
-        main = load_entrypoint(function_id, entrypoint, functions_dir)
+        main = load_entrypoint(project_id, function_id, entrypoint, functions_dir, allowed)
         response = run_with_timeout(lambda: main(context), timeout)
     except FunctionTimeout:
         return _collect(Outcome(status_code=500, failed=True, timed_out=True,
@@ -140,6 +152,9 @@ def run(function_id: str, entrypoint: str, functions_dir: str, request: Request,
         return _collect(Outcome(status_code=500, failed=True, errors=str(exc)))
     except Exception:
         return _collect(Outcome(status_code=500, failed=True, errors=traceback.format_exc()))
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt: a failed run, not a dead worker
+        return _collect(Outcome(status_code=500, failed=True,
+                                errors=f"Function raised {type(exc).__name__}: {exc}"))
     if not isinstance(response, dict) or "statusCode" not in response:
         return _collect(Outcome(
             status_code=500, failed=True,

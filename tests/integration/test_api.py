@@ -17,7 +17,7 @@ from scheduler.store.models import Execution, Schedule
 from scheduler.store.projects import add_key
 from scheduler.timerules import SCHEDULED_AT_MESSAGE, SCHEDULED_AT_SYNC_MESSAGE, iso
 
-KEY = "test-bootstrap-key"
+KEY = "test-bootstrap-key-0123456789abcdef012"
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from scheduler.store.models import Execution
 from scheduler.timerules import next_fires, parse_cron
@@ -241,8 +242,16 @@ def test_outcome_is_recorded_through_a_postgres_outage(cluster, store, tmp_path)
     finally:
         _pg("start")
     store.engine.dispose()
-    ex = wait_for(lambda: (row := store.get(Execution, eid)).status != "processing" and row,
-                  60, what="the outcome to be recorded")
+
+    def recorded():
+        try:
+            row = store.get(Execution, eid)
+        except OperationalError:  # the server is still coming back: not yet
+            store.engine.dispose()
+            return None
+        return row if row.status != "processing" else None
+
+    ex = wait_for(recorded, 60, what="the outcome to be recorded")
     assert ex.status == "completed", ex.errors
 
 
@@ -256,8 +265,15 @@ def test_postgres_restart_under_a_running_leader(cluster, store, tmp_path):
     time.sleep(3)
     _pg("restart")
     store.engine.dispose()
-    wait_for(lambda: all(store.get(Execution, e).status == "completed" for e in sched), 60,
-             interval=0.5, what="every one-shot to run after the restart")
+
+    def all_completed() -> bool:
+        try:
+            return all(store.get(Execution, e).status == "completed" for e in sched)
+        except OperationalError:  # the server is still coming back: not yet
+            store.engine.dispose()
+            return False
+
+    wait_for(all_completed, 60, interval=0.5, what="every one-shot to run after the restart")
     ran = runs(tmp_path)
     assert all(ran[e] == 1 for e in sched)
     assert n1.popen.poll() is None, "the daemon died instead of reconnecting"

@@ -20,7 +20,7 @@ from scheduler.api.app import create_app
 from scheduler.config import Settings
 from scheduler.publish import RedisPublisher
 
-KEY = "fuzz-key"
+KEY = "fuzz-key-0123456789abcdef0123456789ab"
 AUTH = {"X-Appwrite-Project": "fz", "X-Appwrite-Key": KEY}
 
 

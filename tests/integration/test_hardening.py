@@ -20,7 +20,7 @@ from scheduler.timerules import SCHEDULED_AT_MESSAGE, iso
 from tests.helpers import leader, start_scheduler, start_worker, tocsin_env, wait_for
 from tests.integration.test_api import assert_error
 
-KEY = "hardening-secret-key-0123456789"
+KEY = "hardening-secret-key-0123456789abcdef"
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from tests.helpers import (
     wait_for,
 )
 
-KEY = "load-key"
+KEY = "load-key-0123456789abcdef0123456789ab"
 SECONDS = 60
 
 

@@ -17,7 +17,7 @@ from appwrite.services.functions import Functions
 from scheduler.timerules import iso
 from tests.helpers import Proc, start_scheduler, start_worker, tocsin_env, wait_for
 
-KEY = "sdk-test-key"
+KEY = "sdk-test-key-0123456789abcdef01234567"
 
 
 def free_port() -> int:

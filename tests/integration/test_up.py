@@ -11,15 +11,17 @@ import time
 
 import httpx
 
-from tests.helpers import ROOT, wait_for
-from tests.integration.test_sdk import free_port
+from tests.helpers import ROOT, free_port, wait_for
 
 
-def start_up(tmp_path, port):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
+def start_up(tmp_path, port, workers: int = 4):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("TOCSIN_") or k in ("TOCSIN_SYNC_TIMEOUT",
+                                                   "TOCSIN_ENTRYPOINT_MODULES")}
     env.update({"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
     log = (tmp_path / "up.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "scheduler", "up", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler", "up", "--port", str(port),
+                             "--workers", str(workers)],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=log)
     lines: list[str] = []
     deadline = time.monotonic() + 60

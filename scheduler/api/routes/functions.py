@@ -52,7 +52,7 @@ def create_function(request: Request, payload: FunctionWrite = Body(...),
     if function_id == "unique()":
         function_id = secrets.token_hex(10)
     validate.uid("functionId", function_id)
-    fields = validate.function_fields(data)
+    fields = validate.function_fields(data, ctx.settings.entrypoint_prefixes)
     try:
         with transaction(ctx.sessions) as session:
             fn = store.create_function(session, caller.project_id, function_id, fields)
@@ -112,7 +112,7 @@ def update_function(functionId: str, request: Request, payload: FunctionWrite = 
     data.pop("functionId", None)
     if not data.get("name"):
         raise errors.invalid_param("name", "Param is required")
-    fields = validate.function_fields(data)
+    fields = validate.function_fields(data, ctx.settings.entrypoint_prefixes)
     with transaction(ctx.sessions) as session:
         fn = _load(session, caller.project_id, functionId, lock=True)
         return function_json(store.update_function(session, fn, fields))

@@ -3,6 +3,7 @@ extra schedules per function, and a preview of any cron's next fires."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,15 +37,28 @@ def _caller(request: Request, ctx: Context, scope: str) -> Caller:
     return caller
 
 
+PREVIEW_FROM = datetime(1970, 1, 1, tzinfo=UTC)
+PREVIEW_UNTIL = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _tag(node: str | None) -> str | None:
+    return None if node is None else "node-" + hashlib.sha256(node.encode()).hexdigest()[:10]
+
+
 @router.get("/status")
 def status(request: Request, ctx: Context = Depends(get_context)) -> dict[str, Any]:
-    """Leader, epoch, lease expiry, standbys, last dispatch and unpublished backlog."""
+    """Leader, epoch, lease expiry, standbys, last dispatch and unpublished backlog.
+
+    Node names are the cluster's host names and pids: a project's key sees each as an
+    opaque, stable tag (``node-<hash>``); `tocsin status` on an operator's machine
+    shows the names."""
     _caller(request, ctx, "scheduler.read")
     with transaction(ctx.sessions) as session:
         view = lease_status(session, node_window=ctx.settings.lease_ttl * 3)
     return {
-        "leader": view.leader, "epoch": view.epoch,
-        "leaseExpiresAt": iso(view.lease_expires_at), "standbys": view.standbys,
+        "leader": _tag(view.leader), "epoch": view.epoch,
+        "leaseExpiresAt": iso(view.lease_expires_at),
+        "standbys": [_tag(n) for n in view.standbys],
         "lastDispatchAt": iso(view.last_dispatch_at),
         "dispatchLagMs": view.last_dispatch_lag_ms,
         "unpublishedBacklog": view.unpublished_backlog,
@@ -141,8 +155,10 @@ def resume(scheduleId: str, request: Request,
 @router.post("/schedules/{scheduleId}/trigger", status_code=202)
 def trigger_now(scheduleId: str, request: Request,
                 ctx: Context = Depends(get_context)) -> Response:
-    """Run the schedule's payload once now, outside its cron (it keeps its next fire)."""
+    """Run the schedule's payload once now, outside its cron (it keeps its next fire).
+    Running a function is an execution: ``executions.write`` is needed as well."""
     caller = _caller(request, ctx, "scheduler.write")
+    caller.require("executions.write")
     with transaction(ctx.sessions) as session:
         sched = _schedule(session, caller, scheduleId)
         payload = sched.payload or {}
@@ -174,6 +190,13 @@ def preview(request: Request, expression: str, timezone: str = "UTC",
             raise errors.invalid_param("after", "Value must be an ISO 8601 time") from None
         if start.tzinfo is None:
             start = start.replace(tzinfo=UTC)
-    fires = next_fires(cron, zone, start, count)
+        if not PREVIEW_FROM <= start <= PREVIEW_UNTIL:
+            raise errors.invalid_param("after", "Value must be a time between "
+                                                f"{PREVIEW_FROM.year} and {PREVIEW_UNTIL.year}")
+    try:
+        fires = next_fires(cron, zone, start, count)
+    except (OverflowError, ValueError):  # croniter walking off the calendar
+        raise errors.invalid_param("after", "no fire times follow this instant within the "
+                                            "calendar") from None
     return {"expression": cron.expression, "timezone": timezone,
             "fires": [{"local": f.astimezone(zone).isoformat(), "utc": iso(f)} for f in fires]}

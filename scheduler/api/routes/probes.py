@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+import hmac
+
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -10,11 +12,14 @@ from sqlalchemy import text
 from scheduler import metrics
 from scheduler.api.app_response import json_response
 from scheduler.api.context import Context, get_context
+from scheduler.api.errors import ApiError
+from scheduler.logs import first_line, get_logger
 from scheduler.store import executions as exec_store
 from scheduler.store.db import transaction
 from scheduler.store.fires import outbox_backlog
 
 router = APIRouter(tags=["probes"])
+log = get_logger(__name__)
 
 
 @router.get("/healthz")
@@ -25,19 +30,22 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(ctx: Context = Depends(get_context)) -> Response:
-    """Database and broker reachable: 200, else 503 naming what is not."""
+    """Database and broker reachable: 200, else 503 naming which is not (the error
+    itself goes to the log, not to whoever can reach this port)."""
     checks: dict[str, str] = {}
     try:
         with transaction(ctx.sessions) as session:
             session.execute(text("SELECT 1"))
         checks["database"] = "pass"
     except Exception as exc:
-        checks["database"] = f"fail: {str(exc).splitlines()[0][:200]}"
+        checks["database"] = "fail"
+        log.warning("readyz.database_failed", error=first_line(exc))
     try:
         ctx.publisher.ping()
         checks["broker"] = "pass"
     except Exception as exc:
-        checks["broker"] = f"fail: {str(exc).splitlines()[0][:200]}"
+        checks["broker"] = "fail"
+        log.warning("readyz.broker_failed", error=first_line(exc))
     ok = all(v == "pass" for v in checks.values())
     return json_response({"status": "pass" if ok else "fail", "checks": checks},
                          200 if ok else 503)
@@ -46,8 +54,14 @@ def readyz(ctx: Context = Depends(get_context)) -> Response:
 @router.get("/metrics", response_class=PlainTextResponse,
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                              "description": "Prometheus text exposition format"}})
-def prometheus(ctx: Context = Depends(get_context)) -> Response:
-    """This process's series, plus executions by status and the backlog read from the store."""
+def prometheus(request: Request, ctx: Context = Depends(get_context)) -> Response:
+    """This process's series, plus executions by status and the backlog read from the store.
+    With ``TOCSIN_METRICS_TOKEN`` set, only for ``Authorization: Bearer <token>``."""
+    token = ctx.settings.metrics_token
+    if token and not hmac.compare_digest(request.headers.get("authorization", ""),
+                                         f"Bearer {token}"):
+        raise ApiError(401, "general_unauthorized_scope",
+                       "Metrics need 'Authorization: Bearer <TOCSIN_METRICS_TOKEN>'.")
     try:
         with transaction(ctx.sessions) as session:
             counts = exec_store.count_by_status(session)
