@@ -11,12 +11,18 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 PG_KEEPALIVES: dict[str, Any] = {
+    # This side: a vanished server (or a partition) is noticed in seconds, not after
+    # the kernel's two hours.
     "connect_timeout": 5,
     "keepalives": 1,
     "keepalives_idle": 5,
     "keepalives_interval": 2,
     "keepalives_count": 3,
     "tcp_user_timeout": 10_000,  # ms unacknowledged data may wait before the link is dead
+    # The server's side of the same connection: it notices a vanished client (whose
+    # session may hold row locks mid-statement) as quickly.
+    "options": "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 "
+               "-c tcp_keepalives_count=3 -c tcp_user_timeout=10000",
 }
 
 
@@ -37,9 +43,6 @@ def make_engine(url: str, application_name: str | None = None, **kwargs: Any) ->
 
         return engine
     # pre_ping: a PostgreSQL restart must cost one reconnect, not a crashed daemon.
-    # Keepalives and tcp_user_timeout: a vanished server (or a partition) is noticed in
-    # seconds, not after the kernel's two hours; the server side ends the transactions
-    # of a vanished client by the same keepalives (see bound()).
     connect_args = {**PG_KEEPALIVES, **kwargs.pop("connect_args", {})}
     if application_name:
         connect_args["application_name"] = application_name[:63]

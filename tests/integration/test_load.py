@@ -4,7 +4,6 @@ time (its lag p99 is printed). Marked slow; it runs in .ci/run."""
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -15,9 +14,8 @@ import pytest
 
 from scheduler.store.models import Execution
 from tests.helpers import (
-    Proc,
-    free_port,
     leader,
+    start_api,
     start_scheduler,
     start_worker,
     tocsin_env,
@@ -30,22 +28,12 @@ SECONDS = 60
 
 @pytest.mark.slow
 def test_api_and_scheduler_under_sixty_seconds_of_load(pg_url, broker_url, store, tmp_path):
-    port = free_port()
     env = tocsin_env(pg_url, broker_url, TOCSIN_BOOTSTRAP_PROJECT="p1",
                      TOCSIN_BOOTSTRAP_KEY=KEY, TOCSIN_LEASE_TTL="5")
-    api = Proc([sys.executable, "-m", "scheduler", "api", "--port", str(port)], env,
-               tmp_path / "api.log")
+    api, base = start_api(env, tmp_path)
     procs = [api, start_scheduler(env, "n1", tmp_path), start_worker(env, "w1", tmp_path, 2)]
-    base = f"http://127.0.0.1:{port}/v1"
     headers = {"X-Appwrite-Project": "p1", "X-Appwrite-Key": KEY}
     try:
-        def up() -> bool:
-            try:
-                return httpx.get(base + "/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, 30, what="the API")
         wait_for(lambda: leader(store), 15, what="a leader")
         httpx.post(base + "/functions", headers=headers, json={
             "functionId": "f1", "name": "F", "runtime": "python-3.12",

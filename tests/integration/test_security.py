@@ -339,3 +339,21 @@ def test_abandoned_sync_results_do_not_pile_up_in_tocsin_up(tmp_path):
     finally:
         proc.send_signal(2)
         proc.wait(30)
+
+
+def test_the_real_body_cap_is_11_mib(pg_url, broker_url):
+    """At the default: 10 MiB executions bodies still pass the cap (they are Appwrite's
+    limit, checked later with its own message), 12 MiB is refused while streaming."""
+    settings = Settings(database_url=pg_url, broker_url=broker_url, bootstrap_project="p1",
+                        bootstrap_key=KEY)
+    assert settings.max_request_bytes == 11 * 1024 * 1024
+    with TestClient(create_app(settings, publisher=RedisPublisher(broker_url))) as c:
+        c.headers.update({"X-Appwrite-Project": "p1", "X-Appwrite-Key": KEY})
+        ten = json.dumps({"async": True, "body": "x" * (10 * 1024 * 1024)})
+        r = c.post("/v1/functions/nope/executions", content=ten,
+                   headers={"content-type": "application/json"})
+        assert r.status_code == 404 and r.json()["type"] == "function_not_found"
+        twelve = json.dumps({"async": True, "body": "x" * (12 * 1024 * 1024)})
+        r = c.post("/v1/functions/nope/executions", content=twelve,
+                   headers={"content-type": "application/json"})
+        assert r.status_code == 413 and r.json()["type"] == "general_payload_too_large"
