@@ -96,11 +96,3 @@ def broker_url() -> Iterator[str]:
         client.flushdb()
     client.close()
 
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist (`-n 2 --dist loadgroup`, the default in pyproject), every test that
-    uses the real services runs in one worker, in order, as before: chaos tests restart
-    PostgreSQL and Redis under everyone's feet. Pure unit tests run beside them."""
-    for item in items:
-        if "integration" in item.nodeid.split("/"):
-            item.add_marker(pytest.mark.xdist_group("services"))
