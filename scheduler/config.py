@@ -13,9 +13,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-class ConfigError(Exception):
-    """A setting is invalid; the message is one line fit for an operator."""
+from scheduler.errors import ConfigError
 
 
 class Settings(BaseSettings):

@@ -10,11 +10,13 @@ the leader does the rest.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler import metrics
 from scheduler.config import Settings
 from scheduler.dispatcher import Dispatcher
+from scheduler.errors import FencedOut
 from scheduler.lease import LeaseKeeper
 from scheduler.logs import first_line, get_logger
 from scheduler.publish import Publisher, make_publisher
@@ -32,7 +35,7 @@ from scheduler.store import executions as exec_store
 from scheduler.store import fires as fire_store
 from scheduler.store import leases as lease_store
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
-from scheduler.store.leases import FencedOut
+from scheduler.store.dialect import capabilities
 from scheduler.store.schedules import add_local_listener, listen_wakeups
 
 log = get_logger(__name__)
@@ -46,6 +49,25 @@ def node_name(settings: Settings) -> str:
     nodes were given one name (two holders with one name would share an epoch)."""
     base = settings.node_name or f"{socket.gethostname()}:{os.getpid()}"
     return f"{base}#{secrets.token_hex(3)}"
+
+
+def _leader_job(event: str) -> Callable[[Callable[[Daemon], None]], Callable[[Daemon], None]]:
+    """A periodic job only the leader runs. A failure is logged as ``<event>.error`` and
+    retried at the job's next interval: one bad run must not stop the scheduler."""
+
+    def wrap(job: Callable[[Daemon], None]) -> Callable[[Daemon], None]:
+        @functools.wraps(job)
+        def run(self: Daemon) -> None:
+            if not self.keeper.leading:
+                return
+            try:
+                job(self)
+            except Exception as exc:
+                log.warning(f"{event}.error", error=first_line(exc))
+
+        return run
+
+    return wrap
 
 
 class Daemon:
@@ -84,7 +106,7 @@ class Daemon:
                                id="reap")
         self.scheduler.add_job(self.prune_tick, "interval", hours=1, id="prune")
         self.scheduler.start()
-        if self.engine.dialect.name == "postgresql":
+        if capabilities(self.engine).notify:
             threading.Thread(target=self._listen, name="tocsin-listen", daemon=True).start()
         else:
             add_local_listener(self._on_notify)
@@ -169,39 +191,29 @@ class Daemon:
                 delay = LOCKED_BACKOFF
             self._arm(delay)
 
+    @_leader_job("relay")
     def relay_tick(self) -> None:
-        if not self.keeper.leading:
-            return
-        try:
-            self.dispatcher.relay(RELAY_SETTLE, self.settings.requeue_after)
-            with transaction(self.sessions) as session:
-                metrics.BACKLOG.set(fire_store.outbox_backlog(session))
-        except Exception as exc:
-            log.warning("relay.error", error=first_line(exc))
+        self.dispatcher.relay(RELAY_SETTLE, self.settings.requeue_after)
+        with transaction(self.sessions) as session:
+            metrics.BACKLOG.set(fire_store.outbox_backlog(session))
 
+    @_leader_job("reaper")
     def reap_tick(self) -> None:
-        if not self.keeper.leading:
-            return
-        try:
-            with transaction(self.sessions) as session:
-                lost = exec_store.reap_lost(session, db_now(session), self.settings.reap_margin)
-            if lost:
-                metrics.REAPED.inc(len(lost))
-                log.warning("reaper.failed_lost", count=len(lost), ids=",".join(lost[:10]))
-        except Exception as exc:
-            log.warning("reaper.error", error=first_line(exc))
+        with transaction(self.sessions) as session:
+            lost = exec_store.reap_lost(session, db_now(session), self.settings.reap_margin)
+        if lost:
+            metrics.REAPED.inc(len(lost))
+            log.warning("reaper.failed_lost", count=len(lost), ids=",".join(lost[:10]))
 
+    @_leader_job("retention")
     def prune_tick(self) -> None:
-        if not self.keeper.leading or self.settings.retention_days <= 0:
+        if self.settings.retention_days <= 0:
             return
-        try:
-            with transaction(self.sessions) as session:
-                cutoff = db_now(session) - timedelta(days=self.settings.retention_days)
-                removed = exec_store.prune(session, cutoff)
-            if removed:
-                log.info("retention.pruned", count=removed)
-        except Exception as exc:
-            log.warning("retention.error", error=first_line(exc))
+        with transaction(self.sessions) as session:
+            cutoff = db_now(session) - timedelta(days=self.settings.retention_days)
+            removed = exec_store.prune(session, cutoff)
+        if removed:
+            log.info("retention.pruned", count=removed)
 
     # ----------------------------------------------------------------- NOTIFY
 

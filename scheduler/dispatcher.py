@@ -9,7 +9,6 @@ outbox for the relay.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,20 +21,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler import metrics
 from scheduler.faults import pause_point
-from scheduler.logs import get_logger
+from scheduler.ids import new_id
+from scheduler.logs import first_line, get_logger
 from scheduler.policies import MissedRunRule, decide
 from scheduler.publish import Publisher
+from scheduler.states import ExecutionStatus, Trigger
 from scheduler.store import fires as store
 from scheduler.store.db import db_now, transaction
 from scheduler.store.leases import fence, record_dispatch
 from scheduler.timerules import parse_cron
 
 log = get_logger(__name__)
-
-
-def new_execution_id() -> str:
-    """Appwrite-shaped id: 20 hex characters."""
-    return secrets.token_hex(10)
 
 
 @dataclass
@@ -81,10 +77,10 @@ def plan_fires(
         payload = sched.payload or {}
         for nominal in decision.fire:
             rows.append({
-                "id": new_execution_id(), "project_id": sched.project_id,
+                "id": new_id(), "project_id": sched.project_id,
                 "function_id": sched.function_id, "schedule_id": sched.id,
-                "scheduled_for": nominal, "scheduled_at": None, "trigger": "schedule",
-                "status": "waiting", "sync": False,
+                "scheduled_for": nominal, "scheduled_at": None, "trigger": Trigger.SCHEDULE,
+                "status": ExecutionStatus.WAITING, "sync": False,
                 "request_method": payload.get("method", "POST"),
                 "request_path": payload.get("path", "/"),
                 "request_headers": payload.get("headers", {}),
@@ -202,7 +198,7 @@ class Dispatcher:
             self.publisher.publish(ids)
         except Exception as exc:
             metrics.PUBLISH_FAILURES.inc()
-            log.warning("publish.failed", count=len(ids), error=str(exc)[:200])
+            log.warning("publish.failed", count=len(ids), error=first_line(exc))
             if marked:
                 self._mark(ids, enqueued=False)
             return 0
@@ -220,7 +216,7 @@ class Dispatcher:
             # Marked but not published: the relay's requeue sends them after
             # TOCSIN_REQUEUE_AFTER. Published but not marked: a duplicate message
             # at worst, which the worker's atomic claim makes a no-op.
-            log.warning("publish.mark_failed", count=len(ids), error=str(exc)[:200])
+            log.warning("publish.mark_failed", count=len(ids), error=first_line(exc))
 
     def relay(self, settle: float, requeue_after: float) -> int:
         """Republish what the broker does not have. Rules:

@@ -13,10 +13,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from scheduler.dispatcher import new_execution_id
-from scheduler.logs import get_logger
+from scheduler.ids import new_id
+from scheduler.logs import first_line, get_logger
 from scheduler.publish import Publisher
 from scheduler.results import ResultChannel
+from scheduler.states import ExecutionStatus, Trigger
 from scheduler.store import executions as store
 from scheduler.store.db import db_now, transaction
 from scheduler.store.fires import mark_enqueued
@@ -34,7 +35,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: str
-    trigger: str = "http"
+    trigger: Trigger = Trigger.HTTP
     scheduled_at: datetime | None = None
     sync: bool = False
     schedule_id: str | None = None
@@ -42,12 +43,12 @@ class Request:
 
 def create(session: Session, req: Request) -> Execution:
     """The row; an immediate one is marked handed over already (see hand_over)."""
-    status = "scheduled" if req.scheduled_at else "waiting"
+    status = ExecutionStatus.SCHEDULED if req.scheduled_at else ExecutionStatus.WAITING
     execution = store.create(session, {
         "enqueued_at": None if req.scheduled_at else db_now(session),
-        "id": new_execution_id(), "project_id": req.project_id,
+        "id": new_id(), "project_id": req.project_id,
         "function_id": req.function_id, "schedule_id": req.schedule_id,
-        "trigger": "schedule" if req.scheduled_at else req.trigger, "status": status,
+        "trigger": Trigger.SCHEDULE if req.scheduled_at else req.trigger, "status": status,
         "sync": req.sync, "scheduled_at": req.scheduled_at,
         "request_method": req.method, "request_path": req.path,
         "request_headers": req.headers, "request_body": req.body,
@@ -64,13 +65,13 @@ def hand_over(sessions: sessionmaker[Session], publisher: Publisher, execution_i
         publisher.publish([execution_id])
         return True
     except Exception as exc:
-        log.warning("publish.failed", execution_id=execution_id, error=str(exc)[:200])
+        log.warning("publish.failed", execution_id=execution_id, error=first_line(exc))
     try:
         with transaction(sessions) as session:
             mark_enqueued(session, [execution_id], None)
     except Exception as exc:
         # Still marked: the relay's requeue (TOCSIN_REQUEUE_AFTER) sends it later.
-        log.warning("publish.unmark_failed", execution_id=execution_id, error=str(exc)[:200])
+        log.warning("publish.unmark_failed", execution_id=execution_id, error=first_line(exc))
     return False
 
 

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import re
 
+from scheduler.errors import EntrypointNotAllowed
+
 SETTING = "TOCSIN_ENTRYPOINT_MODULES"
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _ATTR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class EntrypointNotAllowed(ValueError):
-    """The entrypoint names a module outside the allowed prefixes."""
 
 
 def parse_prefixes(setting: str) -> tuple[str, ...]:

@@ -42,7 +42,8 @@ def _fields(expression: str) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
 def _next_matching_day(expression: str, day: date) -> date:
     """The first day on or after ``day`` with any fire time (wall clock)."""
     start = datetime.combine(day, time.min) - timedelta(minutes=1)
-    return croniter(expression, start).get_next(datetime).date()
+    fire: datetime = croniter(expression, start).get_next(datetime)
+    return fire.date()
 
 
 def _wall_minutes(value: datetime) -> float:

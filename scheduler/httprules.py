@@ -15,6 +15,8 @@ import ipaddress
 import socket
 from urllib.parse import unquote, urlsplit
 
+from scheduler.errors import AddressError, PathError
+
 # Set by the transport; a caller may not choose them (RFC 9110 7.6.1, plus framing).
 REFUSED_HEADERS = frozenset({
     "host", "content-length", "transfer-encoding", "connection", "keep-alive",
@@ -22,14 +24,6 @@ REFUSED_HEADERS = frozenset({
     "upgrade", "expect",
 })
 _CONTROL = frozenset(chr(c) for c in range(32)) | {"\x7f"}
-
-
-class PathError(ValueError):
-    """The path cannot be sent as given."""
-
-
-class AddressError(ValueError):
-    """The URL's host resolves to an address the policy refuses."""
 
 
 def check_path(path: str) -> None:

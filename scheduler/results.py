@@ -138,7 +138,7 @@ class LocalResults:
             waiter = self._waiters.get(execution_id)
         if waiter is not None:
             loop, future = waiter
-            loop.call_soon_threadsafe(lambda: future.done() or future.set_result(None))
+            loop.call_soon_threadsafe(_resolve, future)
 
     def _take(self, execution_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -176,3 +176,8 @@ _local = LocalResults()
 
 def make_results(url: str | None) -> ResultChannel:
     return RedisResults(url) if url else _local
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -32,6 +32,8 @@ import pendulum
 from croniter import croniter
 from croniter.croniter import CroniterBadDateError, CroniterError
 
+from scheduler.errors import CronError, ScheduleError
+
 # No zone has ever shifted its clock by more than this at once; it bounds how
 # far wall-clock order and real-time order can disagree around a transition.
 _MAX_SHIFT = timedelta(hours=3)
@@ -71,14 +73,6 @@ _ALLOWED = (
     "five fields (minute hour day-of-month month day-of-week) or one of "
     + ", ".join(sorted(MACROS))
 )
-
-
-class CronError(ValueError):
-    """An expression Tocsin will not run; the message says why and what is allowed."""
-
-
-class ScheduleError(ValueError):
-    """A ``scheduledAt`` value Appwrite would reject."""
 
 
 SCHEDULED_AT_MESSAGE = "Execution schedule must be a valid date, and at least 1 minute from now"

@@ -52,11 +52,12 @@ def run(settings: Settings, host: str, port: int, workers: int) -> None:
     from scheduler.api.app import create_app
     from scheduler.api.server import uvicorn_config
     from scheduler.daemon import Daemon
-    from scheduler.publish import make_publisher
+    from scheduler.publish import Publisher, make_publisher
 
     upgrade(settings.database_url)
     access = ensure_access(settings)
     child: subprocess.Popen[bytes] | None = None
+    publisher: Publisher
     if settings.broker_url.startswith("memory://"):
         from tasks.embedded import EmbeddedBroker
 

@@ -19,6 +19,7 @@ from scheduler.config import Settings, get_settings
 from scheduler.logs import first_line, get_logger
 from scheduler.publish import make_publisher
 from scheduler.results import ResultChannel, make_results
+from scheduler.states import ExecutionStatus
 from scheduler.store import executions as store
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
 from scheduler.store.models import Execution, Function
@@ -112,7 +113,8 @@ def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: st
             return None
         ex, fn = claimed.execution, claimed.function
         if not fn.enabled:
-            store.finish(session, ex.id, {"status": "failed", "errors": DISABLED_ERROR,
+            store.finish(session, ex.id, {"status": ExecutionStatus.FAILED,
+                                          "errors": DISABLED_ERROR,
                                           "response_status_code": 500}, now)
             return claimed, 0.0, False
     capped = ex.sync and settings.sync_timeout < float(fn.timeout)
@@ -153,17 +155,17 @@ def run_execution(execution_id: str) -> str | None:
     if not fn.enabled:
         log.info("execution.disabled", execution_id=ex.id, function_id=fn.id)
         if ex.sync:
-            results.post(ex.id, {"status": "failed", "statusCode": 500, "body": "",
-                                 "headers": [], "logs": "", "errors": DISABLED_ERROR,
+            results.post(ex.id, {"status": ExecutionStatus.FAILED, "statusCode": 500,
+                                 "body": "", "headers": [], "logs": "", "errors": DISABLED_ERROR,
                                  "duration": 0.0})
-        return "failed"
+        return ExecutionStatus.FAILED
     request = Request(
         method=ex.request_method, path=ex.request_path,
         headers=request_headers(ex.request_headers, ex.id, ex.trigger, iso(ex.scheduled_for)),
         body=ex.request_body,
     )
     outcome = run_function(settings, fn, request, timeout)
-    status = "failed" if outcome.failed else "completed"
+    status = ExecutionStatus.FAILED if outcome.failed else ExecutionStatus.COMPLETED
     kept = [{"name": k.lower(), "value": v} for k, v in outcome.headers.items()
             if k.lower() in KEPT_RESPONSE_HEADERS]
     fields = {

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from scheduler.dispatcher import new_execution_id
+from scheduler.ids import new_id
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
 from scheduler.store.models import Execution, Function, Project, Schedule
 
@@ -65,7 +65,7 @@ class Store:
 
     def oneshot(self, function: str = "f1", *, at: datetime, project: str = "p1",
                 path: str = "/") -> str:
-        eid = new_execution_id()
+        eid = new_id()
         now = self.now()
         with transaction(self.sessions) as s:
             s.add(Execution(id=eid, project_id=project, function_id=function, trigger="schedule",
@@ -76,7 +76,7 @@ class Store:
 
     def waiting(self, function: str = "f1", *, project: str = "p1", path: str = "/",
                 sync: bool = False) -> str:
-        eid = new_execution_id()
+        eid = new_id()
         now = self.now()
         with transaction(self.sessions) as s:
             s.add(Execution(id=eid, project_id=project, function_id=function, trigger="http",

@@ -15,11 +15,12 @@ from scheduler import __version__
 from scheduler.api.app_response import AppwriteJSON
 from scheduler.api.bodylimit import TOO_LARGE, BodyLimit
 from scheduler.api.context import Context
-from scheduler.api.errors import ApiError
+from scheduler.api.errors import ApiError, envelope
 from scheduler.api.limits import SyncGate
 from scheduler.api.routes import executions, functions, health, operator, probes
 from scheduler.config import Settings
-from scheduler.logs import get_logger
+from scheduler.errors import TocsinError
+from scheduler.logs import first_line, get_logger
 from scheduler.publish import Publisher, make_publisher
 from scheduler.results import ResultChannel, make_results
 from scheduler.store.db import make_engine, make_sessionmaker, transaction
@@ -28,8 +29,8 @@ from scheduler.store.projects import ensure_key, ensure_project
 log = get_logger(__name__)
 
 
-def error_response(err: ApiError) -> JSONResponse:
-    return AppwriteJSON(err.body(), status_code=err.code)
+def error_response(err: TocsinError) -> JSONResponse:
+    return AppwriteJSON(envelope(err), status_code=err.status)
 
 
 def _param_name(loc: tuple[object, ...]) -> str:
@@ -68,8 +69,11 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
                               "scheduler operator extensions under /v1/scheduler.")
     app.state.ctx = ctx
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_r: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(TocsinError)
+    async def _tocsin_error(_r: Request, exc: TocsinError) -> JSONResponse:
+        # Every domain error carries its status and Appwrite type: routes only raise.
+        if exc.status >= 500:
+            log.error("api.failed", error=type(exc).__name__, detail=exc.message)
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
@@ -100,7 +104,7 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
         # The database refused a value (e.g. a NUL byte in text): the input's fault.
         return error_response(ApiError(
             400, "general_argument_invalid",
-            f"Invalid input: the database cannot store it ({str(exc.orig).splitlines()[0]})"))
+            f"Invalid input: the database cannot store it ({first_line(exc.orig or exc)})"))
 
     @app.exception_handler(Exception)
     async def _unexpected(_r: Request, exc: Exception) -> JSONResponse:

@@ -9,6 +9,7 @@ from fastapi import Request
 
 from scheduler.api import errors
 from scheduler.api.context import Context
+from scheduler.errors import ProjectNotFound
 from scheduler.store.db import transaction
 from scheduler.store.projects import find_key, project_exists
 
@@ -33,7 +34,7 @@ def identify(request: Request, ctx: Context) -> Caller:
     secret = request.headers.get("x-appwrite-key", "")
     with transaction(ctx.sessions) as session:
         if not project or not project_exists(session, project):
-            raise errors.project_not_found()
+            raise ProjectNotFound()
         key = find_key(session, secret) if secret else None
     if secret and key is None:
         # An unknown key, or another project's: treated as no key at all.

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from scheduler.api.app_response import AppwriteJSON
-from scheduler.api.errors import ApiError
+from scheduler.api.errors import ApiError, envelope
 
 TOO_LARGE = "general_payload_too_large"
 
@@ -42,7 +42,7 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             err = too_large(self.limit)
-            response = AppwriteJSON(err.body(), status_code=413,
+            response = AppwriteJSON(envelope(err), status_code=413,
                                     headers={"connection": "close"})
             await response(scope, receive, send)
             return

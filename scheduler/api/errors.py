@@ -1,6 +1,11 @@
-"""Appwrite's error envelope ``{message, code, type, version}`` and the errors we raise."""
+"""Appwrite's error envelope ``{message, code, type, version}`` and the API's own errors.
+
+Domain errors live in ``scheduler.errors``; this module adds the ones only HTTP has.
+"""
 
 from __future__ import annotations
+
+from scheduler.errors import TocsinError
 
 APPWRITE_VERSION = "1.9.6"
 
@@ -15,41 +20,23 @@ HEADERS_RULE = (
 )
 
 
-class ApiError(Exception):
+class ApiError(TocsinError):
+    """An answer with its own status and Appwrite error type (routes' one-off cases;
+    domain errors carry theirs on their classes in ``scheduler.errors``)."""
+
     def __init__(self, code: int, type_: str, message: str) -> None:
         super().__init__(message)
-        self.code = code
+        self.status = code
         self.type = type_
-        self.message = message
 
-    def body(self) -> dict[str, object]:
-        return {"message": self.message, "code": self.code, "type": self.type,
-                "version": APPWRITE_VERSION}
+
+def envelope(err: TocsinError) -> dict[str, object]:
+    return {"message": err.message, "code": err.status, "type": err.type,
+            "version": APPWRITE_VERSION}
 
 
 def invalid_param(name: str, description: str) -> ApiError:
     return ApiError(400, "general_argument_invalid", f"Invalid `{name}` param: {description}")
-
-
-def function_not_found() -> ApiError:
-    return ApiError(404, "function_not_found", "Function with the requested ID could not be found.")
-
-
-def execution_not_found() -> ApiError:
-    return ApiError(404, "execution_not_found",
-                    "Execution with the requested ID could not be found.")
-
-
-def schedule_not_found() -> ApiError:
-    return ApiError(404, "schedule_not_found", "Schedule with the requested ID could not be found.")
-
-
-def project_not_found() -> ApiError:
-    return ApiError(
-        404, "project_not_found",
-        "Project with the requested ID could not be found. Please check the value of the "
-        "X-Appwrite-Project header to ensure the correct project ID is being used.",
-    )
 
 
 def missing_scope(scope: str, role: str = "guests") -> ApiError:

@@ -9,35 +9,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from scheduler.api.errors import ApiError, query_invalid
+from scheduler.listspec import Filter, ListSpec
 
 MAX_QUERIES = 100
 MAX_QUERY_LENGTH = 4096
-DEFAULT_LIMIT = 25
 MAX_LIMIT = 5000
 FILTERS = {"equal", "notEqual", "greaterThan", "greaterThanEqual", "lessThan", "lessThanEqual"}
 ORDERS = {"orderAsc", "orderDesc"}
 CURSORS = {"cursorAfter", "cursorBefore"}
 _KEY = re.compile(r"^queries(?:\[(\d*)\])?$")
-
-
-@dataclass(frozen=True)
-class Filter:
-    attribute: str
-    method: str
-    values: tuple[Any, ...]
-
-
-@dataclass
-class ListSpec:
-    filters: list[Filter] = field(default_factory=list)
-    limit: int = DEFAULT_LIMIT
-    offset: int = 0
-    order: list[tuple[str, bool]] = field(default_factory=list)  # (attribute, descending)
-    cursor: tuple[str, str] | None = None  # (cursorAfter|cursorBefore, document id)
 
 
 def collect(items: Iterable[tuple[str, str]]) -> list[str]:

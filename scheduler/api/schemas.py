@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from scheduler.httprules import without_credentials
+from scheduler.policies import Policy
 from scheduler.store.models import Execution, Function, Schedule
 from scheduler.timerules import iso
 
@@ -75,7 +76,7 @@ class ScheduleCreate(BaseModel):
     key: str
     schedule: str
     timezone: str = "UTC"
-    missedPolicy: str = "latest"
+    missedPolicy: str = Policy.LATEST
     misfireGrace: int = 60
     catchupWindow: int = 86400
     catchupCap: int = 100

@@ -11,12 +11,11 @@ from urllib.parse import urlsplit
 
 from scheduler import entrypoints, httprules
 from scheduler.api.errors import HEADERS_RULE, METHODS, UID_RULE, ApiError, invalid_param
+from scheduler.errors import CronError, EntrypointNotAllowed, PathError, ScheduleError
 from scheduler.policies import POLICIES
 from scheduler.timerules import (
     SCHEDULED_AT_MESSAGE,
     SCHEDULED_AT_SYNC_MESSAGE,
-    CronError,
-    ScheduleError,
     parse_cron,
     parse_scheduled_at,
     validate_timezone,
@@ -79,7 +78,7 @@ def execution(body: Any, asynchronous: bool, path: Any, method: Any, headers: An
                                     f"{MAX_PATH} chars")
     try:
         httprules.check_path(path)
-    except httprules.PathError as exc:
+    except PathError as exc:
         raise invalid_param("path", str(exc)) from None
     if method not in METHODS:
         raise invalid_param("method", f"Value must be one of ({', '.join(METHODS)})")
@@ -182,7 +181,7 @@ def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
                                               "than 1024 chars")
         try:
             entrypoints.check(data["entrypoint"], allowed_modules)
-        except entrypoints.EntrypointNotAllowed as exc:
+        except EntrypointNotAllowed as exc:
             raise invalid_param("entrypoint", str(exc)) from None
         out["entrypoint"] = data["entrypoint"]
     if "url" in data:

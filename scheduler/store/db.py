@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler.store.dialect import capabilities
 
 PG_KEEPALIVES: dict[str, Any] = {
     # This side: a vanished server (or a partition) is noticed in seconds, not after
@@ -67,7 +69,7 @@ def bound(session: Session, seconds: float, lock_seconds: float | None = None) -
     """Bound this transaction (PostgreSQL): no statement, lock wait or idle spell in it
     may last longer than ``seconds`` (DESIGN invariant 6). A paused node's transaction
     is then ended by the server and its row locks released."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not capabilities(session).session_timeouts:
         return
     millis = max(100, int(seconds * 1000))
     lock_millis = max(100, int((lock_seconds or seconds) * 1000))
@@ -81,7 +83,13 @@ def bound(session: Session, seconds: float, lock_seconds: float | None = None) -
 
 def db_now(session: Session) -> datetime:
     """The database's clock: the one clock every node agrees on (DESIGN invariant 5)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if capabilities(session).server_clock:
         value = session.execute(text("SELECT clock_timestamp()")).scalar_one()
         return value.astimezone(UTC)
     return datetime.now(UTC)
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE touched (``Session.execute`` is typed as returning a
+    plain ``Result``; for these statements it is a ``CursorResult``)."""
+    return cast(CursorResult[Any], result).rowcount

@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from scheduler.store.db import db_now
+from scheduler.errors import ExecutionInProgress
+from scheduler.states import FINISHED, ExecutionStatus
+from scheduler.store.db import affected, db_now
 from scheduler.store.models import Execution, Function
 
 LOST_WORKER_ERROR = (
@@ -33,41 +35,41 @@ def claim(session: Session, execution_id: str, now: datetime,
     same statement: the reaper judges the run by these, never by a timeout changed later.
     """
     execution = session.get(Execution, execution_id)
-    if execution is None or execution.status != "waiting":
+    if execution is None or execution.status != ExecutionStatus.WAITING:
         return None
     function = session.get(Function, (execution.project_id, execution.function_id))
     if function is None:
         return None
     timeout = limit_for(execution, function)
-    claimed = session.execute(
+    claimed = affected(session.execute(
         update(Execution)
-        .where(Execution.id == execution_id, Execution.status == "waiting")
-        .values(status="processing", started_at=now, updated_at=now,
+        .where(Execution.id == execution_id, Execution.status == ExecutionStatus.WAITING)
+        .values(status=ExecutionStatus.PROCESSING, started_at=now, updated_at=now,
                 attempts=Execution.attempts + 1, timeout=timeout,
                 deadline_at=now + timedelta(seconds=timeout))
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     return Claimed(execution, function) if claimed else None
 
 
 def finish(session: Session, execution_id: str, fields: dict[str, Any], now: datetime) -> bool:
     """Record the outcome unless the reaper already gave up on this run."""
-    return bool(session.execute(
+    return bool(affected(session.execute(
         update(Execution)
-        .where(Execution.id == execution_id, Execution.status == "processing")
+        .where(Execution.id == execution_id, Execution.status == ExecutionStatus.PROCESSING)
         .values(**fields, finished_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount)
+    )))
 
 
 def fail_waiting(session: Session, execution_id: str, error: str, now: datetime) -> bool:
     """A waiting execution that can never run (its function is gone or disabled)."""
-    return bool(session.execute(
+    return bool(affected(session.execute(
         update(Execution)
-        .where(Execution.id == execution_id, Execution.status == "waiting")
-        .values(status="failed", errors=error, finished_at=now, updated_at=now)
+        .where(Execution.id == execution_id, Execution.status == ExecutionStatus.WAITING)
+        .values(status=ExecutionStatus.FAILED, errors=error, finished_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount)
+    )))
 
 
 def reap_lost(session: Session, now: datetime, margin: float, limit: int = 1000) -> list[str]:
@@ -75,7 +77,7 @@ def reap_lost(session: Session, now: datetime, margin: float, limit: int = 1000)
     overdue first: each run is judged by the timeout it started under."""
     overdue = list(session.execute(
         select(Execution.id)
-        .where(Execution.status == "processing",
+        .where(Execution.status == ExecutionStatus.PROCESSING,
                Execution.deadline_at < now - timedelta(seconds=margin))
         .order_by(Execution.deadline_at)
         .limit(limit)
@@ -85,7 +87,7 @@ def reap_lost(session: Session, now: datetime, margin: float, limit: int = 1000)
         select(Execution.id, Execution.started_at, Function.timeout)
         .join(Function, (Function.project_id == Execution.project_id)
               & (Function.id == Execution.function_id))
-        .where(Execution.status == "processing", Execution.deadline_at.is_(None))
+        .where(Execution.status == ExecutionStatus.PROCESSING, Execution.deadline_at.is_(None))
         .limit(limit)
     ).all()
     lost = overdue + [r.id for r in legacy
@@ -94,8 +96,8 @@ def reap_lost(session: Session, now: datetime, margin: float, limit: int = 1000)
     if lost:
         session.execute(
             update(Execution)
-            .where(Execution.id.in_(lost), Execution.status == "processing")
-            .values(status="failed", errors=LOST_WORKER_ERROR.format(margin=margin),
+            .where(Execution.id.in_(lost), Execution.status == ExecutionStatus.PROCESSING)
+            .values(status=ExecutionStatus.FAILED, errors=LOST_WORKER_ERROR.format(margin=margin),
                     finished_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -104,12 +106,12 @@ def reap_lost(session: Session, now: datetime, margin: float, limit: int = 1000)
 
 def prune(session: Session, older_than: datetime, limit: int = 10_000) -> int:
     victims = select(Execution.id).where(
-        Execution.status.in_(("completed", "failed")), Execution.finished_at < older_than
+        Execution.status.in_(FINISHED), Execution.finished_at < older_than
     ).limit(limit).scalar_subquery()
-    return session.execute(
+    return affected(session.execute(
         delete(Execution).where(Execution.id.in_(victims))
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ))
 
 
 # ------------------------------------------------------------------ API side
@@ -125,10 +127,6 @@ EXECUTION_COLUMNS: dict[str, Any] = {
     "$updatedAt": Execution.updated_at,
     "$id": Execution.id,
 }
-
-
-class InProgress(Exception):
-    pass
 
 
 def create(session: Session, fields: dict[str, Any]) -> Execution:
@@ -152,12 +150,12 @@ def get(session: Session, project_id: str, function_id: str, execution_id: str,
 def delete_one(session: Session, project_id: str, function_id: str,
                execution_id: str) -> bool:
     """Delete (cancel, for a scheduled one). Locks the row first, so a dispatcher that
-    is promoting it either finished (-> InProgress) or will skip it (-> deleted)."""
+    is promoting it either finished (-> ExecutionInProgress) or will skip it (-> deleted)."""
     execution = get(session, project_id, function_id, execution_id, lock=True)
     if execution is None:
         return False
-    if execution.status in ("waiting", "processing"):
-        raise InProgress(execution_id)
+    if ExecutionStatus(execution.status).in_progress:
+        raise ExecutionInProgress()
     session.delete(execution)
     return True
 

@@ -6,18 +6,18 @@ marks, which only record what was handed to the broker.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, bindparam, func, select, text, tuple_, update
+from sqlalchemy import Table, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from scheduler.faults import pause_point
+from scheduler.states import ExecutionStatus
+from scheduler.store import pgfast
+from scheduler.store.dialect import capabilities
 from scheduler.store.models import Execution, Schedule
 
 
@@ -80,25 +80,9 @@ def insert_fires(session: Session, rows: Sequence[dict[str, Any]]) -> list[str]:
     """
     if not rows:
         return []
-    table = Execution.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        # COPY into a transaction-scoped staging table, then one set-based
-        # INSERT: ~10x cheaper than parameterised multi-row INSERTs.
-        columns = [c.name for c in table.columns]
-        pick = itemgetter(*columns)
-        json_at = [i for i, c in enumerate(table.columns) if isinstance(c.type, JSON)]
-
-        def as_copy_row(row: dict[str, Any]) -> list[Any]:
-            values = list(pick(row))
-            for i in json_at:
-                values[i] = json.dumps(values[i])
-            return values
-
-        _copy(session, "tocsin_fires", "LIKE executions INCLUDING DEFAULTS", columns,
-              map(as_copy_row, rows))
-        return list(session.execute(text(
-            "INSERT INTO executions SELECT * FROM tocsin_fires "
-            "ON CONFLICT (schedule_id, scheduled_for) DO NOTHING RETURNING id")).scalars())
+    if capabilities(session).bulk_copy:
+        return pgfast.insert_fires(session, rows)
+    table = cast(Table, Execution.__table__)
     stmt = (
         sqlite_insert(table)
         .on_conflict_do_nothing(index_elements=["schedule_id", "scheduled_for"])
@@ -110,23 +94,12 @@ def insert_fires(session: Session, rows: Sequence[dict[str, Any]]) -> list[str]:
 def advance_schedules(session: Session, advances: Sequence[Advance], now: datetime) -> None:
     if not advances:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        _copy(session, "tocsin_advances",
-              "id text, next_fire_at timestamptz, last_fire_at timestamptz, skipped bigint, "
-              "last_skipped_at timestamptz",
-              ["id", "next_fire_at", "last_fire_at", "skipped", "last_skipped_at"],
-              ([a.schedule_id, a.next_fire_at, a.last_fire_at, a.skipped, a.last_skipped_at]
-               for a in advances))
-        session.execute(text(
-            "UPDATE schedules s SET next_fire_at = a.next_fire_at, "
-            "last_fire_at = coalesce(a.last_fire_at, s.last_fire_at), "
-            "skipped_missed = s.skipped_missed + a.skipped, "
-            "last_skipped_at = coalesce(a.last_skipped_at, s.last_skipped_at), "
-            "last_skip_reason = CASE WHEN a.skipped > 0 THEN 'missed' "
-            "ELSE s.last_skip_reason END, updated_at = :now "
-            "FROM tocsin_advances a WHERE s.id = a.id"), {"now": now})
+    if capabilities(session).bulk_copy:
+        pgfast.advance_schedules(session, (
+            (a.schedule_id, a.next_fire_at, a.last_fire_at, a.skipped, a.last_skipped_at)
+            for a in advances), now)
         return
-    tbl = Schedule.__table__
+    tbl = cast(Table, Schedule.__table__)
     stmt = (
         update(tbl)
         .where(tbl.c.id == bindparam("b_id"))
@@ -150,20 +123,6 @@ def advance_schedules(session: Session, advances: Sequence[Advance], now: dateti
         )
 
 
-def _copy(session: Session, name: str, shape: str, columns: Sequence[str],
-          rows: Iterable[Sequence[Any]]) -> None:
-    """COPY rows into a temp table emptied at commit (PostgreSQL only)."""
-    session.execute(text(
-        f"CREATE TEMP TABLE IF NOT EXISTS {name} ({shape}) ON COMMIT DELETE ROWS"))
-    raw = session.connection().connection.driver_connection
-    with raw.cursor() as cur, cur.copy(
-            f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
-        for i, row in enumerate(rows):
-            copy.write_row(row)
-            if i == 0:  # the server is in COPY IN now, waiting for our data
-                pause_point(f"dispatch.copy.{name}")
-
-
 def promote_due_oneshots(
     session: Session, now: datetime, epoch: int, limit: int, after: Cursor | None = None
 ) -> list[tuple[str, datetime]]:
@@ -176,22 +135,22 @@ def promote_due_oneshots(
     """
     due = (
         select(Execution.id)
-        .where(Execution.status == "scheduled", Execution.scheduled_at <= now)
+        .where(Execution.status == ExecutionStatus.SCHEDULED, Execution.scheduled_at <= now)
         .order_by(Execution.scheduled_at, Execution.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     if after is not None:
         due = due.where(tuple_(Execution.scheduled_at, Execution.id) > tuple_(*after))
-    if session.get_bind().dialect.name == "postgresql":
+    if capabilities(session).row_locks:
         claimed = due.cte("due_oneshots").prefix_with("MATERIALIZED")
         target = update(Execution).where(Execution.id == claimed.c.id)
     else:  # SQLite has one writer at a time and no row locks to skip
         target = update(Execution).where(Execution.id.in_(due.scalar_subquery()),
-                                         Execution.status == "scheduled")
+                                         Execution.status == ExecutionStatus.SCHEDULED)
     rows = session.execute(
         target
-        .values(status="waiting", epoch=epoch, updated_at=now, enqueued_at=now)
+        .values(status=ExecutionStatus.WAITING, epoch=epoch, updated_at=now, enqueued_at=now)
         .returning(Execution.id, Execution.scheduled_at)
         .execution_options(synchronize_session=False)
     ).all()
@@ -205,7 +164,8 @@ def earliest_due(session: Session) -> datetime | None:
         .where(Schedule.paused.is_(False), Schedule.disabled.is_(False))
     ).scalar()
     oneshot = session.execute(
-        select(func.min(Execution.scheduled_at)).where(Execution.status == "scheduled")
+        select(func.min(Execution.scheduled_at))
+        .where(Execution.status == ExecutionStatus.SCHEDULED)
     ).scalar()
     candidates = [t for t in (cron, oneshot) if t is not None]
     if not candidates:
@@ -233,7 +193,7 @@ def unpublished(session: Session, now: datetime, settle: float, limit: int) -> l
     fresh_cut = now - timedelta(seconds=settle)
     query = (
         select(Execution.id)
-        .where(Execution.status == "waiting", Execution.enqueued_at.is_(None),
+        .where(Execution.status == ExecutionStatus.WAITING, Execution.enqueued_at.is_(None),
                Execution.updated_at <= fresh_cut)
         .order_by(Execution.updated_at)
         .limit(limit)
@@ -247,7 +207,7 @@ def handed_over(session: Session, before: datetime, after: Cursor | None,
     ``after``: the relay asks the broker which of them it still holds."""
     query = (
         select(Execution.id, Execution.enqueued_at)
-        .where(Execution.status == "waiting", Execution.enqueued_at <= before)
+        .where(Execution.status == ExecutionStatus.WAITING, Execution.enqueued_at <= before)
         .order_by(Execution.enqueued_at, Execution.id)
         .limit(limit)
     )
@@ -259,5 +219,5 @@ def handed_over(session: Session, before: datetime, after: Cursor | None,
 def outbox_backlog(session: Session) -> int:
     return session.execute(
         select(func.count()).select_from(Execution)
-        .where(Execution.status == "waiting", Execution.enqueued_at.is_(None))
+        .where(Execution.status == ExecutionStatus.WAITING, Execution.enqueued_at.is_(None))
     ).scalar_one()

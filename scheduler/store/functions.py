@@ -7,7 +7,6 @@ payload. Every change that can move the earliest due time notifies the leader.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +14,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from scheduler.errors import FunctionAlreadyExists, ScheduleAlreadyExists
+from scheduler.ids import new_id
+from scheduler.policies import Policy
+from scheduler.states import ExecutionStatus
 from scheduler.store.db import db_now
 from scheduler.store.models import Execution, Function, Schedule
 from scheduler.store.schedules import notify_wakeup, set_inactive
@@ -24,15 +27,11 @@ DEFAULT_KEY = "default"
 POLICY_FIELDS = ("missed_policy", "misfire_grace", "catchup_window", "catchup_cap")
 
 
-class AlreadyExists(Exception):
-    pass
-
-
 @dataclass(frozen=True)
 class ScheduleSpec:
     cron: str
     timezone: str
-    missed_policy: str = "latest"
+    missed_policy: str = Policy.LATEST
     misfire_grace: int = 60
     catchup_window: int = 86400
     catchup_cap: int = 100
@@ -49,7 +48,7 @@ def get_function(session: Session, project_id: str, function_id: str,
 def create_function(session: Session, project_id: str, function_id: str,
                     fields: dict[str, Any]) -> Function:
     if get_function(session, project_id, function_id) is not None:
-        raise AlreadyExists(function_id)
+        raise FunctionAlreadyExists()
     now = db_now(session)
     fn = Function(project_id=project_id, id=function_id, created_at=now, updated_at=now,
                   **fields)
@@ -76,7 +75,7 @@ def delete_function(session: Session, fn: Function) -> None:
     """One transaction: its schedules and pending one-shots go with it."""
     session.execute(delete(Execution).where(
         Execution.project_id == fn.project_id, Execution.function_id == fn.id,
-        Execution.status == "scheduled"))
+        Execution.status == ExecutionStatus.SCHEDULED))
     session.execute(delete(Schedule).where(
         Schedule.project_id == fn.project_id, Schedule.function_id == fn.id))
     session.delete(fn)
@@ -111,10 +110,11 @@ def add_schedule(session: Session, fn: Function, key: str, spec: ScheduleSpec,
     if session.execute(select(Schedule.id).where(
             Schedule.project_id == fn.project_id, Schedule.function_id == fn.id,
             Schedule.key == key)).first():
-        raise AlreadyExists(key)
+        raise ScheduleAlreadyExists(
+            f"Function '{fn.id}' already has a schedule with key '{key}'.")
     now = db_now(session)
     sched = Schedule(
-        id=secrets.token_hex(10), project_id=fn.project_id, function_id=fn.id, key=key,
+        id=new_id(), project_id=fn.project_id, function_id=fn.id, key=key,
         cron=spec.cron, timezone=spec.timezone,
         next_fire_at=next_fire(parse_cron(spec.cron), ZoneInfo(spec.timezone), now),
         disabled=not fn.enabled, payload=payload, created_at=now, updated_at=now,

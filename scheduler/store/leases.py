@@ -26,15 +26,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
+from scheduler.errors import FencedOut
 from scheduler.faults import pause_point
-from scheduler.store.db import bound, db_now
+from scheduler.store.db import affected, bound, db_now
+from scheduler.store.dialect import capabilities
 from scheduler.store.models import Lease, Node
 
 LEADER = "leader"
-
-
-class FencedOut(Exception):
-    """This node no longer holds the lease with this epoch; it must not write."""
 
 
 @dataclass(frozen=True)
@@ -44,10 +42,6 @@ class LeaseView:
     epoch: int
     expires_at: datetime
     previous: str | None = None  # on a takeover: whom it was taken from
-
-
-def _is_pg(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def lease_bound(ttl: float) -> float:
@@ -114,7 +108,7 @@ def end_sessions_of(session: Session, holder: str) -> int:
     from this leader's ``SKIP LOCKED`` claims, for as long as the pause lasts.
     Needs the same database role, or ``pg_signal_backend``.
     """
-    if not _is_pg(session):
+    if not capabilities(session).row_locks:
         return 0
     return len(session.execute(text(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -150,9 +144,9 @@ def fence(session: Session, holder: str, epoch: int, pin: bool,
     Returns the database's time and when this epoch's tenure began: fires that came
     due since then are on time whatever the load (see policies).
     """
-    pg = _is_pg(session)
+    caps = capabilities(session)
     if pin:
-        if pg:
+        if caps.session_timeouts:
             session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 1000"))
     else:
         bound(session, max(1.0, idle_timeout))
@@ -161,7 +155,7 @@ def fence(session: Session, holder: str, epoch: int, pin: bool,
         Lease.name == LEADER, Lease.holder == holder, Lease.epoch == epoch,
         Lease.expires_at > now,
     )
-    if pg and pin:
+    if pin and caps.row_locks:
         query = query.with_for_update(key_share=True)
     row = session.execute(query).first()
     if row is None:
@@ -180,9 +174,9 @@ def record_dispatch(session: Session, holder: str, epoch: int, at: datetime,
 
 def heartbeat(session: Session, node: str, role: str, started_at: datetime) -> None:
     now = db_now(session)
-    updated = session.execute(
+    updated = affected(session.execute(
         update(Node).where(Node.name == node).values(last_seen_at=now, role=role)
-    ).rowcount
+    ))
     if not updated:
         session.execute(insert(Node).values(name=node, started_at=started_at,
                                             last_seen_at=now, role=role))

@@ -1,4 +1,4 @@
-"""Applying an API ListSpec (filters, order, cursor, limit, offset) to a query."""
+"""Applying a ListSpec (filters, order, cursor, limit, offset) to a query."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from scheduler.api.queries import ListSpec
-
-
-class CursorNotFound(Exception):
-    pass
-
+from scheduler.errors import CursorNotFound
+from scheduler.listspec import ListSpec
 
 _OPS = {
     "equal": lambda c, v: c.in_(v),

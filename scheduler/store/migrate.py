@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib.util import find_spec
 
 from alembic import command
 from alembic.config import Config
 
-import migrations
+
+def _history_dir() -> str:
+    """Where the ``migrations`` package is installed. Found, not imported: the history
+    sits above the store (its env.py imports the models), so the store must not
+    import it."""
+    spec = find_spec("migrations")
+    assert spec is not None and spec.submodule_search_locations, "tocsin is installed"
+    return next(iter(spec.submodule_search_locations))
 
 
 def alembic_config(url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.set_main_option("script_location", _history_dir())
     # '%' is ConfigParser's interpolation character; URLs may contain it.
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config

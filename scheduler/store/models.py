@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from scheduler.policies import Policy
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC in and out, on PostgreSQL (timestamptz) and SQLite alike."""
@@ -103,7 +105,7 @@ class Function(Base):
     entrypoint: Mapped[str] = mapped_column(String(1024), default="")
     url: Mapped[str] = mapped_column(String(2048), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    missed_policy: Mapped[str] = mapped_column(String(16), default="latest")
+    missed_policy: Mapped[str] = mapped_column(String(16), default=Policy.LATEST)
     misfire_grace: Mapped[int] = mapped_column(Integer, default=60)
     catchup_window: Mapped[int] = mapped_column(Integer, default=86400)
     catchup_cap: Mapped[int] = mapped_column(Integer, default=100)
@@ -128,7 +130,7 @@ class Schedule(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     pause_note: Mapped[str] = mapped_column(String(512), default="")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    missed_policy: Mapped[str] = mapped_column(String(16), default="latest")
+    missed_policy: Mapped[str] = mapped_column(String(16), default=Policy.LATEST)
     misfire_grace: Mapped[int] = mapped_column(Integer, default=60)
     catchup_window: Mapped[int] = mapped_column(Integer, default=86400)
     catchup_cap: Mapped[int] = mapped_column(Integer, default=100)

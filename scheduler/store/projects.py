@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scheduler.ids import new_id
 from scheduler.store.models import ApiKey, Project
 
 SCOPES = ("functions.read", "functions.write", "executions.read", "executions.write",
@@ -47,7 +48,7 @@ def project_exists(session: Session, project_id: str) -> bool:
 
 def add_key(session: Session, project_id: str, secret: str, scopes: list[str],
             name: str = "key", expires_at: datetime | None = None) -> ApiKey:
-    key = ApiKey(id=secrets.token_hex(10), project_id=project_id, name=name,
+    key = ApiKey(id=new_id(), project_id=project_id, name=name,
                  secret_hash=hash_key(secret), scopes=sorted(set(scopes)), expires_at=expires_at)
     session.add(key)
     session.flush()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.policies import skipped_while_inactive
 from scheduler.store.db import db_now
+from scheduler.store.dialect import capabilities
 from scheduler.store.models import Schedule
 from scheduler.timerules import parse_cron
 
@@ -35,7 +36,7 @@ def _wake_local(_session: Session) -> None:
 
 def notify_wakeup(session: Session) -> None:
     """Tell the leader its earliest due time may have moved (delivered on commit)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if capabilities(session).notify:
         session.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
     elif _local_listeners and not event.contains(session, "after_commit", _wake_local):
         event.listen(session, "after_commit", _wake_local, once=True)

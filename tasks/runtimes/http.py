@@ -12,14 +12,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from scheduler.httprules import REFUSED_HEADERS, AddressError, PathError, confine, resolve_public
+from scheduler.errors import AddressError, PathError
+from scheduler.httprules import REFUSED_HEADERS, confine, resolve_public
 from tasks.runtimes import Outcome, Request
 
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
 
-def _failed(message: str, **extra: bool) -> Outcome:
-    return Outcome(status_code=500, failed=True, errors=message, **extra)
+def _failed(message: str, timed_out: bool = False) -> Outcome:
+    return Outcome(status_code=500, failed=True, errors=message, timed_out=timed_out)
 
 
 def run(url: str, request: Request, timeout: float, deny_private: bool = True) -> Outcome:

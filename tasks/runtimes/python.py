@@ -20,11 +20,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from scheduler import entrypoints
+from scheduler.errors import EntrypointError, EntrypointNotAllowed
 from tasks.runtimes import FunctionTimeout, Outcome, Request, run_with_timeout
-
-
-class EntrypointError(Exception):
-    pass
 
 
 class ContextRequest:
@@ -52,30 +49,37 @@ class ContextRequest:
         return json.loads(self.body_text) if self.body_text else {}
 
 
+Reply = dict[str, Any]  # what a function returns: body, statusCode, headers
+
+
 class ContextResponse:
     """Each method returns the response the function hands back with ``return``."""
 
     @staticmethod
-    def send(body: Any = "", status_code: int = 200, headers: dict[str, str] | None = None):
+    def send(body: Any = "", status_code: int = 200,
+             headers: dict[str, str] | None = None) -> Reply:
         data = body if isinstance(body, bytes) else str(body).encode()
         return {"body": data, "statusCode": status_code, "headers": dict(headers or {})}
 
-    def text(self, body: str = "", status_code: int = 200, headers: dict[str, str] | None = None):
+    def text(self, body: str = "", status_code: int = 200,
+             headers: dict[str, str] | None = None) -> Reply:
         return self.send(body, status_code, {"content-type": "text/plain", **(headers or {})})
 
     def binary(self, body: bytes = b"", status_code: int = 200,
-               headers: dict[str, str] | None = None):
+               headers: dict[str, str] | None = None) -> Reply:
         return self.send(body, status_code,
                          {"content-type": "application/octet-stream", **(headers or {})})
 
-    def json(self, obj: Any = None, status_code: int = 200, headers: dict[str, str] | None = None):
+    def json(self, obj: Any = None, status_code: int = 200,
+             headers: dict[str, str] | None = None) -> Reply:
         return self.send(json.dumps(obj), status_code,
                          {"content-type": "application/json", **(headers or {})})
 
-    def empty(self):
+    def empty(self) -> Reply:
         return self.send("", 204, {})
 
-    def redirect(self, url: str, status_code: int = 301, headers: dict[str, str] | None = None):
+    def redirect(self, url: str, status_code: int = 301,
+                 headers: dict[str, str] | None = None) -> Reply:
         return self.send("", status_code, {**(headers or {}), "location": url})
 
 
@@ -103,7 +107,7 @@ def load_entrypoint(project_id: str, function_id: str, entrypoint: str, function
         raise EntrypointError("Function has no entrypoint")
     try:
         entrypoints.check(entrypoint, allowed)
-    except entrypoints.EntrypointNotAllowed as exc:
+    except EntrypointNotAllowed as exc:
         raise EntrypointError(f"Entrypoint {exc}") from None
     parts = entrypoints.module_of(entrypoint)
     if parts is not None:

@@ -50,6 +50,27 @@ def test_jobs_json_and_table(pg_url, store):
     assert table.returncode == 0 and "report" in table.stdout and "db upgrade" in table.stdout
 
 
+def test_tables_fit_80_columns_with_relative_times_and_wide_shows_iso(pg_url, store):
+    """Default tables show "in 42m (14:00)" and "3m ago", not ISO times with milliseconds
+    wrapping over four lines; --wide brings the full ISO times back."""
+    seed(store)
+
+    def show(*args, columns=80):
+        env = {**tocsin_env(pg_url, "memory://"), "COLUMNS": str(columns)}
+        out = subprocess.run([sys.executable, "-m", "scheduler", *args], env=env, cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    jobs = show("jobs")
+    assert "in " in jobs and ".000+00:00" not in jobs
+    assert max(len(line) for line in jobs.splitlines()) <= 80
+    assert ".000+00:00" in show("jobs", "--wide", columns=250)
+    executions = show("executions")
+    assert " ago" in executions and ".000+00:00" not in executions
+    assert ".000+00:00" in show("executions", "--wide", columns=250)
+
+
 def test_jobs_show(pg_url, store):
     sid, nxt, done, _ = seed(store)
     out = run(pg_url, "jobs", "show", sid, "--json", "--fires", "3", "--runs", "5")

@@ -10,9 +10,9 @@ import pytest
 import redis
 
 from scheduler.dispatcher import Dispatcher
+from scheduler.errors import FencedOut
 from scheduler.lease import LeaseKeeper
 from scheduler.publish import QUEUE, RedisPublisher
-from scheduler.store.leases import FencedOut
 from scheduler.store.models import Execution, Schedule
 
 

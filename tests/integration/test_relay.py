@@ -9,7 +9,8 @@ import pytest
 import redis
 from sqlalchemy import insert, update
 
-from scheduler.dispatcher import Dispatcher, new_execution_id
+from scheduler.dispatcher import Dispatcher
+from scheduler.ids import new_id
 from scheduler.publish import QUEUE, RedisPublisher
 from scheduler.store.db import transaction
 from scheduler.store.models import Execution
@@ -19,7 +20,7 @@ from tests.helpers import start_scheduler, start_worker, tocsin_env, wait_for
 def handed_over(store, n: int, seconds_ago: float) -> list[str]:
     """``n`` waiting rows as the API leaves them: committed and marked handed over."""
     at = store.now() - timedelta(seconds=seconds_ago)
-    ids = [new_execution_id() for _ in range(n)]
+    ids = [new_id() for _ in range(n)]
     with transaction(store.sessions) as s:
         s.execute(insert(Execution), [dict(
             id=i, project_id="p1", function_id="slow", trigger="http", status="waiting",

@@ -49,7 +49,7 @@ def test_parse_everything() -> None:
 def test_rejections(raw: str) -> None:
     with pytest.raises(ApiError) as info:
         parse([raw], ATTRS, [])
-    assert info.value.type == "general_query_invalid" and info.value.code == 400
+    assert info.value.type == "general_query_invalid" and info.value.status == 400
 
 
 def test_too_many_queries() -> None:
@@ -62,4 +62,4 @@ def test_arbitrary_strings_parse_or_fail_cleanly(raw: list[str]) -> None:
     try:
         parse(raw, ATTRS, ["$createdAt"])
     except ApiError as exc:
-        assert exc.code == 400
+        assert exc.status == 400

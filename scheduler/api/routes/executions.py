@@ -12,14 +12,15 @@ from starlette.concurrency import run_in_threadpool
 from scheduler import enqueue
 from scheduler.api import errors, queries, validate
 from scheduler.api.app_response import json_response
-from scheduler.api.auth import identify
+from scheduler.api.auth import Caller, identify
 from scheduler.api.context import Context, get_context
-from scheduler.api.routes.functions import bool_param
+from scheduler.api.routes.shared import bool_param, load_function
 from scheduler.api.schemas import ERROR_RESPONSES, ErrorBody, ExecutionCreate, execution_json
+from scheduler.errors import ExecutionNotFound, FunctionNotFound
 from scheduler.store import executions as store
 from scheduler.store import functions as functions_store
 from scheduler.store.db import db_now, transaction
-from scheduler.store.listing import CursorNotFound, list_rows
+from scheduler.store.listing import list_rows
 from scheduler.store.models import Execution
 
 router = APIRouter(tags=["executions"], responses=ERROR_RESPONSES)
@@ -30,11 +31,6 @@ SYNC_TIMEOUT = errors.ApiError(
     408, "function_synchronous_timeout",
     "Synchronous function execution timed out. Use asynchronous execution instead, or "
     "ensure the execution duration doesn't exceed 30 seconds.")
-
-
-def _require_function(session: Any, project_id: str, function_id: str) -> None:
-    if functions_store.get_function(session, project_id, function_id) is None:
-        raise errors.function_not_found()
 
 
 @dataclass(frozen=True)
@@ -57,7 +53,7 @@ def _create(functionId: str, request: Request, payload: ExecutionCreate,
                                   payload.headers, payload.scheduledAt, db_now(session))
         fn = functions_store.get_function(session, caller.project_id, functionId)
         if fn is None or (caller.is_guest and not fn.enabled):
-            raise errors.function_not_found()
+            raise FunctionNotFound()
         if caller.is_guest and not {"any", "guests"} & set(fn.execute):
             raise errors.missing_scope("executions.write", caller.role)
         sync = not spec.asynchronous
@@ -116,29 +112,32 @@ def list_executions(functionId: str, request: Request,
                          store.EXECUTION_COLUMNS)
     with_total = bool_param(request, "total", True)
     with transaction(ctx.sessions) as session:
-        _require_function(session, caller.project_id, functionId)
+        load_function(session, caller.project_id, functionId)
         where = [Execution.project_id == caller.project_id, Execution.function_id == functionId]
-        try:
-            rows, total = list_rows(session, Execution, where, store.EXECUTION_COLUMNS, spec,
-                                    with_total)
-        except CursorNotFound as exc:
-            raise errors.ApiError(400, "general_cursor_not_found",
-                                  f"Cursor not found: document '{exc}' does not exist.") from None
+        rows, total = list_rows(session, Execution, where, store.EXECUTION_COLUMNS, spec,
+                                with_total)
     return {"total": total, "executions": [execution_json(e) for e in rows]}
+
+
+def _one_execution(request: Request, ctx: Context, scope: str, function_id: str,
+                   execution_id: str) -> Caller:
+    """The caller of a route on one execution, checked in Appwrite's order."""
+    caller = identify(request, ctx)
+    caller.require(scope)
+    validate.uid("functionId", function_id)
+    validate.uid("executionId", execution_id)
+    return caller
 
 
 @router.get("/functions/{functionId}/executions/{executionId}")
 def get_execution(functionId: str, executionId: str, request: Request,
                   ctx: Context = Depends(get_context)) -> dict[str, Any]:
-    caller = identify(request, ctx)
-    caller.require("executions.read")
-    validate.uid("functionId", functionId)
-    validate.uid("executionId", executionId)
+    caller = _one_execution(request, ctx, "executions.read", functionId, executionId)
     with transaction(ctx.sessions) as session:
-        _require_function(session, caller.project_id, functionId)
+        load_function(session, caller.project_id, functionId)
         execution = store.get(session, caller.project_id, functionId, executionId)
         if execution is None:
-            raise errors.execution_not_found()
+            raise ExecutionNotFound()
         return execution_json(execution)
 
 
@@ -146,19 +145,10 @@ def get_execution(functionId: str, executionId: str, request: Request,
                response_class=Response)
 def delete_execution(functionId: str, executionId: str, request: Request,
                      ctx: Context = Depends(get_context)) -> Response:
-    caller = identify(request, ctx)
-    caller.require("executions.write")
-    validate.uid("functionId", functionId)
-    validate.uid("executionId", executionId)
+    caller = _one_execution(request, ctx, "executions.write", functionId, executionId)
     with transaction(ctx.sessions) as session:
-        _require_function(session, caller.project_id, functionId)
-        try:
-            deleted = store.delete_one(session, caller.project_id, functionId, executionId)
-        except store.InProgress:
-            raise errors.ApiError(
-                400, "execution_in_progress",
-                "Can't delete ongoing execution. Please wait for execution to finish "
-                "before deleting it.") from None
+        load_function(session, caller.project_id, functionId)
+        deleted = store.delete_one(session, caller.project_id, functionId, executionId)
     if not deleted:
-        raise errors.execution_not_found()
+        raise ExecutionNotFound()
     return Response(status_code=204, media_type="text/plain")

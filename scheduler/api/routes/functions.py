@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
@@ -10,10 +9,12 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from scheduler.api import errors, queries, validate
 from scheduler.api.auth import identify
 from scheduler.api.context import Context, get_context
+from scheduler.api.routes.shared import bool_param, load_function
 from scheduler.api.schemas import ERROR_RESPONSES, FunctionWrite, function_json
+from scheduler.ids import new_id
 from scheduler.store import functions as store
 from scheduler.store.db import transaction
-from scheduler.store.listing import CursorNotFound, list_rows
+from scheduler.store.listing import list_rows
 from scheduler.store.models import Function
 
 router = APIRouter(tags=["functions"], responses=ERROR_RESPONSES)
@@ -28,17 +29,6 @@ FILTERABLE = {"name": str, "enabled": bool, "runtime": str, "schedule": str, "ti
               "entrypoint": str}
 
 
-def bool_param(request: Request, name: str, default: bool) -> bool:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if raw.lower() in ("true", "1"):
-        return True
-    if raw.lower() in ("false", "0"):
-        return False
-    raise errors.invalid_param(name, "Value must be a valid boolean")
-
-
 @router.post("/functions", status_code=201)
 def create_function(request: Request, payload: FunctionWrite = Body(...),
                     ctx: Context = Depends(get_context)) -> dict[str, Any]:
@@ -50,15 +40,11 @@ def create_function(request: Request, payload: FunctionWrite = Body(...),
             raise errors.invalid_param(required, "Param is required")
     function_id = data.pop("functionId")
     if function_id == "unique()":
-        function_id = secrets.token_hex(10)
+        function_id = new_id()
     validate.uid("functionId", function_id)
     fields = validate.function_fields(data, ctx.settings.entrypoint_prefixes)
-    try:
-        with transaction(ctx.sessions) as session:
-            fn = store.create_function(session, caller.project_id, function_id, fields)
-    except store.AlreadyExists:
-        raise errors.ApiError(409, "function_already_exists",
-                              "Function with the requested ID already exists.") from None
+    with transaction(ctx.sessions) as session:
+        fn = store.create_function(session, caller.project_id, function_id, fields)
     return function_json(fn)
 
 
@@ -76,22 +62,10 @@ def list_functions(request: Request, ctx: Context = Depends(get_context)) -> dic
                                                  "than 256 chars")
         where.append(Function.name.contains(search, autoescape=True)
                      | Function.id.contains(search, autoescape=True))
-    try:
-        with transaction(ctx.sessions) as session:
-            rows, total = list_rows(session, Function, where, FUNCTION_COLUMNS, spec,
-                                    bool_param(request, "total", True))
-    except CursorNotFound as exc:
-        raise errors.ApiError(400, "general_cursor_not_found",
-                              f"Cursor not found: document '{exc}' does not exist.") from None
+    with transaction(ctx.sessions) as session:
+        rows, total = list_rows(session, Function, where, FUNCTION_COLUMNS, spec,
+                                bool_param(request, "total", True))
     return {"total": total, "functions": [function_json(f) for f in rows]}
-
-
-def _load(session: Any, project_id: str, function_id: str, lock: bool = False) -> Function:
-    validate.uid("functionId", function_id)
-    fn = store.get_function(session, project_id, function_id, lock=lock)
-    if fn is None:
-        raise errors.function_not_found()
-    return fn
 
 
 @router.get("/functions/{functionId}")
@@ -100,7 +74,7 @@ def get_function(functionId: str, request: Request,
     caller = identify(request, ctx)
     caller.require("functions.read")
     with transaction(ctx.sessions) as session:
-        return function_json(_load(session, caller.project_id, functionId))
+        return function_json(load_function(session, caller.project_id, functionId))
 
 
 @router.put("/functions/{functionId}")
@@ -114,7 +88,7 @@ def update_function(functionId: str, request: Request, payload: FunctionWrite = 
         raise errors.invalid_param("name", "Param is required")
     fields = validate.function_fields(data, ctx.settings.entrypoint_prefixes)
     with transaction(ctx.sessions) as session:
-        fn = _load(session, caller.project_id, functionId, lock=True)
+        fn = load_function(session, caller.project_id, functionId, lock=True)
         return function_json(store.update_function(session, fn, fields))
 
 
@@ -124,5 +98,6 @@ def delete_function(functionId: str, request: Request,
     caller = identify(request, ctx)
     caller.require("functions.write")
     with transaction(ctx.sessions) as session:
-        store.delete_function(session, _load(session, caller.project_id, functionId, lock=True))
+        fn = load_function(session, caller.project_id, functionId, lock=True)
+        store.delete_function(session, fn)
     return Response(status_code=204, media_type="text/plain")

@@ -14,6 +14,7 @@ from scheduler.api import errors, validate
 from scheduler.api.app_response import json_response
 from scheduler.api.auth import Caller, identify
 from scheduler.api.context import Context, get_context
+from scheduler.api.routes.shared import load_function
 from scheduler.api.schemas import (
     ERROR_RESPONSES,
     PauseRequest,
@@ -21,11 +22,13 @@ from scheduler.api.schemas import (
     execution_json,
     schedule_json,
 )
+from scheduler.errors import CronError, ScheduleNotFound
+from scheduler.states import Trigger
 from scheduler.store import functions as store
 from scheduler.store.db import transaction
 from scheduler.store.leases import status as lease_status
 from scheduler.store.schedules import set_inactive
-from scheduler.timerules import CronError, iso, next_fires, parse_cron, validate_timezone
+from scheduler.timerules import iso, next_fires, parse_cron, validate_timezone
 
 router = APIRouter(prefix="/scheduler", tags=["scheduler (Tocsin extensions)"],
                    responses=ERROR_RESPONSES)
@@ -96,24 +99,17 @@ def add_schedule(functionId: str, request: Request, payload: ScheduleCreate = Bo
                               fields["misfire_grace"], fields["catchup_window"],
                               fields["catchup_cap"])
     with transaction(ctx.sessions) as session:
-        fn = store.get_function(session, caller.project_id, functionId)
-        if fn is None:
-            raise errors.function_not_found()
-        try:
-            sched = store.add_schedule(session, fn, payload.key, spec, {
-                "body": request_spec.body, "path": request_spec.path,
-                "method": request_spec.method, "headers": request_spec.headers})
-        except store.AlreadyExists:
-            raise errors.ApiError(409, "schedule_already_exists",
-                                  f"Function '{functionId}' already has a schedule with key "
-                                  f"'{payload.key}'.") from None
+        fn = load_function(session, caller.project_id, functionId)
+        sched = store.add_schedule(session, fn, payload.key, spec, {
+            "body": request_spec.body, "path": request_spec.path,
+            "method": request_spec.method, "headers": request_spec.headers})
         return json_response(schedule_json(sched), 201)
 
 
 def _schedule(session: Any, caller: Caller, schedule_id: str) -> Any:
     sched = store.get_schedule(session, caller.project_id, schedule_id)
     if sched is None:
-        raise errors.schedule_not_found()
+        raise ScheduleNotFound()
     return sched
 
 
@@ -166,7 +162,7 @@ def trigger_now(scheduleId: str, request: Request,
             project_id=caller.project_id, function_id=sched.function_id,
             method=payload.get("method", "POST"), path=payload.get("path", "/"),
             headers=payload.get("headers", {}), body=payload.get("body", ""),
-            trigger="schedule", schedule_id=sched.id))
+            trigger=Trigger.SCHEDULE, schedule_id=sched.id))
     enqueue.hand_over(ctx.sessions, ctx.publisher, execution.id)
     return json_response(execution_json(execution), 202)
 

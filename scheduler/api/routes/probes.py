@@ -14,6 +14,7 @@ from scheduler.api.app_response import json_response
 from scheduler.api.context import Context, get_context
 from scheduler.api.errors import ApiError
 from scheduler.logs import first_line, get_logger
+from scheduler.states import ExecutionStatus
 from scheduler.store import executions as exec_store
 from scheduler.store.db import transaction
 from scheduler.store.fires import outbox_backlog
@@ -66,7 +67,7 @@ def prometheus(request: Request, ctx: Context = Depends(get_context)) -> Respons
         with transaction(ctx.sessions) as session:
             counts = exec_store.count_by_status(session)
             metrics.BACKLOG.set(outbox_backlog(session))
-        for status in ("scheduled", "waiting", "processing", "completed", "failed"):
+        for status in ExecutionStatus:
             metrics.EXECUTIONS.labels(status).set(counts.get(status, 0))
     except Exception:
         pass  # the series keep their last values; /readyz reports the database

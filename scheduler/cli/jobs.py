@@ -1,48 +1,37 @@
-"""`tocsin jobs` and `tocsin executions`: the job table for operators, as rich tables or JSON."""
+"""`tocsin jobs` and `tocsin executions`: the job table for operators.
+
+Tables fit an 80-column terminal: relative times ("in 42s", "3m ago") and local
+``HH:MM``; ``--wide`` adds the full ISO times and ``--json`` prints every field.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from scheduler.config import load_settings
+from scheduler.cli.common import console, parse_instant, store_session
+from scheduler.cli.humanize import clock, relative
+from scheduler.errors import CliError, CliUsageError
+from scheduler.states import ExecutionStatus, Trigger
 from scheduler.store import executions as exec_store
 from scheduler.store import functions as fn_store
-from scheduler.store.db import make_engine, make_sessionmaker, transaction
+from scheduler.store.db import db_now
 from scheduler.store.models import Execution, Schedule
 from scheduler.timerules import iso, next_fires, parse_cron
 
 jobs_app = typer.Typer(help="Schedules: next and last fires, pauses, skips.",
                        invoke_without_command=True)
-console = Console()
-STATUSES = ("scheduled", "waiting", "processing", "completed", "failed")
-TRIGGERS = ("http", "schedule", "event")
-
-
-class CliError(Exception):
-    """One line for the operator; the CLI exits non-zero with it."""
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    engine = make_engine(load_settings().database_url)
-    try:
-        with transaction(make_sessionmaker(engine)) as session:
-            yield session
-    except CliError:
-        raise
-    except Exception as exc:
-        raise CliError(f"cannot read the job store: {str(exc).splitlines()[0]}") from None
-    finally:
-        engine.dispose()
+STATUSES = tuple(ExecutionStatus)
+TRIGGERS = tuple(Trigger)
+_COLOUR = {ExecutionStatus.COMPLETED: "green", ExecutionStatus.FAILED: "red",
+           ExecutionStatus.PROCESSING: "cyan", ExecutionStatus.WAITING: "yellow"}
+Json = Annotated[bool, typer.Option("--json", help="every field, full ISO 8601 times")]
+Wide = Annotated[bool, typer.Option("--wide", "-w", help="add full ISO 8601 times")]
 
 
 def schedule_row(s: Schedule) -> dict[str, Any]:
@@ -79,30 +68,41 @@ def _state(row: dict[str, Any]) -> str:
     return "[green]active[/green]"
 
 
-def print_schedules(rows: list[dict[str, Any]]) -> None:
+def _at(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def print_schedules(rows: list[dict[str, Any]], now: datetime, wide: bool = False) -> None:
     table = Table(title=f"{len(rows)} schedule(s)", expand=False)
-    for name in ("function", "key", "cron", "tz", "next (local)", "next (UTC)", "last (UTC)",
-                 "state", "skipped m/p/d"):
+    columns = ["function", "key", "cron", "tz", "next", "last", "state", "skip m/p/d"]
+    if wide:
+        columns[4:6] = ["next (local)", "next (UTC)", "last (UTC)"]
+    for name in columns:
         table.add_column(name, overflow="fold")
     for r in rows:
         sk = r["skipped"]
-        table.add_row(r["function"], r["key"], r["cron"], r["timezone"], r["next_fire_local"],
-                      r["next_fire_utc"], r["last_fire_utc"] or "-", _state(r),
+        zone = ZoneInfo(r["timezone"])
+        nxt, last = _at(r["next_fire_utc"]), _at(r["last_fire_utc"])
+        times = ([r["next_fire_local"], r["next_fire_utc"], r["last_fire_utc"] or "-"] if wide
+                 else [f"{relative(nxt, now)} ({clock(nxt, zone, now)})", relative(last, now)])
+        table.add_row(r["function"], r["key"], r["cron"], r["timezone"], *times, _state(r),
                       f"{sk['missed']}/{sk['paused']}/{sk['disabled']}")
     console.print(table)
 
 
-def print_executions(rows: list[dict[str, Any]], title: str) -> None:
+def print_executions(rows: list[dict[str, Any]], title: str, now: datetime,
+                     wide: bool = False) -> None:
     table = Table(title=title)
     for name in ("id", "function", "trigger", "status", "for / at", "created", "code", "s",
                  "error"):
         table.add_column(name, overflow="fold")
-    colour = {"completed": "green", "failed": "red", "processing": "cyan", "waiting": "yellow"}
     for r in rows:
-        c = colour.get(r["status"], "white")
+        c = _COLOUR.get(r["status"], "white")
+        when = r["scheduled_for"] or r["scheduled_at"]
+        shown = (when or "-", r["created"]) if wide else (
+            relative(_at(when), now), relative(_at(r["created"]), now))
         table.add_row(r["id"], r["function"], r["trigger"], f"[{c}]{r['status']}[/{c}]",
-                      r["scheduled_for"] or r["scheduled_at"] or "-", r["created"],
-                      str(r["code"]), f"{r['duration']:.3f}", r["errors"])
+                      *shown, str(r["code"]), f"{r['duration']:.3f}", r["errors"])
     console.print(table)
 
 
@@ -110,18 +110,20 @@ def print_executions(rows: list[dict[str, Any]], title: str) -> None:
 def jobs(
     ctx: typer.Context,
     function: Annotated[str | None, typer.Option("--function", "-f")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Json = False,
+    wide: Wide = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
 ) -> None:
     """List schedules, earliest next fire first."""
     if ctx.invoked_subcommand:
         return
-    with _session() as session:
+    with store_session() as session:
+        now = db_now(session)
         rows = [schedule_row(s) for s in fn_store.list_schedules(session, None, function, limit)]
     if as_json:
         print(json.dumps(rows))
     else:
-        print_schedules(rows)
+        print_schedules(rows, now, wide)
 
 
 @jobs_app.command("show")
@@ -129,10 +131,12 @@ def show(
     schedule_id: str,
     runs: Annotated[int, typer.Option(min=0, max=1000)] = 10,
     fires: Annotated[int, typer.Option(min=0, max=1000)] = 5,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Json = False,
+    wide: Wide = False,
 ) -> None:
     """One schedule with its last N executions and next N fires."""
-    with _session() as session:
+    with store_session() as session:
+        now = db_now(session)
         sched = fn_store.get_schedule(session, None, schedule_id)
         if sched is None:
             raise CliError(f"no schedule with id '{schedule_id}' (see `tocsin jobs`)")
@@ -148,14 +152,14 @@ def show(
     if as_json:
         print(json.dumps(row))
         return
-    print_schedules([row])
+    print_schedules([row], now, wide)
     table = Table(title="next fires")
-    table.add_column("local")
-    table.add_column("UTC")
-    for f in row["next_fires"]:
-        table.add_row(f["local"], f["utc"])
+    for name in ("in", "local", "UTC"):
+        table.add_column(name)
+    for f, shown in zip(coming, row["next_fires"], strict=True):
+        table.add_row(relative(f, now), shown["local"], shown["utc"])
     console.print(table)
-    print_executions(recent, f"last {len(recent)} execution(s)")
+    print_executions(recent, f"last {len(recent)} execution(s)", now, wide)
 
 
 def executions_cmd(
@@ -164,20 +168,20 @@ def executions_cmd(
     trigger: Annotated[str | None, typer.Option(help="|".join(TRIGGERS))] = None,
     since: Annotated[str | None, typer.Option(help="ISO 8601, e.g. 2026-11-28T00:00:00Z")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Json = False,
+    wide: Wide = False,
 ) -> None:
     """List executions, newest first, with filters."""
-    from scheduler.cli import parse_instant
-
     if status and status not in STATUSES:
-        raise CliError(f"--status '{status}' is not one of {', '.join(STATUSES)}")
+        raise CliUsageError(f"--status '{status}' is not one of {', '.join(STATUSES)}")
     if trigger and trigger not in TRIGGERS:
-        raise CliError(f"--trigger '{trigger}' is not one of {', '.join(TRIGGERS)}")
+        raise CliUsageError(f"--trigger '{trigger}' is not one of {', '.join(TRIGGERS)}")
     start = parse_instant(since, "--since") if since else None
-    with _session() as session:
+    with store_session() as session:
+        now = db_now(session)
         rows = [execution_row(e) for e in
                 exec_store.recent(session, function, status, trigger, start, limit)]
     if as_json:
         print(json.dumps(rows))
     else:
-        print_executions(rows, f"{len(rows)} execution(s), newest first")
+        print_executions(rows, f"{len(rows)} execution(s), newest first", now, wide)

@@ -1,0 +1,35 @@
+"""`tocsin`: one command per module; every failure ends as one readable line.
+
+A command raises ``TocsinError`` (``CliError``, ``CliUsageError``, ``ConfigError``...);
+``main`` prints its message and exits with its ``exit_code`` (2 for bad usage or
+settings, 1 otherwise). Nothing else prints errors.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from scheduler.cli import serve
+from scheduler.cli.cron import cron_app
+from scheduler.cli.jobs import executions_cmd, jobs_app
+from scheduler.cli.keys import keys_app
+from scheduler.cli.status import status
+from scheduler.errors import TocsinError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tocsin scheduler.")
+app.add_typer(cron_app, name="cron")
+app.add_typer(keys_app, name="keys")
+app.add_typer(jobs_app, name="jobs")
+app.command("executions")(executions_cmd)
+app.command()(status)
+serve.register(app)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except TocsinError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,162 @@
+"""Every error Tocsin raises on purpose, under one base class.
+
+A class's docstring is its default message. ``status`` and ``type`` say how the
+API answers it (Appwrite's error envelope); ``scheduler.api.app`` maps any
+``TocsinError`` that reaches it in one handler, so routes raise and never
+translate. Errors about input also derive from ``ValueError``, so pure rules
+stay usable with plain ``except ValueError``.
+
+Imports nothing from Tocsin: every layer may raise these.
+"""
+
+from __future__ import annotations
+
+
+class TocsinError(Exception):
+    """Server Error: the request could not be completed."""
+
+    status: int = 500
+    type: str = "general_unknown"
+    exit_code: int = 1  # when it ends a CLI command
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or _first_paragraph(type(self).__doc__)
+        super().__init__(self.message)
+
+
+def _first_paragraph(doc: str | None) -> str:
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+class ConfigError(TocsinError):
+    """A setting is invalid; the message is one line fit for an operator."""
+
+    exit_code = 2
+
+
+class CliError(TocsinError):
+    """The command cannot do what was asked; the CLI exits non-zero with this line."""
+
+    exit_code = 1
+
+
+class CliUsageError(CliError):
+    """The command line asks for something invalid."""
+
+    exit_code = 2
+
+
+# ------------------------------------------------------------------------------- bad input
+
+
+class InvalidInput(TocsinError, ValueError):
+    """Invalid input."""
+
+    status = 400
+    type = "general_argument_invalid"
+
+
+class CronError(InvalidInput):
+    """An expression Tocsin will not run; the message says why and what is allowed."""
+
+
+class ScheduleError(InvalidInput):
+    """A ``scheduledAt`` value Appwrite would reject."""
+
+
+class EntrypointNotAllowed(InvalidInput):
+    """The entrypoint names a module outside the allowed prefixes."""
+
+
+class PathError(InvalidInput):
+    """The path cannot be sent as given."""
+
+
+class AddressError(InvalidInput):
+    """The URL's host resolves to an address the policy refuses."""
+
+
+class CursorNotFound(InvalidInput):
+    """Cursor not found: the document does not exist."""
+
+    type = "general_cursor_not_found"
+
+    def __init__(self, document_id: str) -> None:
+        super().__init__(f"Cursor not found: document '{document_id}' does not exist.")
+        self.document_id = document_id
+
+
+# ------------------------------------------------------------------------ missing, existing
+
+
+class NotFound(TocsinError):
+    """The requested resource could not be found."""
+
+    status = 404
+    type = "general_not_found"
+
+
+class FunctionNotFound(NotFound):
+    """Function with the requested ID could not be found."""
+
+    type = "function_not_found"
+
+
+class ExecutionNotFound(NotFound):
+    """Execution with the requested ID could not be found."""
+
+    type = "execution_not_found"
+
+
+class ScheduleNotFound(NotFound):
+    """Schedule with the requested ID could not be found."""
+
+    type = "schedule_not_found"
+
+
+class ProjectNotFound(NotFound):
+    """Project with the requested ID could not be found. Please check the value of the
+    X-Appwrite-Project header to ensure the correct project ID is being used."""
+
+    type = "project_not_found"
+
+
+class AlreadyExists(TocsinError):
+    """A resource with the requested ID already exists."""
+
+    status = 409
+    type = "general_conflict"
+
+
+class FunctionAlreadyExists(AlreadyExists):
+    """Function with the requested ID already exists."""
+
+    type = "function_already_exists"
+
+
+class ScheduleAlreadyExists(AlreadyExists):
+    """A schedule with this key already exists for the function."""
+
+    type = "schedule_already_exists"
+
+
+class ExecutionInProgress(TocsinError):
+    """Can't delete ongoing execution. Please wait for execution to finish before
+    deleting it."""
+
+    status = 400
+    type = "execution_in_progress"
+
+
+# ------------------------------------------------------------------------ scheduling, running
+
+
+class FencedOut(TocsinError):
+    """This node no longer holds the lease with this epoch; it must not write."""
+
+
+class EntrypointError(TocsinError):
+    """The function's entrypoint cannot be loaded."""

@@ -1,0 +1,28 @@
+"""What a list request asks for: filters, order, cursor, limit, offset. Pure.
+
+The API parses Appwrite's ``queries[]`` into a ListSpec (``api/queries.py``); the store
+applies it to SQL (``store/listing.py``). Neither depends on the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_LIMIT = 25
+
+
+@dataclass(frozen=True)
+class Filter:
+    attribute: str
+    method: str
+    values: tuple[Any, ...]
+
+
+@dataclass
+class ListSpec:
+    filters: list[Filter] = field(default_factory=list)
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    order: list[tuple[str, bool]] = field(default_factory=list)  # (attribute, descending)
+    cursor: tuple[str, str] | None = None  # (cursorAfter|cursorBefore, document id)
