@@ -10,7 +10,7 @@ import json
 
 from bench import common
 
-SCENARIOS = ("burst", "catchup", "lag", "failover", "api", "memory")
+SCENARIOS = ("burst", "catchup", "lag", "failover", "api", "isolation", "memory")
 
 
 def main() -> None:
@@ -50,6 +50,10 @@ def main() -> None:
             from bench import api
 
             out = api.run(seconds=5 if args.quick else 20)
+        elif name == "isolation":
+            from bench import isolation
+
+            out = isolation.run(*((30, 5) if args.quick else (300, 40)))
         else:
             from bench import memory
 

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated module prefixes allowed in package.module:callable "
                     "entrypoints; empty: file entrypoints only.")
+    public_url: str = Field(
+        default="",
+        description="Tocsin's API as functions reach it (APPWRITE_FUNCTION_API_ENDPOINT); "
+                    "default http://<api_host>:<api_port>/v1.")
+    runner_pass_env: str = Field(
+        default="",
+        description="Comma-separated names of the worker's environment variables passed "
+                    "on to function runners (e.g. HTTPS_PROXY); TOCSIN_* never are.")
     http_deny_private: bool = Field(
         default=True,
         description="The http runtime refuses loopback, private, link-local and other "
@@ -94,6 +102,14 @@ class Settings(BaseSettings):
         from scheduler.entrypoints import parse_prefixes
 
         return parse_prefixes(self.entrypoint_modules)
+
+    @property
+    def function_api_endpoint(self) -> str:
+        return self.public_url or f"http://{self.api_host}:{self.api_port}/v1"
+
+    @property
+    def runner_passed_env(self) -> tuple[str, ...]:
+        return tuple(n.strip() for n in self.runner_pass_env.split(",") if n.strip())
 
     @property
     def is_sqlite(self) -> bool:

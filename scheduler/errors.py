@@ -117,6 +117,12 @@ class ScheduleNotFound(NotFound):
     type = "schedule_not_found"
 
 
+class VariableNotFound(NotFound):
+    """Variable with the requested ID could not be found."""
+
+    type = "variable_not_found"
+
+
 class ProjectNotFound(NotFound):
     """Project with the requested ID could not be found. Please check the value of the
     X-Appwrite-Project header to ensure the correct project ID is being used."""
@@ -141,6 +147,13 @@ class ScheduleAlreadyExists(AlreadyExists):
     """A schedule with this key already exists for the function."""
 
     type = "schedule_already_exists"
+
+
+class VariableAlreadyExists(AlreadyExists):
+    """Variable with the same ID already exists in this project. Try again with a
+    different ID."""
+
+    type = "variable_already_exists"
 
 
 class ExecutionInProgress(TocsinError):

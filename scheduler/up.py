@@ -66,7 +66,7 @@ def run(settings: Settings, host: str, port: int, workers: int) -> None:
         publisher = broker
     else:
         publisher = make_publisher(settings.broker_url)
-        child = subprocess.Popen([sys.executable, "-m", "celery", "-A", "tasks", "worker",
+        child = subprocess.Popen([sys.executable, "-m", "celery", "-A", "tasks.app", "worker",
                                   "-Q", "tocsin", "-c", str(workers), "--without-gossip",
                                   "--without-mingle", "--loglevel", settings.log_level])
     daemon = Daemon(settings, publisher=publisher)

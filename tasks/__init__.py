@@ -1,5 +1,6 @@
-"""Tocsin's data plane: the Celery app and the execution task (`celery -A tasks worker`)."""
+"""Tocsin's data plane: the Celery app and the execution task (`celery -A tasks.app worker`),
+the runtimes, and the runner processes python functions run in.
 
-from tasks.app import app
-
-__all__ = ["app"]
+Deliberately empty: a runner process imports ``tasks.runner`` and must not pay for
+(or see) the Celery app.
+"""

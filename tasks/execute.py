@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -21,6 +22,7 @@ from scheduler.publish import make_publisher
 from scheduler.results import ResultChannel, make_results
 from scheduler.states import ExecutionStatus
 from scheduler.store import executions as store
+from scheduler.store import variables
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
 from scheduler.store.models import Execution, Function
 from scheduler.timerules import iso
@@ -75,9 +77,10 @@ def request_headers(headers: dict[str, str], execution_id: str, trigger: str,
     return out
 
 
-def run_function(settings: Settings, fn: Function, request: Request, timeout: float) -> Outcome:
-    """Run one function; whatever its code raises (even SystemExit) is a failed run,
-    never an escaped exception that leaves the row ``processing``."""
+def run_function(settings: Settings, fn: Function, request: Request, timeout: float,
+                 execution_id: str = "", variables: dict[str, str] | None = None) -> Outcome:
+    """Run one function; whatever its code does (even SystemExit, a segfault) is a
+    failed run, never an escaped exception that leaves the row ``processing``."""
     try:
         if fn.runtime == "http":
             return timed(lambda: http_runtime.run(fn.url, request, timeout,
@@ -85,7 +88,10 @@ def run_function(settings: Settings, fn: Function, request: Request, timeout: fl
         if fn.runtime.startswith("python"):
             return timed(lambda: python_runtime.run(
                 fn.project_id, fn.id, fn.entrypoint, settings.functions_dir, request, timeout,
-                settings.entrypoint_prefixes))
+                settings.entrypoint_prefixes, execution_id=execution_id,
+                function_name=fn.name, runtime=fn.runtime, spec=fn.runtime_specification,
+                variables=variables, api_endpoint=settings.function_api_endpoint,
+                passed=settings.runner_passed_env, version=iso(fn.updated_at) or ""))
         return Outcome(status_code=500, failed=True,
                        errors=f"Runtime '{fn.runtime}' is not supported by this worker")
     except BaseException as exc:  # a runtime's own bug, or SystemExit from user code
@@ -98,11 +104,19 @@ DISABLED_ERROR = "Function is disabled: executions already queued for it are not
 RECORD_RETRIES = (0.2, 0.5, 1, 2, 4, 8, 15, 30)  # seconds between tries to record an outcome
 
 
+@dataclass(frozen=True)
+class _Run:
+    claimed: store.Claimed
+    timeout: float  # what this run may take
+    capped: bool  # the timeout is the synchronous limit, not the function's own
+    variables: dict[str, str]
+
+
 def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: str
-           ) -> tuple[store.Claimed, float, bool] | None:
-    """Claim the row, recording the timeout it runs under. Returns the claim, that
-    timeout and whether it is the synchronous limit rather than the function's own.
-    A disabled function's queued run is failed here, not run."""
+           ) -> _Run | None:
+    """Claim the row, recording the timeout it runs under, and read the function's
+    variables in the same transaction. A disabled function's queued run is failed
+    here, not run."""
     def limit(ex: Execution, fn: Function) -> int:
         return int(min(float(fn.timeout), settings.sync_timeout) if ex.sync else fn.timeout)
 
@@ -116,9 +130,10 @@ def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: st
             store.finish(session, ex.id, {"status": ExecutionStatus.FAILED,
                                           "errors": DISABLED_ERROR,
                                           "response_status_code": 500}, now)
-            return claimed, 0.0, False
+            return _Run(claimed, 0.0, False, {})
+        env = variables.environment(session, fn.project_id, fn.id)
     capped = ex.sync and settings.sync_timeout < float(fn.timeout)
-    return claimed, (settings.sync_timeout if capped else float(fn.timeout)), capped
+    return _Run(claimed, settings.sync_timeout if capped else float(fn.timeout), capped, env)
 
 
 def _record(sessions: sessionmaker[Session], execution_id: str,
@@ -150,8 +165,7 @@ def run_execution(execution_id: str) -> str | None:
     if got is None:
         log.info("execution.not_claimed", execution_id=execution_id)
         return None
-    claimed, timeout, capped = got
-    ex, fn = claimed.execution, claimed.function
+    ex, fn, capped = got.claimed.execution, got.claimed.function, got.capped
     if not fn.enabled:
         log.info("execution.disabled", execution_id=ex.id, function_id=fn.id)
         if ex.sync:
@@ -164,7 +178,7 @@ def run_execution(execution_id: str) -> str | None:
         headers=request_headers(ex.request_headers, ex.id, ex.trigger, iso(ex.scheduled_for)),
         body=ex.request_body,
     )
-    outcome = run_function(settings, fn, request, timeout)
+    outcome = run_function(settings, fn, request, got.timeout, ex.id, got.variables)
     status = ExecutionStatus.FAILED if outcome.failed else ExecutionStatus.COMPLETED
     kept = [{"name": k.lower(), "value": v} for k, v in outcome.headers.items()
             if k.lower() in KEPT_RESPONSE_HEADERS]

@@ -136,7 +136,9 @@ def tocsin_env(db_url: str, broker: str, **extra: str) -> dict[str, str]:
                 "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
                 # The test functions are modules; the test servers are on loopback.
                 "TOCSIN_ENTRYPOINT_MODULES": "tests.fixtures",
-                "TOCSIN_HTTP_DENY_PRIVATE": "false"})
+                "TOCSIN_HTTP_DENY_PRIVATE": "false",
+                # Fixtures count their runs in a ledger file named by FIXTURE_LEDGER.
+                "TOCSIN_RUNNER_PASS_ENV": "FIXTURE_LEDGER"})
     env.update(extra)
     return env
 
@@ -182,7 +184,7 @@ def start_scheduler(env: dict[str, str], name: str, tmp: Path) -> Proc:
 
 
 def start_worker(env: dict[str, str], name: str, tmp: Path, concurrency: int = 2) -> Proc:
-    return Proc([sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", "tocsin",
+    return Proc([sys.executable, "-m", "celery", "-A", "tasks.app", "worker", "-Q", "tocsin",
                  "-c", str(concurrency), "-n", f"{name}@%h", "--without-gossip",
                  "--without-mingle", "--loglevel", "INFO"], env, tmp / f"{name}.log")
 

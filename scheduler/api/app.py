@@ -17,7 +17,15 @@ from scheduler.api.bodylimit import TOO_LARGE, BodyLimit
 from scheduler.api.context import Context
 from scheduler.api.errors import ApiError, envelope
 from scheduler.api.limits import SyncGate
-from scheduler.api.routes import executions, functions, health, operator, probes
+from scheduler.api.routes import (
+    catalog,
+    executions,
+    functions,
+    health,
+    operator,
+    probes,
+    variables,
+)
 from scheduler.config import Settings
 from scheduler.errors import TocsinError
 from scheduler.logs import first_line, get_logger
@@ -112,7 +120,7 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
         return error_response(ApiError(500, "general_unknown",
                                        "Server Error: the request could not be completed."))
 
-    for module in (health, functions, executions, operator):
+    for module in (health, catalog, functions, variables, executions, operator):
         app.include_router(module.router, prefix="/v1")
     app.include_router(probes.router)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from scheduler.httprules import without_credentials
 from scheduler.policies import Policy
-from scheduler.store.models import Execution, Function, Schedule
+from scheduler.store.models import Execution, Function, Schedule, Variable
 from scheduler.timerules import iso
 
 # Appwrite returns only these request headers on an execution.
@@ -69,6 +69,19 @@ class FunctionWrite(BaseModel):
     misfireGrace: int | None = None
     catchupWindow: int | None = None
     catchupCap: int | None = None
+    runtimeSpecification: str | None = None
+
+
+class VariableWrite(BaseModel):
+    """POST /functions/{id}/variables and PUT .../variables/{variableId}; types are
+    checked by validate.py so errors carry Appwrite's messages."""
+
+    model_config = ConfigDict(extra="ignore")
+    variableId: Any = None
+    key: Any = None
+    value: Any = None
+    secret: Any = None
+    description: Any = None
 
 
 class ScheduleCreate(BaseModel):
@@ -121,7 +134,21 @@ def execution_json(ex: Execution, response: dict[str, Any] | None = None) -> dic
     }
 
 
-def function_json(fn: Function) -> dict[str, Any]:
+def variable_json(v: Variable) -> dict[str, Any]:
+    return {
+        "$id": v.id,
+        "$createdAt": iso(v.created_at),
+        "$updatedAt": iso(v.updated_at),
+        "key": v.key,
+        "description": v.description,
+        "value": "" if v.secret else v.value,  # a secret is written, never read back
+        "secret": v.secret,
+        "resourceType": "function",
+        "resourceId": v.function_id,
+    }
+
+
+def function_json(fn: Function, variables: list[Variable] | None = None) -> dict[str, Any]:
     return {
         "$id": fn.id,
         "$createdAt": iso(fn.created_at),
@@ -135,7 +162,7 @@ def function_json(fn: Function) -> dict[str, Any]:
         "deploymentId": "",
         "deploymentCreatedAt": "",
         "scopes": [],
-        "vars": [],
+        "vars": [variable_json(v) for v in variables or []],
         "events": fn.events,
         "schedule": fn.schedule,
         "timeout": fn.timeout,
@@ -148,6 +175,8 @@ def function_json(fn: Function) -> dict[str, Any]:
         "misfireGrace": fn.misfire_grace,
         "catchupWindow": fn.catchup_window,
         "catchupCap": fn.catchup_cap,
+        "runtimeSpecification": fn.runtime_specification,
+        "specification": fn.runtime_specification,
     }
 
 

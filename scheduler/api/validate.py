@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from scheduler import entrypoints, httprules
+from scheduler import entrypoints, httprules, specs
 from scheduler.api.errors import HEADERS_RULE, METHODS, UID_RULE, ApiError, invalid_param
 from scheduler.errors import CronError, EntrypointNotAllowed, PathError, ScheduleError
 from scheduler.policies import POLICIES
@@ -186,6 +187,10 @@ def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
         out["entrypoint"] = data["entrypoint"]
     if "url" in data:
         out["url"] = _url(data["url"])
+    if "runtimeSpecification" in data:
+        slug = data["runtimeSpecification"]
+        out["runtime_specification"] = specs.choose(
+            slug if isinstance(slug, str) else "", os.cpu_count() or 1).slug
     if "missedPolicy" in data:
         if data["missedPolicy"] not in POLICIES:
             raise invalid_param("missedPolicy", f"Value must be one of ({', '.join(POLICIES)})")
@@ -216,3 +221,42 @@ def _url(value: Any) -> str:
         raise invalid_param("url", "Value must not carry credentials (user:password@); "
                                    "send them in the execution's headers instead")
     return value
+
+
+_VARIABLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_VARIABLE_VALUE = 8192
+
+
+def variable_fields(data: dict[str, Any], creating: bool) -> dict[str, Any]:
+    """Appwrite's rules for a variable's key, value, secret and description, in its
+    order; on create ``key`` and ``value`` are required."""
+    out: dict[str, Any] = {}
+    for name in ("key", "value"):
+        if creating and data.get(name) is None:
+            raise invalid_param(name, "Param is required")
+    key = data.get("key")
+    if key is not None:
+        if not isinstance(key, str) or not 1 <= len(key) <= 255 or not _VARIABLE_KEY.match(key):
+            raise invalid_param("key", "Value must be a valid string and at least 1 chars and "
+                                       "no longer than 255 chars; letters, digits and "
+                                       "underscores only, not starting with a digit")
+        out["key"] = key
+    value = data.get("value")
+    if value is not None:
+        if not isinstance(value, str) or len(value) > MAX_VARIABLE_VALUE:
+            raise invalid_param("value", "Value must be a valid string and no longer than "
+                                         f"{MAX_VARIABLE_VALUE} chars")
+        if "\x00" in value:
+            raise invalid_param("value", NUL_RULE)
+        out["value"] = value
+    if data.get("secret") is not None:
+        if not isinstance(data["secret"], bool):
+            raise invalid_param("secret", "Value must be a valid boolean")
+        out["secret"] = data["secret"]
+    if data.get("description") is not None:
+        description = data["description"]
+        if not isinstance(description, str) or len(description) > 255:
+            raise invalid_param("description", "Value must be a valid string and no longer "
+                                               "than 255 chars")
+        out["description"] = description
+    return out

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from scheduler.policies import Policy
+from scheduler.specs import DEFAULT as DEFAULT_SPEC
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -61,6 +62,13 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def _belongs_to_function(name: str) -> ForeignKeyConstraint:
+    """Rows of a function (schedules, executions, variables) are deleted with it."""
+    return ForeignKeyConstraint(["project_id", "function_id"],
+                                ["functions.project_id", "functions.id"],
+                                ondelete="CASCADE", name=name)
 
 
 def _now() -> datetime:
@@ -109,9 +117,33 @@ class Function(Base):
     misfire_grace: Mapped[int] = mapped_column(Integer, default=60)
     catchup_window: Mapped[int] = mapped_column(Integer, default=86400)
     catchup_cap: Mapped[int] = mapped_column(Integer, default=100)
+    runtime_specification: Mapped[str] = mapped_column(
+        String(64), default=DEFAULT_SPEC, server_default=DEFAULT_SPEC)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now,
                                                  onupdate=func.now())
+
+
+class Variable(Base):
+    """A function's variable: an environment variable of its runner. A ``secret`` one's
+    value is never returned by the API after it is written."""
+
+    __tablename__ = "variables"
+    project_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    function_id: Mapped[str] = mapped_column(String(36))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(Text)
+    secret: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now,
+                                                 onupdate=func.now())
+
+    __table_args__ = (
+        _belongs_to_function("fk_variables_function"),
+        UniqueConstraint("project_id", "function_id", "key"),
+    )
 
 
 class Schedule(Base):
@@ -145,12 +177,7 @@ class Schedule(Base):
                                                  onupdate=func.now())
 
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["project_id", "function_id"],
-            ["functions.project_id", "functions.id"],
-            ondelete="CASCADE",
-            name="fk_schedules_function",
-        ),
+        _belongs_to_function("fk_schedules_function"),
         UniqueConstraint("project_id", "function_id", "key"),
         # The due scan: only runnable schedules, earliest first.
         Index(
@@ -200,12 +227,7 @@ class Execution(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["project_id", "function_id"],
-            ["functions.project_id", "functions.id"],
-            ondelete="CASCADE",
-            name="fk_executions_function",
-        ),
+        _belongs_to_function("fk_executions_function"),
         UniqueConstraint("schedule_id", "scheduled_for"),
         Index("ix_executions_listing", "project_id", "function_id", "created_at"),
         Index(

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 def cluster(pg_url, broker_url, tmp_path):
     procs = []
     env = tocsin_env(pg_url, broker_url, TOCSIN_LEASE_TTL=str(TTL),
-                     TOCSIN_TEST_LEDGER=str(tmp_path / "ledger.txt"),
+                     FIXTURE_LEDGER=str(tmp_path / "ledger.txt"),
                      TOCSIN_REQUEUE_AFTER="5", TOCSIN_POLL_INTERVAL="1")
 
     def start(name):

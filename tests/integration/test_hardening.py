@@ -105,7 +105,7 @@ def test_cancel_racing_the_dispatcher_is_one_or_the_other(pg_url, broker_url, st
     *finished* when its DELETE arrives (deleting a finished run is a plain 204)."""
     ledger = tmp_path / "ledger.txt"
     env = tocsin_env(pg_url, broker_url, TOCSIN_LEASE_TTL="2",
-                     TOCSIN_TEST_LEDGER=str(ledger))
+                     FIXTURE_LEDGER=str(ledger))
     procs = [start_scheduler(env, "n1", tmp_path), start_worker(env, "w1", tmp_path, 4)]
     try:
         wait_for(lambda: leader(store), 15, what="a leader")

@@ -13,7 +13,8 @@ from sqlalchemy import create_engine, inspect
 from scheduler.store.migrate import downgrade, upgrade
 from scheduler.store.models import Base
 
-EXPECTED = {"projects", "api_keys", "functions", "schedules", "executions", "leases", "nodes"}
+EXPECTED = {"projects", "api_keys", "functions", "schedules", "executions", "leases", "nodes",
+            "variables"}
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

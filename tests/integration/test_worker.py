@@ -1,4 +1,4 @@
-"""Real `celery -A tasks worker` processes running executions from real Redis."""
+"""Real `celery -A tasks.app worker` processes running executions from real Redis."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def ledger(tmp_path):
 
 @pytest.fixture
 def worker(pg_url, broker_url, tmp_path, ledger):
-    env = tocsin_env(pg_url, broker_url, TOCSIN_TEST_LEDGER=str(ledger))
+    env = tocsin_env(pg_url, broker_url, FIXTURE_LEDGER=str(ledger))
     proc = start_worker(env, "w1", tmp_path)
     yield proc
     proc.stop()

@@ -20,7 +20,7 @@ PACKAGES = ("scheduler", "tasks")
 PURE = {
     "scheduler.timerules", "scheduler.policies", "scheduler.firecount", "scheduler.errors",
     "scheduler.states", "scheduler.ids", "scheduler.listspec", "scheduler.entrypoints",
-    "scheduler.cli.humanize",
+    "scheduler.cli.humanize", "scheduler.specs", "tasks.runner.env",
 }
 IO_LIBRARIES = ("sqlalchemy", "psycopg", "redis", "celery", "kombu", "fastapi", "starlette",
                 "httpx", "uvicorn", "typer", "rich", "apscheduler")
@@ -74,6 +74,16 @@ def test_pure_rules_do_no_io(name: str) -> None:
     bad = [(m, line) for m, line in imports(MODULES[name])
            if within(m, IO_LIBRARIES) or within(m, ("scheduler.store", *ABOVE_STORE))]
     assert not bad, f"{name} is pure but imports {bad}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("tasks.runner")))
+def test_runners_never_load_the_celery_app_or_settings(name: str) -> None:
+    """A runner process imports tasks.runner.*: none of it may pull in the worker's
+    Celery app or its TOCSIN_* settings."""
+    bad = [(m, line) for m, line in imports(MODULES[name])
+           if within(m, ("tasks.app", "tasks.execute", "scheduler.config", "scheduler.store",
+                         "celery"))]
+    assert not bad, f"{name} imports {bad}"
 
 
 @pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("tasks")))

@@ -13,9 +13,10 @@ from scheduler.api.routes.shared import bool_param, load_function
 from scheduler.api.schemas import ERROR_RESPONSES, FunctionWrite, function_json
 from scheduler.ids import new_id
 from scheduler.store import functions as store
+from scheduler.store import variables
 from scheduler.store.db import transaction
 from scheduler.store.listing import list_rows
-from scheduler.store.models import Function
+from scheduler.store.models import Function, Variable
 
 router = APIRouter(tags=["functions"], responses=ERROR_RESPONSES)
 
@@ -65,7 +66,10 @@ def list_functions(request: Request, ctx: Context = Depends(get_context)) -> dic
     with transaction(ctx.sessions) as session:
         rows, total = list_rows(session, Function, where, FUNCTION_COLUMNS, spec,
                                 bool_param(request, "total", True))
-    return {"total": total, "functions": [function_json(f) for f in rows]}
+        vars_of: dict[str, list[Variable]] = {}
+        for v in variables.all_of(session, caller.project_id, [f.id for f in rows]):
+            vars_of.setdefault(v.function_id, []).append(v)
+    return {"total": total, "functions": [function_json(f, vars_of.get(f.id)) for f in rows]}
 
 
 @router.get("/functions/{functionId}")
@@ -74,7 +78,8 @@ def get_function(functionId: str, request: Request,
     caller = identify(request, ctx)
     caller.require("functions.read")
     with transaction(ctx.sessions) as session:
-        return function_json(load_function(session, caller.project_id, functionId))
+        fn = load_function(session, caller.project_id, functionId)
+        return function_json(fn, variables.all_of(session, caller.project_id, [fn.id]))
 
 
 @router.put("/functions/{functionId}")
@@ -89,7 +94,8 @@ def update_function(functionId: str, request: Request, payload: FunctionWrite = 
     fields = validate.function_fields(data, ctx.settings.entrypoint_prefixes)
     with transaction(ctx.sessions) as session:
         fn = load_function(session, caller.project_id, functionId, lock=True)
-        return function_json(store.update_function(session, fn, fields))
+        fn = store.update_function(session, fn, fields)
+        return function_json(fn, variables.all_of(session, caller.project_id, [fn.id]))
 
 
 @router.delete("/functions/{functionId}", status_code=204, response_class=Response)

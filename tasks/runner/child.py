@@ -1,0 +1,110 @@
+"""A runner process: ``python -m tasks.runner.child FD``, started by ``pool.Runner``.
+
+It applies its limits first (address space for memory, CPU affinity), loads the
+function once, then runs one request at a time as the worker sends them over the
+socket ``FD``, and stays warm for the next. Messages are JSON both ways: the worker
+never unpickles what user code could have written.
+
+Whatever the function does is this process's business: an exception, ``SystemExit``
+or ``MemoryError`` becomes a failed reply; a segfault or ``os._exit`` ends the
+process, which the worker reports as a failed execution.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import resource
+import sys
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from scheduler.errors import EntrypointError
+from tasks.runner.context import Context, Request, load_entrypoint
+from tasks.runner.env import EXECUTION_ID
+
+EXIT_MEMORY = 86  # the process ran out of memory outside the function's own call
+NO_RETURN = "Return statement missing. return context.res.empty() if no response is expected."
+
+
+def memory_message(memory_mb: int) -> str:
+    return f"memory limit of {memory_mb} MB exceeded"
+
+
+def apply_limits(memory_mb: int, cores: int, cpus: float) -> None:
+    """Memory as an address-space limit (hard too: the function cannot raise it back
+    unless the worker runs as root), CPUs as an affinity to ``cores`` cores."""
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    available = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, available[:cores])
+    if cpus < 1:
+        os.nice(10)  # a fraction of a core: yield to the others under contention
+
+
+def _failed(message: str) -> dict[str, Any]:
+    return {"statusCode": 500, "failed": True, "error": message}
+
+
+def call(main: Callable[..., Any], job: dict[str, Any], memory_mb: int) -> dict[str, Any]:
+    context = Context(Request(**job["request"]))
+    try:
+        response = main(context)
+    except MemoryError:
+        return _failed(memory_message(memory_mb))
+    except Exception:
+        return _failed(traceback.format_exc())
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt: a failed run
+        return _failed(f"Function raised {type(exc).__name__}: {exc}")
+    if not isinstance(response, dict) or "statusCode" not in response:
+        return _failed(NO_RETURN)
+    body = response.get("body", b"")
+    raw = body if isinstance(body, bytes) else str(body).encode()
+    status = int(response["statusCode"])
+    return {"statusCode": status, "failed": status >= 500,
+            "headers": {str(k): str(v) for k, v in dict(response.get("headers") or {}).items()},
+            "body": base64.b64encode(raw).decode()}
+
+
+def serve(conn: Connection) -> None:
+    init = json.loads(conn.recv_bytes())
+    apply_limits(init["memory"], init["cores"], init["cpus"])
+    try:
+        main = load_entrypoint(init["projectId"], init["functionId"], init["entrypoint"],
+                               init["functionsDir"], tuple(init["allowed"]))
+    except MemoryError:
+        conn.send_bytes(json.dumps({"ready": False,
+                                    "error": memory_message(init["memory"])}).encode())
+        return
+    except BaseException as exc:  # an import that fails in any way is this run's failure
+        detail = str(exc) if isinstance(exc, EntrypointError) else traceback.format_exc()
+        conn.send_bytes(json.dumps({"ready": False, "error": detail}).encode())
+        return
+    conn.send_bytes(b'{"ready": true}')
+    while True:
+        try:
+            job = json.loads(conn.recv_bytes())
+        except EOFError:  # the worker is gone (or done with us)
+            return
+        os.environ[EXECUTION_ID] = job["executionId"]
+        reply = call(main, job, init["memory"])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        conn.send_bytes(json.dumps(reply).encode())
+
+
+def main() -> None:
+    conn = Connection(int(sys.argv[1]))
+    try:
+        serve(conn)
+    except MemoryError:
+        os._exit(EXIT_MEMORY)
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        pass
+
+
+if __name__ == "__main__":
+    main()

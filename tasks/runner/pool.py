@@ -1,0 +1,256 @@
+"""Warm runner processes, and the one place a function's run is bounded.
+
+A ``Program`` is what a runner is warm for: one function's code, entrypoint,
+variables and specification. ``RunnerPool.run`` takes an idle runner for the
+program (or starts one), sends the request, and waits at most the timeout; then:
+
+* a reply: the outcome, with the runner's stdout and stderr as logs and errors
+  (in order, each capped); the runner goes back to the pool unless it has run
+  ``max_runs`` times;
+* no reply in time: the runner's process group gets SIGTERM, then SIGKILL after
+  ``KILL_GRACE``: no exception the function could catch;
+* the process died (segfault, ``os._exit``, out of memory, killed): a failed outcome
+  that says how, and a fresh runner next time.
+
+Runners are children of the worker process; one that loses its worker reads EOF
+and exits. Thread-safe: ``tocsin up`` runs executions from several threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from scheduler.logs import get_logger
+from scheduler.specs import Spec
+from tasks.runner.child import EXIT_MEMORY, memory_message
+from tasks.runner.context import Request
+from tasks.runtimes import Outcome
+
+log = get_logger(__name__)
+
+KILL_GRACE = 0.5  # seconds between SIGTERM and SIGKILL at a timeout
+OUTPUT_LIMIT = 1_000_000  # bytes of stdout (logs) and of stderr (errors) kept per run
+
+
+@dataclass(frozen=True)
+class Program:
+    project_id: str
+    function_id: str
+    entrypoint: str
+    functions_dir: str
+    allowed: tuple[str, ...]
+    spec: Spec
+    env: tuple[tuple[str, str], ...]
+    cwd: str
+    version: str = ""  # changes when the code does (function update, file mtime)
+
+
+def _capture_file() -> int:
+    """An anonymous append-only file for one stream of a runner: appends land at the
+    end even after the worker truncates it between runs."""
+    fd, path = tempfile.mkstemp(prefix="tocsin-runner-")
+    os.close(fd)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND)
+    os.unlink(path)
+    return fd
+
+
+def _take(fd: int) -> str:
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, min(size, OUTPUT_LIMIT), 0)
+    os.ftruncate(fd, 0)
+    text = data.decode("utf-8", errors="replace")
+    if size > OUTPUT_LIMIT:
+        text += f"\n[{size - OUTPUT_LIMIT:,} more bytes not kept]"
+    return text[:-1] if text.endswith("\n") else text
+
+
+def death_message(returncode: int | None, memory_mb: int) -> str:
+    if returncode == EXIT_MEMORY:
+        return memory_message(memory_mb)
+    if returncode is not None and returncode < 0:
+        sig = signal.Signals(-returncode)
+        return f"Runtime process was killed by {sig.name} ({signal.strsignal(sig)})"
+    return f"Runtime process exited with code {returncode} before returning a response"
+
+
+class Runner:
+    """One runner process and its pipes."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.runs = 0
+        self.ready = False
+        self.out, self.err = _capture_file(), _capture_file()
+        ours, theirs = socket.socketpair()
+        spec = program.spec
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tasks.runner.child", str(theirs.fileno())],
+                env=dict(program.env), cwd=program.cwd, stdin=subprocess.DEVNULL,
+                stdout=self.out, stderr=self.err, pass_fds=(theirs.fileno(),),
+                start_new_session=True, close_fds=True)
+        finally:
+            theirs.close()
+        self.conn = Connection(ours.detach())
+        self.conn.send_bytes(json.dumps({
+            "projectId": program.project_id, "functionId": program.function_id,
+            "entrypoint": program.entrypoint, "functionsDir": program.functions_dir,
+            "allowed": list(program.allowed), "memory": spec.memory, "cores": spec.cores,
+            "cpus": spec.cpus}).encode())
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def call(self, request: Request, execution_id: str, timeout: float) -> tuple[Outcome, bool]:
+        """The outcome, and whether this runner may serve again."""
+        deadline = time.monotonic() + timeout
+        try:
+            if not self.ready:
+                hello = self._receive(deadline)
+                if hello is None:
+                    return self._timed_out(timeout), False
+                if not hello.get("ready"):
+                    return self._failed(str(hello.get("error", "cannot load"))), False
+                self.ready = True
+            self.conn.send_bytes(json.dumps({
+                "executionId": execution_id,
+                "request": {"method": request.method, "path": request.path,
+                            "headers": request.headers, "body": request.body}}).encode())
+            reply = self._receive(deadline)
+        except (EOFError, OSError):
+            return self._died(), False
+        if reply is None:
+            return self._timed_out(timeout), False
+        self.runs += 1
+        outcome = Outcome(status_code=int(reply.get("statusCode", 500)),
+                          failed=bool(reply.get("failed")),
+                          body=base64.b64decode(reply.get("body", "")),
+                          headers=dict(reply.get("headers") or {}))
+        self._collect(outcome, reply.get("error", ""))
+        return outcome, True
+
+    def _receive(self, deadline: float) -> dict[str, Any] | None:
+        if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+            return None
+        reply: dict[str, Any] = json.loads(self.conn.recv_bytes())
+        return reply
+
+    def _collect(self, outcome: Outcome, error: str = "") -> Outcome:
+        outcome.logs = _take(self.out)
+        outcome.errors = "\n".join(e for e in (_take(self.err), error) if e)
+        return outcome
+
+    def _failed(self, error: str) -> Outcome:
+        return self._collect(Outcome(status_code=500, failed=True), error)
+
+    def _timed_out(self, timeout: float) -> Outcome:
+        self.kill()
+        outcome = self._failed(f"Operation timed out after {timeout:g} s")
+        outcome.timed_out = True
+        return outcome
+
+    def _died(self) -> Outcome:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # closed its end but lives on: end it
+            self.kill()
+            code = self.proc.returncode
+        return self._failed(death_message(code, self.program.spec.memory))
+
+    def kill(self) -> None:
+        """SIGTERM to the runner's process group, SIGKILL after the grace."""
+        for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+    def close(self) -> None:
+        self.conn.close()  # a warm runner reads EOF and exits
+        if self.alive:
+            try:
+                self.proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        for fd in (self.out, self.err):
+            os.close(fd)
+
+
+class RunnerPool:
+    def __init__(self, max_idle_per_program: int = 2, max_idle: int = 16,
+                 max_runs: int = 1000) -> None:
+        self.max_idle_per_program = max_idle_per_program
+        self.max_idle = max_idle
+        self.max_runs = max_runs
+        self._idle: OrderedDict[Program, list[Runner]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def run(self, program: Program, request: Request, execution_id: str,
+            timeout: float) -> Outcome:
+        runner = self._checkout(program)
+        if runner is None:
+            runner = Runner(program)
+            log.info("runner.started", function_id=program.function_id, pid=runner.proc.pid)
+        outcome, reusable = runner.call(request, execution_id, timeout)
+        if reusable and runner.runs < self.max_runs and runner.alive:
+            self._checkin(runner)
+        else:
+            runner.close()
+        return outcome
+
+    def _checkout(self, program: Program) -> Runner | None:
+        with self._lock:
+            idle = self._idle.get(program, [])
+            while idle:
+                runner = idle.pop()
+                if runner.alive:
+                    self._idle.move_to_end(program)
+                    return runner
+                runner.close()
+        return None
+
+    def _checkin(self, runner: Runner) -> None:
+        evicted: list[Runner] = []
+        with self._lock:
+            idle = self._idle.setdefault(runner.program, [])
+            idle.append(runner)
+            self._idle.move_to_end(runner.program)
+            while len(idle) > self.max_idle_per_program:
+                evicted.append(idle.pop(0))
+            while sum(len(v) for v in self._idle.values()) > self.max_idle:
+                program, oldest = next(iter(self._idle.items()))
+                evicted.append(oldest.pop(0))
+                if not oldest:
+                    del self._idle[program]
+        for old in evicted:
+            old.close()
+
+    def close(self) -> None:
+        with self._lock:
+            runners = [r for idle in self._idle.values() for r in idle]
+            self._idle.clear()
+        for runner in runners:
+            runner.close()
+
+
+POOL = RunnerPool()

@@ -1,0 +1,161 @@
+"""Runner processes (tasks/runner), driven directly: real child processes, no mocks.
+
+Each test names the promise it guards (issue #12); the mutation it kills is in its
+docstring where that is not obvious.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tasks.runner.context import Request
+from tasks.runner.pool import OUTPUT_LIMIT, RunnerPool
+from tasks.runtimes import python as python_runtime
+
+ALLOWED = ("tests.fixtures",)
+FN = "tests.fixtures.functions:"
+
+
+@pytest.fixture
+def pool():
+    runners = RunnerPool()
+    yield runners
+    runners.close()
+
+
+def run(pool, name, timeout=10.0, query="", **kwargs):
+    return python_runtime.run("p1", "f1", FN + name, "", Request("GET", "/" + query, {}, ""),
+                              timeout, ALLOWED, pool=pool, execution_id="e1", **kwargs)
+
+
+def body(outcome):
+    assert not outcome.failed, outcome.errors
+    return json.loads(outcome.body)
+
+
+def test_runners_stay_warm_and_a_new_program_gets_its_own(pool):
+    first = body(run(pool, "env_dump"))["pid"]
+    assert body(run(pool, "env_dump"))["pid"] == first
+    other = body(run(pool, "env_dump", variables={"A": "1"}))["pid"]
+    assert other != first and other != os.getpid()
+
+
+def test_the_environment_is_clean_and_carries_appwrite_and_variables(pool, monkeypatch):
+    """Killed mutation: passing os.environ through (the worker's secrets leak)."""
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", "postgresql://secret@db/x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter2")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
+    env = body(run(pool, "env_dump", variables={"GREETING": "hi", "APPWRITE_FUNCTION_ID": "x"},
+                   function_name="Env", runtime="python-3.12", api_endpoint="http://api/v1",
+                   passed=("HTTPS_PROXY", "TOCSIN_DATABASE_URL")))["env"]
+    assert not [k for k in env if k.startswith("TOCSIN_")]
+    assert "AWS_SECRET_ACCESS_KEY" not in env
+    assert env["HTTPS_PROXY"] == "http://proxy:3128"  # passed on by the operator
+    assert env["GREETING"] == "hi"
+    assert {k: env[k] for k in env if k.startswith("APPWRITE_FUNCTION_")} == {
+        "APPWRITE_FUNCTION_ID": "f1", "APPWRITE_FUNCTION_NAME": "Env",
+        "APPWRITE_FUNCTION_PROJECT_ID": "p1", "APPWRITE_FUNCTION_RUNTIME_NAME": "Python",
+        "APPWRITE_FUNCTION_RUNTIME_VERSION": "3.12",
+        "APPWRITE_FUNCTION_API_ENDPOINT": "http://api/v1",
+        "APPWRITE_FUNCTION_EXECUTION_ID": "e1", "APPWRITE_FUNCTION_CPUS": "1",
+        "APPWRITE_FUNCTION_MEMORY": "512"}
+
+
+def test_a_function_that_catches_everything_is_killed_with_its_children(pool):
+    """Killed mutation: a catchable timeout (the old in-process FunctionTimeout) or a
+    kill of the runner alone (its grandchild would live on)."""
+    started = time.monotonic()
+    out = run(pool, "immortal", timeout=1.0)
+    assert out.failed and out.timed_out and "timed out after 1 s" in out.errors
+    assert time.monotonic() - started < 5
+    grandchild = int(re.search(r"grandchild (\d+)", out.logs).group(1))
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{grandchild}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # reaped by init once killed
+    status = Path(f"/proc/{grandchild}/stat")
+    assert not status.exists() or status.read_text().split()[2] == "Z"
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("segfault", "killed by SIGSEGV (Segmentation fault)"),
+    ("exit_three", "exited with code 3 before returning a response"),
+])
+def test_a_crash_is_a_failed_run_and_the_next_run_works(pool, name, message):
+    out = run(pool, name)
+    assert out.failed and out.status_code == 500 and message in out.errors
+    assert body(run(pool, "env_dump"))["pid"] != os.getpid()
+
+
+def test_system_exit_fails_the_run_and_keeps_the_runner(pool):
+    out = run(pool, "system_exit")
+    assert out.failed and "Function raised SystemExit: 3" in out.errors
+    assert not run(pool, "system_exit").errors.startswith("Runtime process")
+
+
+def test_memory_beyond_the_specification_fails_with_the_limit(pool):
+    out = run(pool, "hog", query="?mb=2048", spec="s-1vcpu-512mb")
+    assert out.failed and "memory limit of 512 MB exceeded" in out.errors
+    assert run(pool, "hog", query="?mb=600", spec="s-1vcpu-1gb").body == str(
+        600 * 1024 * 1024).encode()
+
+
+def test_cpus_of_the_specification_bound_the_cores(pool):
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 cores to tell 1 from 2")
+    assert body(run(pool, "env_dump", spec="s-1vcpu-512mb"))["cores"] == 1
+    assert body(run(pool, "env_dump", spec="s-2vcpu-2gb"))["cores"] == 2
+
+
+def test_prints_and_context_logs_keep_their_order(pool):
+    out = run(pool, "chatty")
+    assert out.logs == "out 1\nlog 2\nout 3"
+    assert out.errors == "err 1\nerr 2"
+    again = run(pool, "chatty")  # the same runner: nothing left over from the last run
+    assert again.logs == "out 1\nlog 2\nout 3"
+
+
+def test_output_is_capped(pool):
+    out = run(pool, "loud")
+    assert len(out.logs) < OUTPUT_LIMIT + 100
+    assert out.logs.endswith(f"[{3 * 1024 * 1024 - OUTPUT_LIMIT:,} more bytes not kept]")
+
+
+def test_a_runner_is_recycled_after_max_runs():
+    pool = RunnerPool(max_runs=2)
+    try:
+        pids = [body(run(pool, "env_dump"))["pid"] for _ in range(3)]
+    finally:
+        pool.close()
+    assert pids[0] == pids[1] != pids[2]
+
+
+def test_changed_code_gets_a_new_runner(tmp_path, pool):
+    code = tmp_path / "p1" / "f1" / "main.py"
+    code.parent.mkdir(parents=True)
+    code.write_text("def main(context):\n    return context.res.text('one')\n")
+
+    def call():
+        return python_runtime.run("p1", "f1", "main.py", str(tmp_path),
+                                  Request("GET", "/", {}, ""), 5, (), pool=pool).body
+
+    assert call() == b"one"
+    time.sleep(0.01)
+    code.write_text("def main(context):\n    return context.res.text('two')\n")
+    os.utime(code, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert call() == b"two"
+
+
+def test_closing_the_pool_ends_its_runners():
+    pool = RunnerPool()
+    pid = body(run(pool, "env_dump"))["pid"]
+    pool.close()
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists()
