@@ -102,29 +102,36 @@ def test_cancel_racing_the_dispatcher_is_one_or_the_other(pg_url, broker_url, st
     execution_in_progress, runs exactly once). Never both, never neither.
 
     The function takes 2 s, longer than the whole cancel window, so no run can have
-    *finished* when its DELETE arrives (deleting a finished run is a plain 204)."""
+    *finished* when its DELETE arrives (deleting a finished run is a plain 204).
+    The offsets are seeded, and both outcomes must occur: a race in which nothing was
+    promoted (every DELETE a trivial 204) proves nothing. Killed mutations: the
+    cancel deleting a row the dispatcher already promoted (a 204 that still runs),
+    or the promotion skipping rows being deleted (a 400 that never runs)."""
     ledger = tmp_path / "ledger.txt"
     env = tocsin_env(pg_url, broker_url, TOCSIN_LEASE_TTL="2",
                      FIXTURE_LEDGER=str(ledger))
-    procs = [start_scheduler(env, "n1", tmp_path), start_worker(env, "w1", tmp_path, 4)]
+    procs = [start_scheduler(env, "n1", tmp_path), start_worker(env, "w1", tmp_path, 8)]
+    rng = random.Random(1129)
     try:
         wait_for(lambda: leader(store), 15, what="a leader")
         due = store.now() + timedelta(seconds=2)
         store.function("slowfn", entrypoint="tests.fixtures.functions:slow", timeout=30)
-        ids = [store.oneshot("slowfn", path="/?seconds=2",
-                             at=due + timedelta(milliseconds=random.randint(-300, 300)))
-               for _ in range(60)]
+        ats = [due + timedelta(milliseconds=rng.randint(-300, 300)) for _ in range(60)]
+        ids = [store.oneshot("slowfn", path="/?seconds=2", at=at) for at in ats]
         with store.session() as s, s.begin():
             from scheduler.store.schedules import notify_wakeup
 
             notify_wakeup(s)
         outcomes: dict[str, int] = {}
         lock = threading.Lock()
-        wake = due.timestamp()
+        # Each DELETE aims at its own one-shot's due instant, give or take 0.4 s: about
+        # half land before the dispatcher promotes the row, half after.
+        cancel_at = {eid: at.timestamp() + rng.uniform(-0.4, 0.4)
+                     for eid, at in zip(ids, ats, strict=True)}
 
         def cancel(batch: list[str]) -> None:
-            for eid in batch:
-                time.sleep(max(0.0, wake + random.uniform(-0.4, 0.4) - time.time()))
+            for eid in sorted(batch, key=cancel_at.__getitem__):
+                time.sleep(max(0.0, cancel_at[eid] - time.time()))
                 code = client.delete(f"/v1/functions/slowfn/executions/{eid}").status_code
                 with lock:
                     outcomes[eid] = code
@@ -135,7 +142,7 @@ def test_cancel_racing_the_dispatcher_is_one_or_the_other(pg_url, broker_url, st
         for t in threads:
             t.join(30)
         print("\ncancel race outcomes:", sorted(Counter(outcomes.values()).items()))
-        assert set(outcomes.values()) <= {204, 400}, outcomes
+        assert set(outcomes.values()) == {204, 400}, outcomes  # both sides of the race
         lost = [e for e, c in outcomes.items() if c == 400]
         wait_for(lambda: all(store.get(Execution, e).status == "completed" for e in lost), 90,
                  what="the executions that won the race to run")
