@@ -34,6 +34,7 @@ from scheduler.publish import Publisher, make_publisher
 from scheduler.store import executions as exec_store
 from scheduler.store import fires as fire_store
 from scheduler.store import leases as lease_store
+from scheduler.store import projects as project_store
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
 from scheduler.store.dialect import capabilities
 from scheduler.store.schedules import add_local_listener, listen_wakeups
@@ -212,6 +213,7 @@ class Daemon:
         with transaction(self.sessions) as session:
             cutoff = db_now(session) - timedelta(days=self.settings.retention_days)
             removed = exec_store.prune(session, cutoff)
+            project_store.prune_execution_keys(session, db_now(session))
         if removed:
             log.info("retention.pruned", count=removed)
 

@@ -11,6 +11,7 @@ import base64
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -22,7 +23,7 @@ from scheduler.publish import make_publisher
 from scheduler.results import ResultChannel, make_results
 from scheduler.states import ExecutionStatus
 from scheduler.store import executions as store
-from scheduler.store import variables
+from scheduler.store import projects, variables
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
 from scheduler.store.models import Execution, Function
 from scheduler.timerules import iso
@@ -110,6 +111,7 @@ class _Run:
     timeout: float  # what this run may take
     capped: bool  # the timeout is the synchronous limit, not the function's own
     variables: dict[str, str]
+    key: str | None  # the run's own API key (x-appwrite-key), if the function has scopes
 
 
 def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: str
@@ -130,10 +132,13 @@ def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: st
             store.finish(session, ex.id, {"status": ExecutionStatus.FAILED,
                                           "errors": DISABLED_ERROR,
                                           "response_status_code": 500}, now)
-            return _Run(claimed, 0.0, False, {})
+            return _Run(claimed, 0.0, False, {}, None)
         env = variables.environment(session, fn.project_id, fn.id)
-    capped = ex.sync and settings.sync_timeout < float(fn.timeout)
-    return _Run(claimed, settings.sync_timeout if capped else float(fn.timeout), capped, env)
+        capped = ex.sync and settings.sync_timeout < float(fn.timeout)
+        timeout = settings.sync_timeout if capped else float(fn.timeout)
+        key = projects.add_execution_key(session, fn.project_id, ex.id, fn.scopes,
+                                         now + timedelta(seconds=timeout + 5))
+    return _Run(claimed, timeout, capped, env, key)
 
 
 def _record(sessions: sessionmaker[Session], execution_id: str,
@@ -143,6 +148,7 @@ def _record(sessions: sessionmaker[Session], execution_id: str,
     for pause in (*RECORD_RETRIES, None):
         try:
             with transaction(sessions) as session:
+                projects.revoke_execution_key(session, execution_id)
                 return store.finish(session, execution_id, fields, db_now(session))
         except OperationalError as exc:
             if pause is None:
@@ -173,11 +179,11 @@ def run_execution(execution_id: str) -> str | None:
                                  "body": "", "headers": [], "logs": "", "errors": DISABLED_ERROR,
                                  "duration": 0.0})
         return ExecutionStatus.FAILED
-    request = Request(
-        method=ex.request_method, path=ex.request_path,
-        headers=request_headers(ex.request_headers, ex.id, ex.trigger, iso(ex.scheduled_for)),
-        body=ex.request_body,
-    )
+    headers = request_headers(ex.request_headers, ex.id, ex.trigger, iso(ex.scheduled_for))
+    if got.key:  # callers can never send x-appwrite-* headers: this one is ours
+        headers["x-appwrite-key"] = got.key
+    request = Request(method=ex.request_method, path=ex.request_path, headers=headers,
+                      body=ex.request_body)
     outcome = run_function(settings, fn, request, got.timeout, ex.id, got.variables)
     status = ExecutionStatus.FAILED if outcome.failed else ExecutionStatus.COMPLETED
     kept = [{"name": k.lower(), "value": v} for k, v in outcome.headers.items()

@@ -9,6 +9,8 @@ Create Date: 2026-11-29 14:30:00
   deletes its variables.
 * ``functions.runtime_specification``: the CPU and memory its runner gets
   (Appwrite's slugs, see scheduler/specs.py).
+* ``functions.scopes``: the scopes of the short-lived key each execution gets, so a
+  function can call Tocsin's API back.
 """
 
 import sqlalchemy as sa
@@ -24,6 +26,7 @@ def upgrade() -> None:
     with op.batch_alter_table("functions") as batch:
         batch.add_column(sa.Column("runtime_specification", sa.String(length=64),
                                    nullable=False, server_default="s-1vcpu-512mb"))
+        batch.add_column(sa.Column("scopes", sa.JSON(), nullable=False, server_default="[]"))
     op.create_table(
         "variables",
         sa.Column("project_id", sa.String(length=36), nullable=False),
@@ -47,4 +50,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("variables")
     with op.batch_alter_table("functions") as batch:
+        batch.drop_column("scopes")
         batch.drop_column("runtime_specification")

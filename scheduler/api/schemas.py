@@ -70,6 +70,7 @@ class FunctionWrite(BaseModel):
     catchupWindow: int | None = None
     catchupCap: int | None = None
     runtimeSpecification: str | None = None
+    scopes: list[str] | None = None
 
 
 class VariableWrite(BaseModel):
@@ -161,7 +162,7 @@ def function_json(fn: Function, variables: list[Variable] | None = None) -> dict
         "runtime": fn.runtime,
         "deploymentId": "",
         "deploymentCreatedAt": "",
-        "scopes": [],
+        "scopes": fn.scopes,
         "vars": [variable_json(v) for v in variables or []],
         "events": fn.events,
         "schedule": fn.schedule,

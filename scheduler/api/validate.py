@@ -162,7 +162,7 @@ def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
         out["timezone"] = timezone(data["timezone"])
     if "timeout" in data:
         out["timeout"] = _int_range("timeout", data["timeout"], 1, 900)
-    for api, col in (("execute", "execute"), ("events", "events")):
+    for api, col in (("execute", "execute"), ("events", "events"), ("scopes", "scopes")):
         if api in data:
             items = data[api]
             if not isinstance(items, list) or len(items) > 100 or not all(

@@ -119,6 +119,8 @@ class Function(Base):
     catchup_cap: Mapped[int] = mapped_column(Integer, default=100)
     runtime_specification: Mapped[str] = mapped_column(
         String(64), default=DEFAULT_SPEC, server_default=DEFAULT_SPEC)
+    # Scopes of the key each execution gets (``x-appwrite-key``), expiring with the run.
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now,
                                                  onupdate=func.now())

@@ -8,10 +8,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from scheduler.ids import new_id
+from scheduler.store.db import affected
 from scheduler.store.models import ApiKey, Project
 
 SCOPES = ("functions.read", "functions.write", "executions.read", "executions.write",
@@ -53,6 +54,33 @@ def add_key(session: Session, project_id: str, secret: str, scopes: list[str],
     session.add(key)
     session.flush()
     return key
+
+
+def execution_key_name(execution_id: str) -> str:
+    return f"execution:{execution_id}"
+
+
+def add_execution_key(session: Session, project_id: str, execution_id: str,
+                      scopes: list[str], expires_at: datetime) -> str | None:
+    """The short-lived key an execution gets (Appwrite's dynamic key): the function's
+    scopes that Tocsin has, valid until the run's deadline. None without scopes."""
+    granted = sorted(set(scopes) & set(SCOPES))
+    if not granted:
+        return None
+    secret = new_secret()
+    add_key(session, project_id, secret, granted, name=execution_key_name(execution_id),
+            expires_at=expires_at)
+    return secret
+
+
+def revoke_execution_key(session: Session, execution_id: str) -> None:
+    session.execute(delete(ApiKey).where(ApiKey.name == execution_key_name(execution_id)))
+
+
+def prune_execution_keys(session: Session, now: datetime) -> int:
+    """Keys of runs that never finished (a lost worker): expired, so harmless; gone."""
+    return affected(session.execute(delete(ApiKey).where(
+        ApiKey.name.startswith("execution:"), ApiKey.expires_at < now)))
 
 
 def ensure_key(session: Session, project_id: str, secret: str) -> None:

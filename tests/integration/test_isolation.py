@@ -166,13 +166,15 @@ def test_tocsin_up_isolates_functions_too(tmp_path):
         base = f"http://127.0.0.1:{port}/v1"
         wait_for(lambda: healthy(base), 30, what="health")
         functions = Functions(Client().set_endpoint(base).set_project("default").set_key(key))
-        for name in ("env_dump", "segfault", "immortal"):
+        for name in ("env_dump", "segfault", "immortal", "hog"):
             functions.create(function_id=name.replace("_", "-"), name=name,
                              runtime="python-3.12", entrypoint=ENTRY + name, timeout=2)
         crashed = run_sync(functions, "segfault")
         assert status(crashed) == "failed" and "SIGSEGV" in crashed.errors
         stuck = run_sync(functions, "immortal")
         assert status(stuck) == "failed" and "timed out" in stuck.errors
+        hog = run_sync(functions, "hog", path="/?mb=2048")
+        assert status(hog) == "failed" and "memory limit of 512 MB exceeded" in hog.errors
         execution = run_sync(functions, "env-dump")
         assert status(execution) == "completed", execution.errors
         body = json.loads(execution.responsebody)
@@ -182,3 +184,24 @@ def test_tocsin_up_isolates_functions_too(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+
+
+def test_each_run_gets_a_key_with_the_functions_scopes_that_ends_with_it(stack):
+    """Appwrite's dynamic key: x-appwrite-key carries the function's scopes for this run
+    only. Killed mutations: no key, a key that outlives the run, a key with all scopes."""
+    functions, base = stack
+    functions.create(function_id="caller", name="Caller", runtime="python-3.12",
+                     entrypoint=ENTRY + "call_back", scopes=["functions.read"])
+    functions.create(function_id="plain", name="Plain", runtime="python-3.12",
+                     entrypoint=ENTRY + "call_back")
+    assert functions.get(function_id="caller").scopes == ["functions.read"]
+    run = functions.create_execution(function_id="caller", body=base, xasync=False)
+    got = json.loads(run.responsebody)
+    assert got["status"] == 200 and got["key"].startswith("tocsin_")
+    assert "x-appwrite-key" not in {h.name for h in run.requestheaders}
+    headers = {"X-Appwrite-Project": "iso", "X-Appwrite-Key": got["key"]}
+    after = httpx.get(base + "/functions", headers=headers, timeout=5)
+    assert after.status_code == 401  # revoked when the run ended
+    unscoped = json.loads(functions.create_execution(function_id="plain", body=base,
+                                                     xasync=False).responsebody)
+    assert unscoped == {"key": "", "status": 401}
