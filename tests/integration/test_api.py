@@ -208,6 +208,32 @@ def test_delete_finished_is_204(client, fn, store):
     assert client.delete(f"/v1/functions/{fn}/executions/{eid}").status_code == 204
 
 
+def test_deleting_a_function_takes_its_schedules_one_shots_and_variables(client, store):
+    """Nothing is cleared first: the delete itself must take every row of the function
+    (its own schedule, an operator's extra one, a pending one-shot, a variable), and
+    nothing of another function. The store deletes them and the foreign keys cascade;
+    killed mutation: a delete that leaves rows behind (neither of the two), or one
+    that reaches another function's rows."""
+    for fid in ("doomed", "kept"):
+        assert client.post("/v1/functions", json={
+            "functionId": fid, "name": fid, "runtime": "python-3.12", "schedule": "0 * * * *",
+            "entrypoint": "tests.fixtures.functions:hello"}).status_code == 201
+        assert client.post(f"/v1/scheduler/functions/{fid}/schedules", json={
+            "key": "extra", "schedule": "*/5 * * * *"}).status_code == 201
+        assert client.post(f"/v1/functions/{fid}/executions", json={
+            "async": True, "scheduledAt": future(store)}).status_code == 202
+        assert client.post(f"/v1/functions/{fid}/variables", json={
+            "key": "K", "value": "v"}).status_code == 201
+
+    def count(table: str, fid: str) -> int:
+        return store.scalar(f"SELECT count(*) FROM {table} WHERE function_id = '{fid}'")
+
+    assert [count(t, "doomed") for t in ("schedules", "executions", "variables")] == [2, 1, 1]
+    assert client.delete("/v1/functions/doomed").status_code == 204
+    assert [count(t, "doomed") for t in ("schedules", "executions", "variables")] == [0, 0, 0]
+    assert [count(t, "kept") for t in ("schedules", "executions", "variables")] == [2, 1, 1]
+
+
 # ------------------------------------------------------------------ queries
 
 

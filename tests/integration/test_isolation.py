@@ -24,7 +24,7 @@ ENTRY = "tests.fixtures.functions:"
 def stack(pg_url, broker_url, tmp_path):
     env = tocsin_env(pg_url, broker_url, TOCSIN_BOOTSTRAP_PROJECT="iso",
                      TOCSIN_BOOTSTRAP_KEY=KEY, TOCSIN_PUBLIC_URL="https://tocsin.example/v1",
-                     AWS_SECRET_ACCESS_KEY="hunter2")
+                     AWS_SECRET_ACCESS_KEY="hunter2", TOCSIN_LOG_LEVEL="DEBUG")
     api, base = start_api(env, tmp_path)
     procs = [api, start_scheduler(env, "s1", tmp_path), start_worker(env, "w1", tmp_path, 1)]
     client = Client().set_endpoint(base).set_project("iso").set_key(KEY)
@@ -186,7 +186,7 @@ def test_tocsin_up_isolates_functions_too(tmp_path):
         proc.wait(timeout=30)
 
 
-def test_each_run_gets_a_key_with_the_functions_scopes_that_ends_with_it(stack):
+def test_each_run_gets_a_key_with_the_functions_scopes_that_ends_with_it(stack, tmp_path):
     """Appwrite's dynamic key: x-appwrite-key carries the function's scopes for this run
     only. Killed mutations: no key, a key that outlives the run, a key with all scopes."""
     functions, base = stack
@@ -205,3 +205,10 @@ def test_each_run_gets_a_key_with_the_functions_scopes_that_ends_with_it(stack):
     unscoped = json.loads(functions.create_execution(function_id="plain", body=base,
                                                      xasync=False).responsebody)
     assert unscoped == {"key": "", "status": 401}
+    # Neither the project key nor a run's key is in any process's log, even at DEBUG
+    # (the API's, the scheduler's and the worker's; #21: read the real logs).
+    logs = {p.name: p.read_text(errors="replace") for p in tmp_path.glob("*.log")}
+    assert {"api.log", "s1.log", "w1.log"} <= set(logs), sorted(logs)
+    assert "execution.finished" in logs["w1.log"]  # the worker did log the runs
+    for name, text in logs.items():
+        assert KEY not in text and got["key"] not in text, name

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import signal
+import sys
 import time
 from datetime import timedelta
 
@@ -151,3 +153,49 @@ def test_sync_execution_returns_body_and_stores_none(store, pg_url, broker_url, 
         assert not hasattr(row, "response_body")  # there is no column to store it in
     finally:
         proc.stop()
+
+
+def test_the_leaders_own_reaper_fails_a_lost_run_and_counts_it(store, pg_url, broker_url,
+                                                               tmp_path, ledger):
+    """No test code reaps here: two real scheduler nodes run, with TOCSIN_REAP_MARGIN=1;
+    the leader's reaper fails the run of a killed worker, within timeout + margin + its
+    interval, and counts it in tocsin_reaped_total; the standby reaps nothing.
+    Killed mutations: reaping on standbys, ignoring the margin setting, not counting."""
+    import httpx
+
+    from tests.helpers import Proc, free_port, leader, node_of
+
+    env = tocsin_env(pg_url, broker_url, TOCSIN_LEASE_TTL="2", TOCSIN_REAP_MARGIN="1",
+                     FIXTURE_LEDGER=str(ledger))
+    ports = {name: free_port() for name in ("r1", "r2")}
+    nodes = [Proc([sys.executable, "-m", "scheduler", "scheduler", "--metrics-port",
+                   str(port)], {**env, "TOCSIN_NODE_NAME": name}, tmp_path / f"{name}.log")
+             for name, port in ports.items()]
+    worker = start_worker(env, "wdie", tmp_path)
+    try:
+        lead = node_of(wait_for(lambda: leader(store), 15, what="a leader")[0])
+        store.function("slow", entrypoint="tests.fixtures.functions:slow", timeout=2)
+        eid = store.waiting("slow", path="/?seconds=60")
+        RedisPublisher(broker_url).publish([eid])
+        wait_for(lambda: runs(ledger), 30, what="the function to be running")
+        for child in psutil.Process(worker.pid).children(recursive=True):
+            child.send_signal(signal.SIGKILL)
+        worker.kill_group()
+        started = store.get(Execution, eid).started_at
+        wait_for(lambda: store.get(Execution, eid).status == "failed", 20, interval=0.2,
+                 what="the leader's reaper")
+        ex = store.get(Execution, eid)
+        assert "worker running it was lost" in ex.errors
+        # Not before timeout (2 s) + margin (1 s): the margin setting is honoured.
+        assert (ex.finished_at - started).total_seconds() >= 3.0
+
+        def reaped(name: str) -> float:
+            text = httpx.get(f"http://127.0.0.1:{ports[name]}/metrics", timeout=5).text
+            found = re.search(r"^tocsin_reaped_total (\S+)$", text, re.M)
+            return float(found.group(1)) if found else 0.0
+
+        standby = next(n for n in ports if n != lead)
+        assert (reaped(lead), reaped(standby)) == (1.0, 0.0)
+    finally:
+        for proc in nodes:
+            proc.stop()
