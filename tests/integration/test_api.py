@@ -241,6 +241,36 @@ def _q(**query) -> str:
     return json.dumps(query)
 
 
+OPS = {"equal": lambda a, b: a == b, "notEqual": lambda a, b: a != b,
+       "greaterThan": lambda a, b: a > b, "greaterThanEqual": lambda a, b: a >= b,
+       "lessThan": lambda a, b: a < b, "lessThanEqual": lambda a, b: a <= b}
+
+
+@pytest.mark.parametrize("method", sorted(OPS))
+@pytest.mark.parametrize(("attribute", "column", "values"), [
+    ("responseStatusCode", "response_status_code", [200, 201, 404, 500, 503]),
+    ("duration", "duration", [0.1, 0.5, 1.0, 2.5, 10.0]),
+])
+def test_every_comparison_reaches_sql_on_every_numeric_attribute(
+        client, fn, store, method, attribute, column, values):
+    """Each method against a pivot in the middle of five distinct values must return
+    exactly the rows Python's own comparison picks (so `<` for `>` or a dropped filter
+    fails: #21.4)."""
+    ids = []
+    for value in values:
+        eid = store.waiting(fn)
+        with store.session() as s, s.begin():
+            setattr(s.get(Execution, eid), column, value)
+        ids.append(eid)
+    pivot = values[2]
+    r = client.get(f"/v1/functions/{fn}/executions", params={
+        "queries[0]": _q(method=method, attribute=attribute, values=[pivot])})
+    assert r.status_code == 200, r.text
+    want = {eid for eid, v in zip(ids, values, strict=True) if OPS[method](v, pivot)}
+    assert {e["$id"] for e in r.json()["executions"]} == want
+    assert r.json()["total"] == len(want)
+
+
 def test_list_queries_filter_order_limit_offset_cursor_total(client, fn, store):
     ids = [client.post(f"/v1/functions/{fn}/executions",
                        json={"async": True, "scheduledAt": future(store, 5 + i)}).json()["$id"]
