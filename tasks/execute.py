@@ -86,7 +86,7 @@ def run_function(settings: Settings, fn: Function, request: Request, timeout: fl
         if fn.runtime == "http":
             return timed(lambda: http_runtime.run(fn.url, request, timeout,
                                                   deny_private=settings.http_deny_private))
-        if fn.runtime.startswith("python"):
+        if fn.runtime.startswith("python"):  # also values stored before the strict list
             return timed(lambda: python_runtime.run(
                 fn.project_id, fn.id, fn.entrypoint, settings.functions_dir, request, timeout,
                 settings.entrypoint_prefixes, execution_id=execution_id,

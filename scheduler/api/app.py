@@ -96,15 +96,13 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 404:
+        # Appwrite has no 405: a route is a method and a path, so a wrong method is a 404.
+        if exc.status_code in (404, 405):
             return error_response(ApiError(
                 404, "general_route_not_found",
                 "The requested route was not found. Please refer to the API docs and try again."))
         if exc.status_code == 413:
             return error_response(ApiError(413, TOO_LARGE, str(exc.detail)))
-        if exc.status_code == 405:
-            return error_response(ApiError(405, "general_not_allowed",
-                                           "The requested method is not allowed on this route."))
         return error_response(ApiError(exc.status_code, "general_unknown", str(exc.detail)))
 
     @app.exception_handler(DataError)

@@ -32,7 +32,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
                                "general_query_invalid, execution_in_progress, ...)"),
                          (401, "Missing scope or expired key"),
                          (404, "Project, function, execution or route not found"),
-                         (405, "Method not allowed on this route"),
                          (409, "Already exists"),
                          (503, "A dependency (database, broker) is unreachable"),
                          (500, "Unexpected server error"))

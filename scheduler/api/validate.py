@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from scheduler import entrypoints, httprules, specs
+from scheduler import entrypoints, httprules, runtimes, specs
 from scheduler.api.errors import HEADERS_RULE, METHODS, UID_RULE, ApiError, invalid_param
 from scheduler.errors import CronError, EntrypointNotAllowed, PathError, ScheduleError
 from scheduler.policies import POLICIES
@@ -28,7 +28,6 @@ MAX_HEADERS = 100
 MAX_HEADERS_SIZE = 16384
 _UID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,35}$")
 _HEADER_KEY = re.compile(r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$")
-_RUNTIME = re.compile(r"^(http|python-3(\.\d+)?(-ml)?)$")
 CRON_RULE = "String must be a valid cron expression"
 # PostgreSQL text cannot hold NUL; say so instead of failing at the database.
 NUL_RULE = "Value must not contain NUL (\\u0000) characters"
@@ -153,8 +152,8 @@ def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
                                         "and no longer than 128 chars")
         out["name"] = name
     if "runtime" in data:
-        if not isinstance(data["runtime"], str) or not _RUNTIME.match(data["runtime"]):
-            raise invalid_param("runtime", "Value must be one of (http, python-3.x) on Tocsin")
+        if data["runtime"] not in runtimes.SUPPORTED:
+            raise invalid_param("runtime", runtimes.rule())
         out["runtime"] = data["runtime"]
     if "schedule" in data:
         out["schedule"] = cron(data["schedule"] or "")

@@ -440,7 +440,7 @@ def test_function_crud_and_schedule_sync(client, store):
         ({"timezone": "Mars/Base"}, "timezone", "unknown timezone"),
         ({"timeout": 0}, "timeout", "between 1 and 900"),
         ({"timeout": 901}, "timeout", "between 1 and 900"),
-        ({"runtime": "node-18.0"}, "runtime", "http, python-3.x"),
+        ({"runtime": "node-18.0"}, "runtime", "python-3.8, python-3.9"),
         ({"missedPolicy": "sometimes"}, "missedPolicy", "skip, latest, all"),
         ({"url": "ftp://x"}, "url", "http or https"),
         ({"functionId": "bad id"}, "functionId", "UID must contain"),
@@ -494,3 +494,31 @@ def test_health_and_openapi(client):
     spec = client.get("/openapi.json").json()
     assert "/v1/functions/{functionId}/executions" in spec["paths"]
     assert "/v1/scheduler/schedules/{scheduleId}/pause" in spec["paths"]
+
+
+# ------------------------------------------------------------------ wire (#16)
+
+
+def test_runtimes_are_the_sdks_python_values_plus_http(client):
+    r = client.get("/v1/functions/runtimes")
+    assert r.status_code == 200
+    ids = [rt["$id"] for rt in r.json()["runtimes"]]
+    assert {"python-3.8", "python-3.12", "python-3.14", "python-ml-3.11", "http"} <= set(ids)
+    assert r.json()["total"] == len(ids)
+    one = next(rt for rt in r.json()["runtimes"] if rt["$id"] == "python-ml-3.11")
+    assert (one["key"], one["name"], one["version"]) == ("python-ml", "Python (ML)", "3.11")
+    ok = client.post("/v1/functions", json={"functionId": "ml", "name": "ml",
+                                            "runtime": "python-ml-3.11"})
+    assert ok.status_code == 201
+    body = assert_error(client.post("/v1/functions", json={
+        "functionId": "made-up", "name": "x", "runtime": "python-3.11-ml"}), 400,
+        "general_argument_invalid")
+    assert body["message"].startswith("Invalid `runtime` param: Value must be one of (python-3.8")
+
+
+def test_routes_tocsin_lacks_say_so_and_wrong_methods_are_404(client, fn):
+    for path in ("/v1/functions/templates", "/v1/functions/templates/starter",
+                 f"/v1/functions/{fn}/deployments", f"/v1/functions/{fn}/deployments/d1"):
+        body = assert_error(client.get(path), 404, "general_route_not_found")
+        assert "Tocsin has no" in body["message"], path
+    assert_error(client.patch(f"/v1/functions/{fn}/executions"), 404, "general_route_not_found")

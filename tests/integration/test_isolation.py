@@ -144,6 +144,8 @@ def test_crashes_and_timeouts_fail_the_run_and_the_worker_goes_on(stack):
 
 def test_specifications_are_listed_and_chosen(stack):
     functions, _ = stack
+    runtimes = {r.id: r for r in functions.list_runtimes().runtimes}  # the SDK parses them
+    assert runtimes["python-3.12"].name == "Python" and "http" in runtimes
     specs = functions.list_specifications()
     slugs = {s.slug: s for s in specs.specifications}
     assert slugs["s-1vcpu-512mb"].memory == 512 and slugs["s-1vcpu-512mb"].enabled

@@ -1,5 +1,5 @@
-"""What this node offers functions: /v1/functions/specifications. Registered before
-/functions/{functionId}, which would otherwise take "specifications" for an id."""
+"""What this node offers functions: /v1/functions/runtimes and /specifications.
+Registered before /functions/{functionId}, which would otherwise take them for ids."""
 
 from __future__ import annotations
 
@@ -8,12 +8,41 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from scheduler import specs
+from scheduler import runtimes, specs
+from scheduler.api import errors
 from scheduler.api.auth import identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.schemas import ERROR_RESPONSES
 
 router = APIRouter(tags=["functions"], responses=ERROR_RESPONSES)
+
+
+@router.get("/functions/runtimes")
+def list_runtimes(request: Request, ctx: Context = Depends(get_context)) -> dict[str, Any]:
+    """Appwrite's Runtime models for what this node runs: every Python value of the
+    SDKs' Runtime enum (all run in the python runner) and Tocsin's ``http``."""
+    identify(request, ctx).require("functions.read")
+    rows = [runtimes.describe(r).as_appwrite() for r in runtimes.SUPPORTED]
+    return {"total": len(rows), "runtimes": rows}
+
+
+@router.get("/functions/templates")
+@router.get("/functions/templates/{templateId}")
+def templates(request: Request, ctx: Context = Depends(get_context)) -> dict[str, Any]:
+    raise errors.ApiError(
+        404, "general_route_not_found",
+        "Tocsin has no function templates: create a function with POST /v1/functions and "
+        "a module or file entrypoint (GET /v1/functions/runtimes lists the runtimes).")
+
+
+@router.api_route("/functions/{functionId}/deployments{rest:path}",
+                  methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+def deployments(functionId: str, rest: str) -> None:
+    raise errors.ApiError(
+        404, "general_route_not_found",
+        "Tocsin has no deployments: a function runs the code its `entrypoint` names (a "
+        "module the operator allows, or a file under the functions directory); update it "
+        "with PUT /v1/functions/{functionId}.")
 
 
 @router.get("/functions/specifications")

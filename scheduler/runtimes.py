@@ -1,0 +1,46 @@
+"""The runtimes a function may name, as Appwrite's SDKs spell them. Pure.
+
+Every Python value of the SDK's ``Runtime`` enum runs in the python runner (the
+worker's own interpreter: the version in the name is Appwrite's label, not a
+different Python); ``http`` is Tocsin's extension (one HTTP request per run).
+Anything else is refused with the list of what this node runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HTTP = "http"
+PYTHON = tuple(f"python-3.{minor}" for minor in range(8, 15)) + tuple(
+    f"python-ml-3.{minor}" for minor in range(11, 14))
+SUPPORTED = (*PYTHON, HTTP)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    id: str
+    key: str
+    name: str
+    version: str
+
+    def as_appwrite(self) -> dict[str, object]:
+        """Appwrite's Runtime model (image fields name the runner, not a container)."""
+        return {"$id": self.id, "key": self.key, "name": self.name, "version": self.version,
+                "base": f"tocsin-runner:{self.id}", "image": f"tocsin-runner:{self.id}",
+                "logo": f"{self.key}.png", "supports": ["amd64", "arm64"]}
+
+
+def describe(runtime_id: str) -> Runtime:
+    if runtime_id == HTTP:
+        return Runtime(HTTP, HTTP, "HTTP (Tocsin)", "1")
+    ml = runtime_id.startswith("python-ml-")
+    return Runtime(runtime_id, "python-ml" if ml else "python",
+                   "Python (ML)" if ml else "Python", runtime_id.rsplit("-", 1)[1])
+
+
+def is_python(runtime_id: str) -> bool:
+    return runtime_id in PYTHON
+
+
+def rule() -> str:
+    return f"Value must be one of ({', '.join(SUPPORTED)})"
