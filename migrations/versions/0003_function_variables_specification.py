@@ -9,6 +9,8 @@ Create Date: 2026-11-29 14:30:00
   deletes its variables.
 * ``functions.runtime_specification``: the CPU and memory its runner gets
   (Appwrite's slugs, see scheduler/specs.py).
+* ``functions.description`` and ``commands``: stored as the SDKs send them (Tocsin
+  runs no build commands; they are kept, not dropped).
 * ``functions.scopes``: the scopes of the short-lived key each execution gets, so a
   function can call Tocsin's API back.
 """
@@ -27,6 +29,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("runtime_specification", sa.String(length=64),
                                    nullable=False, server_default="s-1vcpu-512mb"))
         batch.add_column(sa.Column("scopes", sa.JSON(), nullable=False, server_default="[]"))
+        batch.add_column(sa.Column("description", sa.String(length=1024), nullable=False,
+                                   server_default=""))
+        batch.add_column(sa.Column("commands", sa.Text(), nullable=False, server_default=""))
     op.create_table(
         "variables",
         sa.Column("project_id", sa.String(length=36), nullable=False),
@@ -50,5 +55,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("variables")
     with op.batch_alter_table("functions") as batch:
+        batch.drop_column("commands")
+        batch.drop_column("description")
         batch.drop_column("scopes")
         batch.drop_column("runtime_specification")

@@ -69,7 +69,10 @@ class FunctionWrite(BaseModel):
     catchupWindow: int | None = None
     catchupCap: int | None = None
     runtimeSpecification: str | None = None
+    buildSpecification: str | None = None
     scopes: list[str] | None = None
+    description: str | None = None
+    commands: str | None = None
 
 
 class VariableWrite(BaseModel):
@@ -155,19 +158,25 @@ def function_json(fn: Function, variables: list[Variable] | None = None) -> dict
         "$updatedAt": iso(fn.updated_at),
         "execute": fn.execute,
         "name": fn.name,
+        "description": fn.description,
         "enabled": fn.enabled,
         "live": True,
         "logging": fn.logging,
         "runtime": fn.runtime,
+        # Tocsin has no deployments: Appwrite's fields with their types, empty.
+        "deploymentRetention": 0,
         "deploymentId": "",
         "deploymentCreatedAt": "",
+        "latestDeploymentId": "",
+        "latestDeploymentCreatedAt": "",
+        "latestDeploymentStatus": "",
         "scopes": fn.scopes,
         "vars": [variable_json(v) for v in variables or []],
         "events": fn.events,
         "schedule": fn.schedule,
         "timeout": fn.timeout,
         "entrypoint": fn.entrypoint,
-        "commands": "",
+        "commands": fn.commands,
         "version": "v5",
         "url": without_credentials(fn.url),  # never echo credentials
         "timezone": fn.timezone,
@@ -175,8 +184,18 @@ def function_json(fn: Function, variables: list[Variable] | None = None) -> dict
         "misfireGrace": fn.misfire_grace,
         "catchupWindow": fn.catchup_window,
         "catchupCap": fn.catchup_cap,
+        "interval": None,
+        "installationId": "",
+        "providerRepositoryId": "",
+        "providerBranch": "",
+        "providerRootDirectory": "",
+        "providerSilentMode": False,
+        "providerBranches": [],
+        "providerPaths": [],
+        "buildSpecification": fn.runtime_specification,
         "runtimeSpecification": fn.runtime_specification,
         "specification": fn.runtime_specification,
+        "emailEnabled": False,
     }
 
 

@@ -186,6 +186,16 @@ def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
         out["entrypoint"] = data["entrypoint"]
     if "url" in data:
         out["url"] = _url(data["url"])
+    for api, col, high in (("description", "description", 1024), ("commands", "commands", 8192)):
+        if api in data:
+            if not isinstance(data[api], str) or len(data[api]) > high:
+                raise invalid_param(api, f"Value must be a valid string and no longer than "
+                                         f"{high} chars")
+            out[col] = data[api]
+    if "buildSpecification" in data:  # no builds here: checked like the runtime one
+        slug = data["buildSpecification"]
+        specs.choose(slug if isinstance(slug, str) else "", os.cpu_count() or 1,
+                     "buildSpecification")
     if "runtimeSpecification" in data:
         slug = data["runtimeSpecification"]
         out["runtime_specification"] = specs.choose(

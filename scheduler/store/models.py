@@ -121,6 +121,8 @@ class Function(Base):
         String(64), default=DEFAULT_SPEC, server_default=DEFAULT_SPEC)
     # Scopes of the key each execution gets (``x-appwrite-key``), expiring with the run.
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    description: Mapped[str] = mapped_column(String(1024), default="", server_default="")
+    commands: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now,
                                                  onupdate=func.now())
