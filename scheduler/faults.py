@@ -38,4 +38,8 @@ def pause_point(name: str) -> None:
         _points[name] -= 1
         if _points[name] != 0:
             return
-    os.kill(os.getpid(), signal.SIGSTOP)
+    # To this thread, not the process: a process-directed SIGSTOP is taken by whichever
+    # thread the kernel wakes (usually the idle main thread), and this one could run on
+    # for a moment, long enough to commit the very transaction it meant to hold open.
+    # Sent to itself, the stop is taken on the way back from this very call.
+    signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)
