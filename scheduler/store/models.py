@@ -71,6 +71,13 @@ def _belongs_to_function(name: str) -> ForeignKeyConstraint:
                                 ondelete="CASCADE", name=name)
 
 
+def _partial_index(name: str, *columns: str, where: str,
+                   sqlite_where: str | None = None) -> Index:
+    """An index over the rows ``where`` selects, on PostgreSQL and SQLite alike."""
+    return Index(name, *columns, postgresql_where=text(where),
+                 sqlite_where=text(sqlite_where or where))
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -184,13 +191,9 @@ class Schedule(Base):
         _belongs_to_function("fk_schedules_function"),
         UniqueConstraint("project_id", "function_id", "key"),
         # The due scan: only runnable schedules, earliest first.
-        Index(
-            "ix_schedules_due",
-            "next_fire_at",
-            "id",
-            postgresql_where=text("NOT paused AND NOT disabled"),
-            sqlite_where=text("paused = 0 AND disabled = 0"),
-        ),
+        _partial_index("ix_schedules_due", "next_fire_at", "id",
+                       where="NOT paused AND NOT disabled",
+                       sqlite_where="paused = 0 AND disabled = 0"),
     )
 
 
@@ -234,34 +237,14 @@ class Execution(Base):
         _belongs_to_function("fk_executions_function"),
         UniqueConstraint("schedule_id", "scheduled_for"),
         Index("ix_executions_listing", "project_id", "function_id", "created_at"),
-        Index(
-            "ix_executions_due_oneshots",
-            "scheduled_at",
-            "id",
-            postgresql_where=text("status = 'scheduled'"),
-            sqlite_where=text("status = 'scheduled'"),
-        ),
+        _partial_index("ix_executions_due_oneshots", "scheduled_at", "id",
+                       where="status = 'scheduled'"),
         # The outbox: waiting rows, to (re)publish those the broker never got.
-        Index(
-            "ix_executions_waiting",
-            "updated_at",
-            postgresql_where=text("status = 'waiting'"),
-            sqlite_where=text("status = 'waiting'"),
-        ),
-        Index(
-            "ix_executions_deadline",
-            "deadline_at",
-            postgresql_where=text("status = 'processing'"),
-            sqlite_where=text("status = 'processing'"),
-        ),
+        _partial_index("ix_executions_waiting", "updated_at", where="status = 'waiting'"),
+        _partial_index("ix_executions_deadline", "deadline_at", where="status = 'processing'"),
         # The relay pages through handed-over rows to ask the broker about them.
-        Index(
-            "ix_executions_handed_over",
-            "enqueued_at",
-            "id",
-            postgresql_where=text("status = 'waiting'"),
-            sqlite_where=text("status = 'waiting'"),
-        ),
+        _partial_index("ix_executions_handed_over", "enqueued_at", "id",
+                       where="status = 'waiting'"),
     )
 
 
