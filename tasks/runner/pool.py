@@ -103,6 +103,11 @@ class Runner:
                 env=dict(program.env), cwd=program.cwd, stdin=subprocess.DEVNULL,
                 stdout=self.out, stderr=self.err, pass_fds=(theirs.fileno(),),
                 start_new_session=True, close_fds=True)
+        except BaseException:  # nothing started: leave no descriptor behind
+            ours.close()
+            for fd in (self.out, self.err):
+                os.close(fd)
+            raise
         finally:
             theirs.close()
         self.conn = Connection(ours.detach())

@@ -18,10 +18,11 @@ from tasks.runner.pool import POOL, Program, RunnerPool
 from tasks.runtimes import Outcome
 
 
-@lru_cache(maxsize=1)
-def _empty_home() -> str:
-    """Where a function with no code directory runs: never the worker's own directory."""
-    return tempfile.mkdtemp(prefix="tocsin-home-")
+@lru_cache(maxsize=4096)
+def _empty_home(project_id: str, function_id: str) -> str:
+    """Where a function with no code directory runs: its own empty directory, never the
+    worker's, and never one another function (or project) writes to."""
+    return tempfile.mkdtemp(prefix=f"tocsin-{project_id}-{function_id}-")
 
 
 def _import_path() -> list[str]:
@@ -44,7 +45,8 @@ def run(project_id: str, function_id: str, entrypoint: str, functions_dir: str,
         api_endpoint: str = "", passed: Iterable[str] = (), version: str = "",
         pool: RunnerPool = POOL) -> Outcome:
     code_dir = Path(functions_dir or ".") / project_id / function_id
-    cwd = str(code_dir) if functions_dir and code_dir.is_dir() else _empty_home()
+    cwd = (str(code_dir) if functions_dir and code_dir.is_dir()
+           else _empty_home(project_id, function_id))
     chosen = specs.get(spec)
     env = runner_env(os.environ, passed, variables or {}, project_id=project_id,
                      function_id=function_id, function_name=function_name or function_id,

@@ -159,3 +159,15 @@ def test_closing_the_pool_ends_its_runners():
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{pid}").exists()
+
+
+def test_functions_without_code_get_their_own_working_directory(pool):
+    """Module entrypoints of two functions never share a directory (files one writes
+    are not the other's), and neither runs in the worker's own directory."""
+    def cwd(project, function):
+        out = python_runtime.run(project, function, FN + "env_dump", "",
+                                 Request("GET", "/", {}, ""), 10, ALLOWED, pool=pool)
+        return json.loads(out.body)["env"]["HOME"]
+
+    homes = {cwd("p1", "a"), cwd("p1", "b"), cwd("p2", "a")}
+    assert len(homes) == 3 and os.getcwd() not in homes
