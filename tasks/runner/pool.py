@@ -139,6 +139,9 @@ class Runner:
             reply = self._receive(deadline)
         except (EOFError, OSError):
             return self._died(), False
+        except (ValueError, TypeError):  # not our protocol: user code wrote to the socket
+            self.kill()
+            return self._failed("Runtime process broke the runner protocol"), False
         if reply is None:
             return self._timed_out(timeout), False
         self.runs += 1
@@ -216,11 +219,14 @@ class RunnerPool:
         if runner is None:
             runner = Runner(program)
             log.info("runner.started", function_id=program.function_id, pid=runner.proc.pid)
-        outcome, reusable = runner.call(request, execution_id, timeout)
-        if reusable and runner.runs < self.max_runs and runner.alive:
-            self._checkin(runner)
-        else:
-            runner.close()
+        reusable = False
+        try:
+            outcome, reusable = runner.call(request, execution_id, timeout)
+        finally:
+            if reusable and runner.runs < self.max_runs and runner.alive:
+                self._checkin(runner)
+            else:
+                runner.close()
         return outcome
 
     def _checkout(self, program: Program) -> Runner | None:

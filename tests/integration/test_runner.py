@@ -171,3 +171,9 @@ def test_functions_without_code_get_their_own_working_directory(pool):
 
     homes = {cwd("p1", "a"), cwd("p1", "b"), cwd("p2", "a")}
     assert len(homes) == 3 and os.getcwd() not in homes
+
+
+def test_garbage_on_the_runner_channel_fails_the_run_not_the_worker(pool):
+    out = run(pool, "forge_reply")
+    assert out.failed and "broke the runner protocol" in out.errors
+    assert body(run(pool, "env_dump"))["pid"] != os.getpid()
