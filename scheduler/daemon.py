@@ -85,6 +85,9 @@ class Daemon:
                                      settings.dispatch_batch, settings.lease_ttl)
         self.started_at = datetime.now(UTC)
         self._stop = threading.Event()
+        # Held while re-arming the dispatch job, and by stop() while it sets _stop: see
+        # _rearm for the deadlock it prevents.
+        self._arm_lock = threading.Lock()
         self._wake_pending = threading.Event()
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(4)},
@@ -114,7 +117,8 @@ class Daemon:
         log.info("scheduler.started", node=self.node, ttl=s.lease_ttl)
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._arm_lock:  # no re-arm starts after this; one under way has ended
+            self._stop.set()
         self.scheduler.shutdown(wait=True)
         self.keeper.step_down()
         self.publisher.close()
@@ -151,14 +155,24 @@ class Daemon:
         """Run dispatch now (a new leader, or NOTIFY from the API). A wake-up that lands
         while a dispatch runs is kept and honoured when it ends, not dropped."""
         self._wake_pending.set()
-        with contextlib.suppress(Exception):  # the scheduler is shutting down
-            self.scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
+        self._rearm(datetime.now(UTC))
 
     def _arm(self, delay: float) -> None:
         delay = max(0.0, min(delay, self.settings.poll_interval))
-        with contextlib.suppress(Exception):
-            self.scheduler.modify_job(
-                "dispatch", next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
+        self._rearm(datetime.now(UTC) + timedelta(seconds=delay))
+
+    def _rearm(self, when: datetime) -> None:
+        """Move the dispatch job's next run, unless the daemon is stopping.
+
+        APScheduler's ``shutdown(wait=True)`` holds the job-store lock while it waits
+        for running jobs; a dispatch that then re-arms itself (``modify_job`` needs that
+        lock) would wait for the shutdown that waits for it: a SIGTERM that never ends.
+        """
+        with self._arm_lock:
+            if self._stop.is_set():
+                return
+            with contextlib.suppress(Exception):  # the scheduler is already shut down
+                self.scheduler.modify_job("dispatch", next_run_time=when)
 
     def dispatch_tick(self) -> None:
         if not self.keeper.leading:

@@ -9,6 +9,7 @@ the lease. Real scheduler processes, real PostgreSQL.
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -135,6 +136,33 @@ def test_dispatcher_does_not_spin_while_due_rows_are_locked(pg_url, store):
         holder.rollback()
         holder.close()
         daemon.stop()
+
+
+def test_stopping_while_a_dispatch_runs_returns(pg_url, store):
+    """SIGTERM while a dispatch is under way: APScheduler's shutdown holds its job-store
+    lock while it waits for running jobs, and a dispatch that re-armed itself then
+    (``modify_job`` needs that lock) waited for the shutdown waiting for it. Found by
+    the 20-run loop. Killed mutation: re-arming without the stop check under
+    ``_arm_lock`` (stop() never returns)."""
+    store.function()
+    store.schedule(cron="0 0 1 1 *", at=store.now() - timedelta(seconds=1))
+    daemon = Daemon(Settings(database_url=pg_url, broker_url="memory://", lease_ttl=5,
+                             poll_interval=5), publisher=_NullPublisher())
+    under_way = threading.Event()
+    original = daemon.dispatcher.drain
+
+    def slow(*args, **kwargs):
+        under_way.set()
+        time.sleep(1.0)  # long enough for stop() to be inside shutdown when this ends
+        return original(*args, **kwargs)
+
+    daemon.dispatcher.drain = slow  # type: ignore[method-assign]
+    daemon.start()
+    wait_for(under_way.is_set, 10, what="a dispatch under way")
+    stopper = threading.Thread(target=daemon.stop, daemon=True)
+    stopper.start()
+    stopper.join(15)
+    assert not stopper.is_alive(), "stop() hung behind a dispatch re-arming itself"
 
 
 class _NullPublisher:
