@@ -145,7 +145,6 @@ def test_changed_code_gets_a_new_runner(tmp_path, pool):
                                   Request("GET", "/", {}, ""), 5, (), pool=pool).body
 
     assert call() == b"one"
-    time.sleep(0.01)
     code.write_text("def main(context):\n    return context.res.text('two')\n")
     os.utime(code, ns=(time.time_ns(), time.time_ns() + 10**9))
     assert call() == b"two"
