@@ -6,6 +6,7 @@ Domain errors live in ``scheduler.errors``; this module adds the ones only HTTP 
 from __future__ import annotations
 
 from scheduler.errors import TocsinError
+from scheduler.scopes import names_of
 
 APPWRITE_VERSION = "1.9.6"
 
@@ -40,8 +41,9 @@ def invalid_param(name: str, description: str) -> ApiError:
 
 
 def missing_scope(scope: str, role: str = "guests") -> ApiError:
+    listed = ",".join(f'"{name}"' for name in names_of(scope))
     return ApiError(401, "general_unauthorized_scope",
-                    f'User (role: {role}) missing scopes (["{scope}"])')
+                    f"User (role: {role}) missing scopes ([{listed}])")
 
 
 def key_expired() -> ApiError:

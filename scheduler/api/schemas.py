@@ -58,6 +58,7 @@ class FunctionWrite(BaseModel):
     execute: list[str] | None = None
     events: list[str] | None = None
     schedule: str | None = None
+    interval: Any = None
     timeout: int | None = None
     enabled: bool | None = None
     logging: bool | None = None
@@ -107,8 +108,12 @@ class PauseRequest(BaseModel):
     note: str = Field("", max_length=512)
 
 
-def execution_json(ex: Execution, response: dict[str, Any] | None = None) -> dict[str, Any]:
+def execution_json(ex: Execution, response: dict[str, Any] | None = None,
+                   reported: tuple[str, str] | None = None) -> dict[str, Any]:
+    """``reported``: (status, errors) when they differ from the row's (a run past its
+    timeout is reported failed before the reaper writes so)."""
     headers = ex.request_headers or {}
+    status, errors = reported or (ex.status, ex.errors)
     return {
         "$id": ex.id,
         "$createdAt": iso(ex.created_at),
@@ -119,7 +124,7 @@ def execution_json(ex: Execution, response: dict[str, Any] | None = None) -> dic
         "resourceType": "functions",
         "deploymentId": "",
         "trigger": ex.trigger,
-        "status": ex.status,
+        "status": status,
         "requestMethod": ex.request_method,
         "requestPath": ex.request_path,
         "requestHeaders": [{"name": k, "value": v} for k, v in headers.items()
@@ -128,7 +133,7 @@ def execution_json(ex: Execution, response: dict[str, Any] | None = None) -> dic
         "responseBody": (response or {}).get("body", ""),
         "responseHeaders": ex.response_headers or [],
         "logs": ex.logs,
-        "errors": ex.errors,
+        "errors": errors,
         "duration": ex.duration,
         "scheduledAt": iso(ex.scheduled_at),
         # Tocsin's additions (extra fields are ignored by the SDKs).
@@ -184,7 +189,7 @@ def function_json(fn: Function, variables: list[Variable] | None = None) -> dict
         "misfireGrace": fn.misfire_grace,
         "catchupWindow": fn.catchup_window,
         "catchupCap": fn.catchup_cap,
-        "interval": None,
+        "interval": fn.interval,
         "installationId": "",
         "providerRepositoryId": "",
         "providerBranch": "",

@@ -140,6 +140,26 @@ def timezone(name: str) -> str:
         raise invalid_param("timezone", str(exc)) from None
 
 
+MAX_INTERVAL = 525_600  # minutes: a year
+
+
+def interval(value: Any) -> float:
+    """Appwrite's ``interval``: minutes between runs, 0 for none. The scheduler works in
+    whole minutes, so a fraction below one minute is refused rather than rounded."""
+    if (isinstance(value, bool) or not isinstance(value, int | float) or value != value
+            or not (value == 0 or 1 <= value <= MAX_INTERVAL)):
+        raise invalid_param("interval", f"Value must be 0 (no interval) or a number of "
+                                        f"minutes between 1 and {MAX_INTERVAL}")
+    return float(value)
+
+
+def schedule_or_interval(schedule: str, minutes: float) -> None:
+    """A function runs on a cron ``schedule`` or every ``interval`` minutes, not both."""
+    if schedule and minutes:
+        raise invalid_param("interval", "Cannot be combined with `schedule`: set one of "
+                                        "them and leave the other empty (or 0)")
+
+
 def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
                     ) -> dict[str, Any]:
     """Validate the Tocsin/Appwrite function fields present in ``data`` (API names).
@@ -159,6 +179,8 @@ def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
         out["schedule"] = cron(data["schedule"] or "")
     if "timezone" in data:
         out["timezone"] = timezone(data["timezone"])
+    if "interval" in data:
+        out["interval"] = interval(data["interval"])
     if "timeout" in data:
         out["timeout"] = _int_range("timeout", data["timeout"], 1, 900)
     for api, col in (("execute", "execute"), ("events", "events"), ("scopes", "scopes")):

@@ -9,7 +9,8 @@ import typer
 
 from scheduler.cli.common import store_session
 from scheduler.errors import CliUsageError
-from scheduler.store.projects import SCOPES, add_key, ensure_project, new_secret
+from scheduler.scopes import ACCEPTED, SCOPES
+from scheduler.store.projects import add_key, ensure_project, new_secret
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
 
@@ -23,10 +24,10 @@ def keys_create(
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
     scopes = scope or list(SCOPES)
-    unknown = sorted(set(scopes) - set(SCOPES))
+    unknown = sorted(set(scopes) - set(ACCEPTED))
     if unknown:
         raise CliUsageError(f"unknown scope(s) {', '.join(unknown)}; "
-                            f"allowed: {', '.join(SCOPES)}")
+                            f"allowed: {', '.join(ACCEPTED)}")
     secret = new_secret()
     expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
     with store_session(doing="write the key") as session:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.errors import ExecutionInProgress
@@ -116,6 +116,60 @@ def prune(session: Session, older_than: datetime, limit: int = 10_000) -> int:
 
 # ------------------------------------------------------------------ API side
 
+OVERDUE_ERROR = (
+    "Execution timed out: no outcome was recorded within the function timeout "
+    "({timeout} s) plus {margin:g} s."
+)
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """Appwrite reports a run that outlived its timeout as ``failed`` when it is read,
+    before anything has written so (here: before the leader's reaper gets to it).
+
+    A ``processing`` run is judged by the deadline it started under, a ``waiting`` one
+    by its creation plus the function's timeout; both with the reaper's margin. The
+    rule has two forms, side by side: SQL for filters, Python for the row in hand.
+    """
+
+    now: datetime  # the database clock
+    margin: float
+    function_timeout: int
+
+    def _waiting_since(self) -> datetime:
+        return self.now - timedelta(seconds=self.function_timeout + self.margin)
+
+    def clause(self) -> ColumnElement[bool]:
+        return or_(
+            and_(Execution.status == ExecutionStatus.PROCESSING,
+                 Execution.deadline_at < self.now - timedelta(seconds=self.margin)),
+            and_(Execution.status == ExecutionStatus.WAITING,
+                 Execution.created_at < self._waiting_since()))
+
+    def status_column(self) -> ColumnElement[str]:
+        return case((self.clause(), literal(ExecutionStatus.FAILED.value)),
+                    else_=Execution.status)
+
+    def applies(self, execution: Execution) -> bool:
+        if execution.status == ExecutionStatus.PROCESSING:
+            return (execution.deadline_at is not None
+                    and execution.deadline_at < self.now - timedelta(seconds=self.margin))
+        return (execution.status == ExecutionStatus.WAITING
+                and execution.created_at < self._waiting_since())
+
+    def reported(self, execution: Execution) -> tuple[str, str]:
+        """(status, errors) as the API reports them."""
+        if not self.applies(execution):
+            return execution.status, execution.errors
+        timeout = execution.timeout or self.function_timeout
+        return (ExecutionStatus.FAILED.value, execution.errors
+                or OVERDUE_ERROR.format(timeout=timeout, margin=self.margin))
+
+    def filter_columns(self) -> dict[str, Any]:
+        """What list filters see: the status as reported; no deployments, so ''."""
+        return {"status": self.status_column(), "deploymentId": literal("")}
+
+
 EXECUTION_COLUMNS: dict[str, Any] = {
     "trigger": Execution.trigger,
     "status": Execution.status,
@@ -148,13 +202,14 @@ def get(session: Session, project_id: str, function_id: str, execution_id: str,
 
 
 def delete_one(session: Session, project_id: str, function_id: str,
-               execution_id: str) -> bool:
+               execution_id: str, overdue: Overdue) -> bool:
     """Delete (cancel, for a scheduled one). Locks the row first, so a dispatcher that
-    is promoting it either finished (-> ExecutionInProgress) or will skip it (-> deleted)."""
+    is promoting it either finished (-> ExecutionInProgress) or will skip it (-> deleted).
+    A run reported failed for outliving its timeout can be deleted, as in Appwrite."""
     execution = get(session, project_id, function_id, execution_id, lock=True)
     if execution is None:
         return False
-    if ExecutionStatus(execution.status).in_progress:
+    if ExecutionStatus(execution.status).in_progress and not overdue.applies(execution):
         raise ExecutionInProgress()
     session.delete(execution)
     return True

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, literal, select
 from sqlalchemy.orm import Session
 
 from scheduler.errors import FunctionAlreadyExists, ScheduleAlreadyExists
@@ -22,6 +22,19 @@ from scheduler.store.db import db_now
 from scheduler.store.models import Execution, Function, Schedule
 from scheduler.store.schedules import notify_wakeup, set_inactive
 from scheduler.timerules import next_fire, parse_cron
+
+# Attribute -> column, for order and cursors (Appwrite's names).
+COLUMNS: dict[str, Any] = {
+    "name": Function.name, "enabled": Function.enabled, "runtime": Function.runtime,
+    "schedule": Function.schedule, "timeout": Function.timeout,
+    "entrypoint": Function.entrypoint, "commands": Function.commands,
+    "$createdAt": Function.created_at, "$updatedAt": Function.updated_at, "$id": Function.id,
+}
+# What filters see besides: fields of Appwrite's model that Tocsin has no use for are
+# constants (no deployments, no VCS), so a filter on them answers as Appwrite would.
+FILTER_COLUMNS: dict[str, Any] = {
+    "deploymentId": literal(""), "installationId": literal(""),
+}
 
 DEFAULT_KEY = "default"
 POLICY_FIELDS = ("missed_policy", "misfire_grace", "catchup_window", "catchup_cap")

@@ -1,31 +1,69 @@
-"""Applying a ListSpec (filters, order, cursor, limit, offset) to a query."""
+"""Applying a ListSpec (filters, order, cursor, limit, offset) to a query.
+
+Every filter becomes SQL: nothing is filtered in Python, so ``total`` and cursors
+agree with what a page holds. Lists are always bounded by an indexed prefix (a
+project, or a project and function), so filters run on that index's range.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from scheduler.errors import CursorNotFound
-from scheduler.listspec import ListSpec
+from scheduler.listspec import Condition, Filter, Group, ListSpec
 
-_OPS = {
+
+def _words(column: Any, text: str) -> ColumnElement[bool]:
+    """Appwrite's ``search``: every word appears, in any case."""
+    words = text.split() or [text]
+    return and_(*[func.lower(column).contains(w.lower(), autoescape=True) for w in words])
+
+
+_OPS: dict[str, Callable[[Any, list[Any]], ColumnElement[bool]]] = {
     "equal": lambda c, v: c.in_(v),
     "notEqual": lambda c, v: c.not_in(v),
     "greaterThan": lambda c, v: c > v[0],
     "greaterThanEqual": lambda c, v: c >= v[0],
     "lessThan": lambda c, v: c < v[0],
     "lessThanEqual": lambda c, v: c <= v[0],
+    "between": lambda c, v: c.between(v[0], v[1]),
+    "notBetween": lambda c, v: or_(c < v[0], c > v[1]),
+    "startsWith": lambda c, v: c.startswith(v[0], autoescape=True),
+    "endsWith": lambda c, v: c.endswith(v[0], autoescape=True),
+    "notStartsWith": lambda c, v: not_(c.startswith(v[0], autoescape=True)),
+    "notEndsWith": lambda c, v: not_(c.endswith(v[0], autoescape=True)),
+    "contains": lambda c, v: or_(*[c.contains(x, autoescape=True) for x in v]),
+    "notContains": lambda c, v: not_(or_(*[c.contains(x, autoescape=True) for x in v])),
+    "search": lambda c, v: _words(c, v[0]),
+    "notSearch": lambda c, v: not_(_words(c, v[0])),
+    "isNull": lambda c, v: c.is_(None),
+    "isNotNull": lambda c, v: c.is_not(None),
 }
+
+
+def condition(node: Condition, columns: dict[str, Any]) -> ColumnElement[bool]:
+    if isinstance(node, Group):
+        parts = [condition(child, columns) for child in node.children]
+        return and_(*parts) if node.method == "and" else or_(*parts)
+    assert isinstance(node, Filter)
+    return _OPS[node.method](columns[node.attribute], list(node.values))
 
 
 def list_rows(session: Session, model: Any, where: list[ColumnElement[bool]],
               columns: dict[str, Any], spec: ListSpec, with_total: bool,
-              default_order: str = "$createdAt") -> tuple[list[Any], int]:
+              default_order: str = "$createdAt",
+              filter_columns: dict[str, Any] | None = None) -> tuple[list[Any], int]:
+    """``columns`` are the orderable attributes' columns; ``filter_columns`` adds or
+    replaces what filters see (constants for fields Tocsin does not store, the status
+    as reported rather than as stored)."""
+    filterable = {**columns, **(filter_columns or {})}
     conditions = list(where)
-    for flt in spec.filters:
-        conditions.append(_OPS[flt.method](columns[flt.attribute], list(flt.values)))
+    for node in spec.filters:
+        conditions.append(condition(node, filterable))
     order = spec.order or [(default_order, False)]
     keys = [(columns[attr], desc) for attr, desc in order]
     keys.append((model.id, keys[-1][1]))  # a unique tiebreak makes cursors exact

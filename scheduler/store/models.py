@@ -130,6 +130,7 @@ class Function(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     description: Mapped[str] = mapped_column(String(1024), default="", server_default="")
     commands: Mapped[str] = mapped_column(Text, default="", server_default="")
+    interval: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now,
                                                  onupdate=func.now())

@@ -12,11 +12,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from scheduler.ids import new_id
+from scheduler.scopes import SCOPES, canonical
 from scheduler.store.db import affected
 from scheduler.store.models import ApiKey, Project
 
-SCOPES = ("functions.read", "functions.write", "executions.read", "executions.write",
-          "scheduler.read", "scheduler.write")
+__all__ = ["SCOPES", "KeyView", "add_key", "ensure_project", "find_key", "new_secret"]
 
 
 def hash_key(secret: str) -> str:
@@ -50,7 +50,8 @@ def project_exists(session: Session, project_id: str) -> bool:
 def add_key(session: Session, project_id: str, secret: str, scopes: list[str],
             name: str = "key", expires_at: datetime | None = None) -> ApiKey:
     key = ApiKey(id=new_id(), project_id=project_id, name=name,
-                 secret_hash=hash_key(secret), scopes=sorted(set(scopes)), expires_at=expires_at)
+                 secret_hash=hash_key(secret), scopes=sorted(canonical(scopes)),
+                 expires_at=expires_at)
     session.add(key)
     session.flush()
     return key
@@ -64,7 +65,7 @@ def add_execution_key(session: Session, project_id: str, execution_id: str,
                       scopes: list[str], expires_at: datetime) -> str | None:
     """The short-lived key an execution gets (Appwrite's dynamic key): the function's
     scopes that Tocsin has, valid until the run's deadline. None without scopes."""
-    granted = sorted(set(scopes) & set(SCOPES))
+    granted = sorted(canonical(scopes) & set(SCOPES))
     if not granted:
         return None
     secret = new_secret()
@@ -100,7 +101,7 @@ def find_key(session: Session, secret: str) -> KeyView | None:
     # The lookup is by hash; comparing in constant time keeps it that way end to end.
     if key is None or not hmac.compare_digest(key.secret_hash, digest):
         return None
-    return KeyView(key.project_id, frozenset(key.scopes), key.expires_at)
+    return KeyView(key.project_id, canonical(key.scopes), key.expires_at)
 
 
 def has_keys(session: Session, project_id: str) -> bool:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from scheduler import enqueue
@@ -21,12 +23,13 @@ from scheduler.store import executions as store
 from scheduler.store import functions as functions_store
 from scheduler.store.db import db_now, transaction
 from scheduler.store.listing import list_rows
-from scheduler.store.models import Execution
+from scheduler.store.models import Execution, Function
 
 router = APIRouter(tags=["executions"], responses=ERROR_RESPONSES)
 
 FILTERABLE = {"trigger": str, "status": str, "responseStatusCode": int, "duration": float,
-              "requestMethod": str, "requestPath": str}
+              "requestMethod": str, "requestPath": str, "deploymentId": str, "$id": str,
+              "$createdAt": datetime, "$updatedAt": datetime}
 SYNC_TIMEOUT = errors.ApiError(
     408, "function_synchronous_timeout",
     "Synchronous function execution timed out. Use asynchronous execution instead, or "
@@ -112,11 +115,17 @@ def list_executions(functionId: str, request: Request,
                          store.EXECUTION_COLUMNS)
     with_total = bool_param(request, "total", True)
     with transaction(ctx.sessions) as session:
-        load_function(session, caller.project_id, functionId)
+        fn = load_function(session, caller.project_id, functionId)
+        overdue = _overdue(session, ctx, fn)
         where = [Execution.project_id == caller.project_id, Execution.function_id == functionId]
         rows, total = list_rows(session, Execution, where, store.EXECUTION_COLUMNS, spec,
-                                with_total)
-    return {"total": total, "executions": [execution_json(e) for e in rows]}
+                                with_total, filter_columns=overdue.filter_columns())
+    return {"total": total,
+            "executions": [execution_json(e, reported=overdue.reported(e)) for e in rows]}
+
+
+def _overdue(session: Session, ctx: Context, fn: Function) -> store.Overdue:
+    return store.Overdue(db_now(session), ctx.settings.reap_margin, fn.timeout)
 
 
 def _one_execution(request: Request, ctx: Context, scope: str, function_id: str,
@@ -134,11 +143,11 @@ def get_execution(functionId: str, executionId: str, request: Request,
                   ctx: Context = Depends(get_context)) -> dict[str, Any]:
     caller = _one_execution(request, ctx, "executions.read", functionId, executionId)
     with transaction(ctx.sessions) as session:
-        load_function(session, caller.project_id, functionId)
+        fn = load_function(session, caller.project_id, functionId)
         execution = store.get(session, caller.project_id, functionId, executionId)
         if execution is None:
             raise ExecutionNotFound()
-        return execution_json(execution)
+        return execution_json(execution, reported=_overdue(session, ctx, fn).reported(execution))
 
 
 @router.delete("/functions/{functionId}/executions/{executionId}", status_code=204,
@@ -147,8 +156,9 @@ def delete_execution(functionId: str, executionId: str, request: Request,
                      ctx: Context = Depends(get_context)) -> Response:
     caller = _one_execution(request, ctx, "executions.write", functionId, executionId)
     with transaction(ctx.sessions) as session:
-        load_function(session, caller.project_id, functionId)
-        deleted = store.delete_one(session, caller.project_id, functionId, executionId)
+        fn = load_function(session, caller.project_id, functionId)
+        deleted = store.delete_one(session, caller.project_id, functionId, executionId,
+                                   _overdue(session, ctx, fn))
     if not deleted:
         raise ExecutionNotFound()
     return Response(status_code=204, media_type="text/plain")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
@@ -20,14 +21,10 @@ from scheduler.store.models import Function, Variable
 
 router = APIRouter(tags=["functions"], responses=ERROR_RESPONSES)
 
-FUNCTION_COLUMNS: dict[str, Any] = {
-    "name": Function.name, "enabled": Function.enabled, "runtime": Function.runtime,
-    "schedule": Function.schedule, "timeout": Function.timeout,
-    "entrypoint": Function.entrypoint, "$createdAt": Function.created_at,
-    "$updatedAt": Function.updated_at, "$id": Function.id,
-}
-FILTERABLE = {"name": str, "enabled": bool, "runtime": str, "schedule": str, "timeout": int,
-              "entrypoint": str}
+FILTERABLE = {"name": str, "enabled": bool, "runtime": str, "deploymentId": str,
+              "schedule": str, "timeout": int, "entrypoint": str, "commands": str,
+              "installationId": str, "$id": str, "$createdAt": datetime,
+              "$updatedAt": datetime}
 
 
 @router.post("/functions", status_code=201)
@@ -44,6 +41,7 @@ def create_function(request: Request, payload: FunctionWrite = Body(...),
         function_id = new_id()
     validate.uid("functionId", function_id)
     fields = validate.function_fields(data, ctx.settings.entrypoint_prefixes)
+    validate.schedule_or_interval(fields.get("schedule", ""), fields.get("interval", 0))
     with transaction(ctx.sessions) as session:
         fn = store.create_function(session, caller.project_id, function_id, fields)
     return function_json(fn)
@@ -54,7 +52,7 @@ def list_functions(request: Request, ctx: Context = Depends(get_context)) -> dic
     caller = identify(request, ctx)
     caller.require("functions.read")
     spec = queries.parse(queries.collect(request.query_params.multi_items()), FILTERABLE,
-                         FUNCTION_COLUMNS)
+                         store.COLUMNS)
     search = request.query_params.get("search", "")
     where = [Function.project_id == caller.project_id]
     if search:
@@ -64,8 +62,9 @@ def list_functions(request: Request, ctx: Context = Depends(get_context)) -> dic
         where.append(Function.name.contains(search, autoescape=True)
                      | Function.id.contains(search, autoescape=True))
     with transaction(ctx.sessions) as session:
-        rows, total = list_rows(session, Function, where, FUNCTION_COLUMNS, spec,
-                                bool_param(request, "total", True))
+        rows, total = list_rows(session, Function, where, store.COLUMNS, spec,
+                                bool_param(request, "total", True),
+                                filter_columns=store.FILTER_COLUMNS)
         vars_of: dict[str, list[Variable]] = {}
         for v in variables.all_of(session, caller.project_id, [f.id for f in rows]):
             vars_of.setdefault(v.function_id, []).append(v)
@@ -94,6 +93,8 @@ def update_function(functionId: str, request: Request, payload: FunctionWrite = 
     fields = validate.function_fields(data, ctx.settings.entrypoint_prefixes)
     with transaction(ctx.sessions) as session:
         fn = load_function(session, caller.project_id, functionId, lock=True)
+        validate.schedule_or_interval(fields.get("schedule", fn.schedule),
+                                      fields.get("interval", fn.interval))
         fn = store.update_function(session, fn, fields)
         return function_json(fn, variables.all_of(session, caller.project_id, [fn.id]))
 
