@@ -194,6 +194,8 @@ class Daemon:
             log.warning("dispatch.error", error=first_line(exc))
             self._arm(1.0)
             return
+        # Tests wait for this line (at DEBUG) to know the leader has gone idle.
+        log.debug("dispatch.idle", fired=fired, earliest_due=earliest)
         if self._wake_pending.is_set():
             self._arm(0.0)
         elif earliest is not None:
@@ -245,4 +247,5 @@ class Daemon:
 
     def _on_notify(self) -> None:
         if self.keeper.leading:
+            log.info("dispatch.woken", node=self.node, reason="notify")
             self.wake()

@@ -5,8 +5,6 @@ relative to the database clock."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import time
 from collections import Counter
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -16,7 +14,9 @@ from sqlalchemy.exc import OperationalError
 
 from scheduler.store.models import Execution
 from scheduler.timerules import next_fires, parse_cron
+from tests.conftest import PG_ADMIN_URL
 from tests.helpers import leader, start_scheduler, start_worker, tocsin_env, wait_for
+from tests.services import Postgres, Redis
 
 TTL = 2.0
 pytestmark = pytest.mark.slow
@@ -37,6 +37,8 @@ def cluster(pg_url, broker_url, tmp_path):
     def worker(name="w1"):
         proc = start_worker(env, name, tmp_path)
         procs.append(proc)
+        # Chaos steps start only once the worker consumes: its readiness line.
+        wait_for(lambda: " ready." in proc.output(), 30, what=f"worker {name} to be ready")
         return proc
 
     start.worker = worker
@@ -44,6 +46,14 @@ def cluster(pg_url, broker_url, tmp_path):
     yield start
     for p in procs:
         p.stop()
+
+
+def _dispatched(store, ids, epoch: int | None = None) -> int:
+    """How many of ``ids`` a leader has dispatched (by ``epoch`` when given)."""
+    sql = "SELECT count(*) FROM executions WHERE id = ANY(:ids) AND status <> 'scheduled'"
+    if epoch is not None:
+        sql += " AND epoch = :epoch"
+    return store.scalar(sql, ids=list(ids), epoch=epoch)
 
 
 def runs(tmp_path) -> Counter[str]:
@@ -56,13 +66,16 @@ def test_one_leader_and_kill9_failover_within_ttl_plus_one(cluster, store, tmp_p
     nodes = {name: cluster(name) for name in ("n1", "n2", "n3")}
     cluster.worker()
     first = wait_for(lambda: leader(store), 15, what="a leader")
-    time.sleep(TTL)  # all three have campaigned by now
+    # Every node has run (and campaigned) for longer than a TTL: time enough to steal.
+    wait_for(lambda: store.scalar(
+        "SELECT count(*) FROM nodes WHERE last_seen_at > started_at + make_interval(secs => :t)",
+        t=TTL) == 3, 15, what="all three nodes to have campaigned for a TTL")
     assert leader(store) == first
     roles = store.scalar("SELECT count(*) FROM nodes WHERE role = 'leader'")
     assert roles == 1
     now = store.now()
     oneshots = [store.oneshot(at=now + timedelta(seconds=1 + i * 0.25)) for i in range(40)]
-    time.sleep(2.5)
+    wait_for(lambda: _dispatched(store, oneshots) >= 5, 15, what="the first leader's dispatches")
     nodes[first[0]].signal(signal.SIGKILL)
     killed_at = store.now()
     second = wait_for(lambda: (lead := leader(store)) and lead[0] != first[0] and lead,
@@ -97,22 +110,26 @@ def test_paused_leader_is_fenced_and_steps_down(cluster, store, tmp_path):
     assert old[0] == "n1"
     now = store.now()
     oneshots = [store.oneshot(at=now + timedelta(seconds=1 + i * 0.5)) for i in range(16)]
+    stopped_at = store.now()  # the database clock, before the pause
     n1.signal(signal.SIGSTOP)
     new = wait_for(lambda: (lead := leader(store)) and lead[0] == "n2" and lead, TTL + 6,
                    what="n2 to take over")
-    taken_at = store.now()
-    time.sleep(1)
+    # n1 stays paused until n2 has dispatched under its own epoch.
+    wait_for(lambda: _dispatched(store, oneshots, new[1]) >= 1, 15, what="n2 to dispatch")
     n1.signal(signal.SIGCONT)
     wait_for(lambda: all(store.get(Execution, e).status != "scheduled" for e in oneshots),
              20, what="every one-shot dispatched")
-    time.sleep(TTL)
-    stale = store.scalar(
-        "SELECT count(*) FROM executions WHERE epoch = :e AND updated_at > :t",
-        e=old[1], t=taken_at)
-    assert stale == 0, "the paused leader wrote after it was replaced"
+    # n1 woke, tried to go on, and found itself deposed: any stale write it could make
+    # was attempted before this line.
+    wait_for(lambda: "lease.lost" in n1.output(), 15, what="n1 to notice it lost the lease")
+    # Judged by epoch, not by the leader's timestamps: a row due after the pause could be
+    # dispatched only by n2 (n1 was stopped before it was due).
+    late = [e for e in oneshots if store.get(Execution, e).scheduled_at > stopped_at]
+    assert late
+    assert {store.get(Execution, e).epoch for e in late} == {new[1]}, \
+        "the paused leader wrote after it was replaced"
     assert leader(store)[0] == "n2" and new[1] == old[1] + 1
     assert store.scalar("SELECT role FROM nodes WHERE name LIKE 'n1#%'") == "standby"
-    assert "lease.lost" in n1.output()
     wait_for(lambda: all(store.get(Execution, e).status == "completed" for e in oneshots),
              30, what="every one-shot to run")
     ran = runs(tmp_path)
@@ -136,19 +153,26 @@ def test_chronos_style_checker_under_kills_and_pauses(cluster, store, tmp_path):
         placed[store.schedule(cron="* * * * *", at=at)] = at
     end = start + timedelta(seconds=20)
 
-    time.sleep(3)
+    def fired() -> int:
+        return store.scalar("SELECT count(*) FROM executions")
+
+    def fires_under(epoch: int) -> int:
+        return store.scalar("SELECT count(*) FROM executions WHERE epoch = :e", e=epoch)
+
+    wait_for(lambda: fired() >= 4, 15, what="the first leader's fires")
     victim = leader(store)[0]
     nodes[victim].signal(signal.SIGKILL)
     nodes[victim + "b"] = cluster(victim + "b")
-    wait_for(lambda: (lead := leader(store)) and lead[0] != victim, TTL + 5, what="failover")
-    time.sleep(3)
+    second = wait_for(lambda: (lead := leader(store)) and lead[0] != victim and lead, TTL + 5,
+                      what="failover")
+    wait_for(lambda: fires_under(second[1]) >= 4, 15, what="the second leader's fires")
     paused = leader(store)[0]
     nodes[paused].signal(signal.SIGSTOP)
-    wait_for(lambda: (lead := leader(store)) and lead[0] != paused, TTL + 6, what="takeover")
-    time.sleep(2)
+    third = wait_for(lambda: (lead := leader(store)) and lead[0] != paused and lead, TTL + 6,
+                     what="takeover")
+    wait_for(lambda: fires_under(third[1]) >= 1, 15, what="the third leader's fires")
     nodes[paused].signal(signal.SIGCONT)
-    while store.now() < end:
-        time.sleep(0.5)
+    wait_for(lambda: store.now() >= end, 30, interval=0.5, what="the end of the window")
 
     expected = set()
     for sid, at in placed.items():
@@ -175,20 +199,6 @@ def test_chronos_style_checker_under_kills_and_pauses(cluster, store, tmp_path):
     assert all(ran[by_key[k].id] == 1 for k in expected), "a fire ran twice or never"
 
 
-def _redis_cmd(*args: str) -> None:
-    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", *args],
-                   capture_output=True, timeout=10)
-
-
-def _start_redis() -> None:
-    subprocess.run(
-        ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
-         "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile",
-         "/var/log/redis/ci.log"], check=True, timeout=20)
-    wait_for(lambda: subprocess.run(["redis-cli", "ping"], capture_output=True,
-                                    text=True).stdout.strip() == "PONG", 20, what="redis")
-
-
 def test_redis_restart_loses_nothing_and_doubles_nothing(cluster, store, tmp_path):
     store.function()
     cluster("n1")
@@ -199,7 +209,8 @@ def test_redis_restart_loses_nothing_and_doubles_nothing(cluster, store, tmp_pat
     during = [store.oneshot(at=now + timedelta(seconds=4 + i * 0.2)) for i in range(10)]
     wait_for(lambda: all(store.get(Execution, e).status == "completed" for e in before), 20,
              what="the first one-shots")
-    _redis_cmd("shutdown", "nosave")
+    redis = Redis(cluster.env["TOCSIN_BROKER_URL"])
+    redis.stop()
     try:
         # Dispatched while Redis is down: waiting, and (once the failed publish has taken
         # the optimistic mark back) left unmarked for the relay. Waited for, not sampled:
@@ -209,21 +220,11 @@ def test_redis_restart_loses_nothing_and_doubles_nothing(cluster, store, tmp_pat
             "AND enqueued_at IS NULL AND id = ANY(:ids)", ids=during) == len(during), 20,
             what="dispatch while Redis is down, every row left to the relay")
     finally:
-        _start_redis()
+        redis.start()
     wait_for(lambda: all(store.get(Execution, e).status == "completed" for e in during), 60,
              interval=0.5, what="every execution to run after Redis is back")
     ran = runs(tmp_path)
     assert all(ran[e] == 1 for e in before + during), ran
-
-
-def _pg(action: str) -> None:
-    version = subprocess.run(["ls", "/etc/postgresql"], capture_output=True,
-                             text=True).stdout.split()[0]
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
-                   check=True, timeout=120)
-    if action != "stop":
-        wait_for(lambda: subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"]).returncode
-                 == 0, 60, what="postgres back")
 
 
 def test_outcome_is_recorded_through_a_postgres_outage(cluster, store, tmp_path):
@@ -232,18 +233,21 @@ def test_outcome_is_recorded_through_a_postgres_outage(cluster, store, tmp_path)
     from scheduler.publish import RedisPublisher
 
     store.function("slow", entrypoint="tests.fixtures.functions:slow", timeout=60)
-    cluster.worker()
+    worker = cluster.worker()
     eid = store.waiting("slow", path="/?seconds=2")
     RedisPublisher(cluster.env["TOCSIN_BROKER_URL"]).publish([eid])
     wait_for(lambda: store.get(Execution, eid).status == "processing", 30,
              what="the run to start")
     store.engine.dispose()
-    _pg("stop")
+    pg = Postgres(PG_ADMIN_URL)
+    pg.stop()
     try:
         wait_for(lambda: runs(tmp_path)[eid] == 1, 10, what="the function to run")
-        time.sleep(4)  # the function has finished; its outcome cannot be written
+        # The function has finished; its outcome cannot be written: the worker retries.
+        wait_for(lambda: "execution.record_retry" in worker.output(), 15,
+                 what="the worker to retry recording the outcome")
     finally:
-        _pg("start")
+        pg.start()
     store.engine.dispose()
 
     def recorded():
@@ -265,8 +269,9 @@ def test_postgres_restart_under_a_running_leader(cluster, store, tmp_path):
     wait_for(lambda: leader(store), 15, what="a leader")
     now = store.now()
     sched = [store.oneshot(at=now + timedelta(seconds=2 + i * 0.5)) for i in range(16)]
-    time.sleep(3)
-    _pg("restart")
+    # Restart while the leader is mid-stream: some dispatched, most still due.
+    wait_for(lambda: _dispatched(store, sched) >= 2, 15, what="the first dispatches")
+    Postgres(PG_ADMIN_URL).restart()
     store.engine.dispose()
 
     def all_completed() -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
 from scheduler.store.models import Execution, Schedule
@@ -50,20 +49,68 @@ def test_disabled_and_paused_count_once_when_both_end(store):
     assert sched.last_skip_reason == "disabled"
 
 
+def _armed_for_the_poll_and_listening(proc, store) -> None:
+    """The leader's first dispatch found nothing due (its next run is the 60 s poll),
+    and its LISTEN session is open: from here only a NOTIFY wakes it early."""
+    wait_for(lambda: "dispatch.idle fired=0 earliest_due=None" in proc.output(), 15,
+             what="the first dispatch to find nothing due")
+    wait_for(lambda: store.scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND query LIKE 'LISTEN %'"), 15, what="the leader's LISTEN session")
+
+
 def test_notify_wakes_the_leader_before_its_poll(pg_url, broker_url, store, tmp_path):
+    """The poll is 60 s; the one-shot, due in a second, is dispatched on the wake-up.
+    Killed mutation: _on_notify not waking dispatch (the row waits for the poll)."""
     store.function()
-    env = tocsin_env(pg_url, broker_url, TOCSIN_POLL_INTERVAL="60", TOCSIN_LEASE_TTL="2")
+    env = tocsin_env(pg_url, broker_url, TOCSIN_POLL_INTERVAL="60", TOCSIN_LEASE_TTL="2",
+                     TOCSIN_LOG_LEVEL="DEBUG")
     proc = start_scheduler(env, "n1", tmp_path)
     try:
         wait_for(lambda: leader(store), 15, what="a leader")
-        time.sleep(1.5)  # the first dispatch ran and armed itself 60 s out
+        _armed_for_the_poll_and_listening(proc, store)
         eid = store.oneshot(at=store.now() + timedelta(seconds=1))
         with store.session() as s, s.begin():
             notify_wakeup(s)
         ex = wait_for(lambda: (e := store.get(Execution, eid)).status == "waiting" and e, 10,
                       what="the one-shot to dispatch")
-        lag = (ex.updated_at - ex.scheduled_at).total_seconds()
-        assert 0 <= lag < 0.5, lag
+        # Dispatched on its due time, not at the poll (60 s): by the leader's own record.
+        lag = (ex.enqueued_at - ex.scheduled_at).total_seconds()
+        assert lag < 30, lag
+    finally:
+        proc.stop()
+
+
+def test_the_apis_own_notify_wakes_the_leader(pg_url, broker_url, store, tmp_path):
+    """The API notifies in the transaction that adds a one-shot; the leader hears it
+    (not the test calling notify_wakeup). Killed mutations: enqueue.create without
+    notify_wakeup; a listener that ignores the channel."""
+    from fastapi.testclient import TestClient
+
+    from scheduler.api.app import create_app
+    from scheduler.config import Settings
+    from scheduler.publish import RedisPublisher
+    from scheduler.timerules import iso
+    from tests.integration.test_api import KEY
+
+    env = tocsin_env(pg_url, broker_url, TOCSIN_POLL_INTERVAL="60", TOCSIN_LEASE_TTL="2",
+                     TOCSIN_LOG_LEVEL="DEBUG")
+    proc = start_scheduler(env, "n1", tmp_path)
+    settings = Settings(database_url=pg_url, broker_url=broker_url, bootstrap_project="p1",
+                        bootstrap_key=KEY)
+    try:
+        wait_for(lambda: leader(store), 15, what="a leader")
+        _armed_for_the_poll_and_listening(proc, store)
+        with TestClient(create_app(settings, publisher=RedisPublisher(broker_url))) as c:
+            c.headers.update({"X-Appwrite-Project": "p1", "X-Appwrite-Key": KEY})
+            c.post("/v1/functions", json={"functionId": "f1", "name": "F",
+                                          "runtime": "python-3.12"})
+            at = store.now().replace(second=0, microsecond=0) + timedelta(minutes=5)
+            r = c.post("/v1/functions/f1/executions", json={"async": True,
+                                                            "scheduledAt": iso(at)})
+            assert r.status_code == 202, r.text
+        wait_for(lambda: "dispatch.woken" in proc.output(), 10,
+                 what="the leader to wake on the API's NOTIFY")
     finally:
         proc.stop()
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import httpx
 
@@ -67,6 +68,27 @@ def test_up_runs_executes_stops_and_keeps_schedules(tmp_path):
                                                 headers=headers).json())["status"]
                         == "completed" and e, 30, what="the execution to complete")
         assert done["logs"] == "hello from POST /"
+        # A cron fire on SQLite: the hourly schedule is moved to a second from now (the
+        # database's own clock), and the embedded scheduler's poll dispatches it.
+        from scheduler.store.models import Schedule
+        from tests.helpers import Store
+
+        db = Store(f"sqlite:///{tmp_path}/tocsin.db")
+        try:
+            with db.session() as s, s.begin():
+                for sched in s.query(Schedule).all():
+                    sched.next_fire_at = db.now() + timedelta(seconds=1)
+        finally:
+            db.close()
+
+        def cron_fired() -> dict | None:
+            listed = httpx.get(f"{base}/functions/f1/executions", headers=headers, params={
+                "queries[0]": '{"method":"equal","attribute":"trigger","values":["schedule"]}'
+            }).json()["executions"]
+            return listed[0] if listed and listed[0]["status"] == "completed" else None
+
+        fired = wait_for(cron_fired, 30, what="the cron fire on SQLite")
+        assert fired["logs"] == "hello from POST /"
         before = httpx.get(base + "/scheduler/schedules", headers=headers).json()
         assert before["total"] == 1
         proc.send_signal(signal.SIGINT)
@@ -84,7 +106,8 @@ def test_up_runs_executes_stops_and_keeps_schedules(tmp_path):
         assert after["schedules"][0]["$id"] == before["schedules"][0]["$id"]
         assert after["schedules"][0]["nextFireAt"] == before["schedules"][0]["nextFireAt"]
         listed = httpx.get(base + "/functions/f1/executions", headers=headers).json()
-        assert listed["total"] == 1 and listed["executions"][0]["status"] == "completed"
+        assert listed["total"] == 2
+        assert {e["status"] for e in listed["executions"]} == {"completed"}
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import signal
 import sys
-import time
 from datetime import timedelta
 
 import psutil
@@ -27,6 +26,7 @@ def ledger(tmp_path):
 def worker(pg_url, broker_url, tmp_path, ledger):
     env = tocsin_env(pg_url, broker_url, FIXTURE_LEDGER=str(ledger))
     proc = start_worker(env, "w1", tmp_path)
+    wait_for(lambda: " ready." in proc.output(), 30, what="the worker to be ready")
     yield proc
     proc.stop()
 
@@ -63,10 +63,9 @@ def test_same_message_twice_runs_once(store, broker_url, worker, ledger):
     publisher.publish([eid, eid])
     publisher.publish([eid])
     wait_for(finished(store, eid), 30, what="execution to finish")
-    marker = store.waiting()  # a later execution proves the duplicates were consumed
-    publisher.publish([marker])
-    wait_for(finished(store, marker), 30, what="marker execution")
-    time.sleep(0.5)
+    # Both duplicates were delivered and refused at the claim (not merely still queued).
+    wait_for(lambda: worker.output().count("execution.not_claimed") == 2,
+             30, what="both duplicate deliveries to be refused")
     assert runs(ledger).count(eid) == 1
     assert store.get(Execution, eid).attempts == 1
 
