@@ -88,7 +88,7 @@ def plan_fires(
                 "response_status_code": 0, "response_headers": [], "logs": "", "errors": "",
                 "duration": 0.0, "epoch": epoch, "enqueued_at": now, "started_at": None,
                 "finished_at": None, "attempts": 0, "created_at": now, "updated_at": now,
-                "timeout": None, "deadline_at": None,
+                "timeout": None, "deadline_at": None, "event_id": None, "depth": 0,
             })
         skipped += decision.skipped
         advances.append(store.Advance(

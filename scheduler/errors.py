@@ -79,6 +79,10 @@ class AddressError(InvalidInput):
     """The URL's host resolves to an address the policy refuses."""
 
 
+class EventNameError(InvalidInput):
+    """An event name or pattern Tocsin cannot match; the message names it and the rule."""
+
+
 class CursorNotFound(InvalidInput):
     """Cursor not found: the document does not exist."""
 

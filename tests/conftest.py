@@ -60,7 +60,8 @@ def pg_url_session() -> Iterator[str]:
     drop_pg_database(url)
 
 
-TABLES = ("executions", "schedules", "functions", "api_keys", "projects", "leases", "nodes")
+TABLES = ("executions", "schedules", "functions", "api_keys", "projects", "leases", "nodes",
+          "events")
 
 
 @pytest.fixture

@@ -6,14 +6,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from scheduler.httprules import without_credentials
+from scheduler.documents import (
+    REQUEST_HEADER_ALLOWLIST,
+    execution_json,
+    function_json,
+    schedule_json,
+    variable_json,
+)
 from scheduler.policies import Policy
-from scheduler.store.models import Execution, Function, Schedule, Variable
-from scheduler.timerules import iso
 
-# Appwrite returns only these request headers on an execution.
-REQUEST_HEADER_ALLOWLIST = ("content-type", "agent", "content-length", "host",
-                            "x-appwrite-client-ip")
+__all__ = ["REQUEST_HEADER_ALLOWLIST", "execution_json", "function_json", "schedule_json",
+           "variable_json"]
 
 
 class ErrorBody(BaseModel):
@@ -106,123 +109,3 @@ class ScheduleCreate(BaseModel):
 class PauseRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     note: str = Field("", max_length=512)
-
-
-def execution_json(ex: Execution, response: dict[str, Any] | None = None,
-                   reported: tuple[str, str] | None = None) -> dict[str, Any]:
-    """``reported``: (status, errors) when they differ from the row's (a run past its
-    timeout is reported failed before the reaper writes so)."""
-    headers = ex.request_headers or {}
-    status, errors = reported or (ex.status, ex.errors)
-    return {
-        "$id": ex.id,
-        "$createdAt": iso(ex.created_at),
-        "$updatedAt": iso(ex.updated_at),
-        "$permissions": [],
-        "functionId": ex.function_id,
-        "resourceId": ex.function_id,
-        "resourceType": "functions",
-        "deploymentId": "",
-        "trigger": ex.trigger,
-        "status": status,
-        "requestMethod": ex.request_method,
-        "requestPath": ex.request_path,
-        "requestHeaders": [{"name": k, "value": v} for k, v in headers.items()
-                           if k.lower() in REQUEST_HEADER_ALLOWLIST],
-        "responseStatusCode": ex.response_status_code,
-        "responseBody": (response or {}).get("body", ""),
-        "responseHeaders": ex.response_headers or [],
-        "logs": ex.logs,
-        "errors": errors,
-        "duration": ex.duration,
-        "scheduledAt": iso(ex.scheduled_at),
-        # Tocsin's additions (extra fields are ignored by the SDKs).
-        "scheduleId": ex.schedule_id,
-        "scheduledFor": iso(ex.scheduled_for),
-    }
-
-
-def variable_json(v: Variable) -> dict[str, Any]:
-    return {
-        "$id": v.id,
-        "$createdAt": iso(v.created_at),
-        "$updatedAt": iso(v.updated_at),
-        "key": v.key,
-        "description": v.description,
-        "value": "" if v.secret else v.value,  # a secret is written, never read back
-        "secret": v.secret,
-        "resourceType": "function",
-        "resourceId": v.function_id,
-    }
-
-
-def function_json(fn: Function, variables: list[Variable] | None = None) -> dict[str, Any]:
-    return {
-        "$id": fn.id,
-        "$createdAt": iso(fn.created_at),
-        "$updatedAt": iso(fn.updated_at),
-        "execute": fn.execute,
-        "name": fn.name,
-        "description": fn.description,
-        "enabled": fn.enabled,
-        "live": True,
-        "logging": fn.logging,
-        "runtime": fn.runtime,
-        # Tocsin has no deployments: Appwrite's fields with their types, empty.
-        "deploymentRetention": 0,
-        "deploymentId": "",
-        "deploymentCreatedAt": "",
-        "latestDeploymentId": "",
-        "latestDeploymentCreatedAt": "",
-        "latestDeploymentStatus": "",
-        "scopes": fn.scopes,
-        "vars": [variable_json(v) for v in variables or []],
-        "events": fn.events,
-        "schedule": fn.schedule,
-        "timeout": fn.timeout,
-        "entrypoint": fn.entrypoint,
-        "commands": fn.commands,
-        "version": "v5",
-        "url": without_credentials(fn.url),  # never echo credentials
-        "timezone": fn.timezone,
-        "missedPolicy": fn.missed_policy,
-        "misfireGrace": fn.misfire_grace,
-        "catchupWindow": fn.catchup_window,
-        "catchupCap": fn.catchup_cap,
-        "interval": fn.interval,
-        "installationId": "",
-        "providerRepositoryId": "",
-        "providerBranch": "",
-        "providerRootDirectory": "",
-        "providerSilentMode": False,
-        "providerBranches": [],
-        "providerPaths": [],
-        "buildSpecification": fn.runtime_specification,
-        "runtimeSpecification": fn.runtime_specification,
-        "specification": fn.runtime_specification,
-        "emailEnabled": False,
-    }
-
-
-def schedule_json(s: Schedule) -> dict[str, Any]:
-    return {
-        "$id": s.id,
-        "functionId": s.function_id,
-        "key": s.key,
-        "schedule": s.cron,
-        "timezone": s.timezone,
-        "nextFireAt": iso(s.next_fire_at),
-        "lastFireAt": iso(s.last_fire_at),
-        "paused": s.paused,
-        "pauseNote": s.pause_note,
-        "disabled": s.disabled,
-        "missedPolicy": s.missed_policy,
-        "misfireGrace": s.misfire_grace,
-        "catchupWindow": s.catchup_window,
-        "catchupCap": s.catchup_cap,
-        "payload": s.payload,
-        "skipped": {"missed": s.skipped_missed, "paused": s.skipped_paused,
-                    "disabled": s.skipped_disabled},
-        "lastSkippedAt": iso(s.last_skipped_at),
-        "lastSkipReason": s.last_skip_reason,
-    }

@@ -87,6 +87,8 @@ class Project(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    # The signature key of the Appwrite webhooks pointed at Tocsin (None: refused).
+    webhook_key: Mapped[str | None] = mapped_column(String(256), nullable=True)
 
 
 class ApiKey(Base):
@@ -233,10 +235,15 @@ class Execution(Base):
     # the reaper judges by these, never by the function's current timeout.
     timeout: Mapped[int | None] = mapped_column(Integer, nullable=True)
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The event that made this run (trigger "event"); with function_id, the guard that
+    # one event runs one function once. ``depth``: links in its chain of events.
+    event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         _belongs_to_function("fk_executions_function"),
         UniqueConstraint("schedule_id", "scheduled_for"),
+        UniqueConstraint("event_id", "function_id", name="uq_executions_event_function"),
         Index("ix_executions_listing", "project_id", "function_id", "created_at"),
         _partial_index("ix_executions_due_oneshots", "scheduled_at", "id",
                        where="status = 'scheduled'"),
@@ -246,6 +253,52 @@ class Execution(Base):
         # The relay pages through handed-over rows to ask the broker about them.
         _partial_index("ix_executions_handed_over", "enqueued_at", "id",
                        where="status = 'waiting'"),
+    )
+
+
+class Event(Base):
+    """Something that happened, under every name it is published as (``names``).
+
+    The table is an outbox: a row with ``fanned_out_at`` NULL has not yet been turned
+    into executions; the leader does that, fenced, exactly once per (event, function).
+    """
+
+    __tablename__ = "events"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(36))
+    name: Mapped[str] = mapped_column(String(256))
+    names: Mapped[list[str]] = mapped_column(JSON)
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    source: Mapped[str] = mapped_column(String(16))
+    event_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    origin_function_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    fanned_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    executions: Mapped[int] = mapped_column(Integer, default=0)
+    stopped: Mapped[str] = mapped_column(String(16), default="")  # "depth": loop limit
+
+    __table_args__ = (
+        UniqueConstraint("project_id", "event_key", name="uq_events_key"),
+        _partial_index("ix_events_pending", "created_at", "id",
+                       where="fanned_out_at IS NULL"),
+        Index("ix_events_created", "created_at"),
+    )
+
+
+class EventSubscription(Base):
+    """One pattern of one function's ``events``: matching is a lookup of an event's
+    names in ``(project_id, pattern)``, never a scan of the functions."""
+
+    __tablename__ = "event_subscriptions"
+    project_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    function_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(256), primary_key=True)
+
+    __table_args__ = (
+        _belongs_to_function("fk_event_subscriptions_function"),
+        Index("ix_event_subscriptions_pattern", "project_id", "pattern"),
     )
 
 

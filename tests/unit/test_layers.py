@@ -20,7 +20,8 @@ PACKAGES = ("scheduler", "tasks")
 PURE = {
     "scheduler.timerules", "scheduler.policies", "scheduler.firecount", "scheduler.errors",
     "scheduler.states", "scheduler.ids", "scheduler.listspec", "scheduler.entrypoints",
-    "scheduler.cli.humanize", "scheduler.specs", "tasks.runner.env",
+    "scheduler.cli.humanize", "scheduler.specs", "tasks.runner.env", "scheduler.scopes",
+    "scheduler.eventnames",
 }
 IO_LIBRARIES = ("sqlalchemy", "psycopg", "redis", "celery", "kombu", "fastapi", "starlette",
                 "httpx", "uvicorn", "typer", "rich", "apscheduler")
