@@ -1,4 +1,6 @@
-"""`python -m bench [burst catchup lag failover api memory] [--burst-n 10000 100000] [--quick]`
+"""`python -m bench [scenario ...] [--burst-n 10000 100000] [--quick]`
+
+Scenarios: burst catchup lag failover api isolation events memory.
 
 Runs Tocsin and its peers on this machine against the local PostgreSQL and Redis, prints
 Markdown tables, and writes bench/results/<scenario>.json with the machine description."""
@@ -10,7 +12,7 @@ import json
 
 from bench import common
 
-SCENARIOS = ("burst", "catchup", "lag", "failover", "api", "isolation", "memory")
+SCENARIOS = ("burst", "catchup", "lag", "failover", "api", "isolation", "events", "memory")
 
 
 def main() -> None:
@@ -54,6 +56,10 @@ def main() -> None:
             from bench import isolation
 
             out = isolation.run(*((30, 5) if args.quick else (300, 40)))
+        elif name == "events":
+            from bench import events
+
+            out = events.run(*((3, 20) if args.quick else (10, 200)))
         else:
             from bench import memory
 

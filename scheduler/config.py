@@ -44,6 +44,9 @@ class Settings(BaseSettings):
                     "beyond it: 429.")
     reap_margin: float = Field(default=30.0, ge=0, description="Grace past timeout before reaping.")
     retention_days: int = Field(default=30, ge=0, description="Finished executions kept, days.")
+    event_max_depth: int = Field(
+        default=8, ge=1, le=100,
+        description="Links in a chain of event-triggered executions before it is stopped.")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
     api_max_connections: int = Field(

@@ -28,9 +28,11 @@ from scheduler import metrics
 from scheduler.config import Settings
 from scheduler.dispatcher import Dispatcher
 from scheduler.errors import FencedOut
+from scheduler.fanout import EventFanOut
 from scheduler.lease import LeaseKeeper
 from scheduler.logs import first_line, get_logger
 from scheduler.publish import Publisher, make_publisher
+from scheduler.store import events as event_store
 from scheduler.store import executions as exec_store
 from scheduler.store import fires as fire_store
 from scheduler.store import leases as lease_store
@@ -83,6 +85,7 @@ class Daemon:
         self.keeper = LeaseKeeper(self.sessions, self.node, settings.lease_ttl)
         self.dispatcher = Dispatcher(self.sessions, self.publisher, self.node,
                                      settings.dispatch_batch, settings.lease_ttl)
+        self.fanout = EventFanOut(self.dispatcher, settings.event_max_depth)
         self.started_at = datetime.now(UTC)
         self._stop = threading.Event()
         # Held while re-arming the dispatch job, and by stop() while it sets _stop: see
@@ -182,8 +185,9 @@ class Daemon:
         self._wake_pending.clear()  # this run covers every wake-up before it
         started = time.monotonic()
         try:
-            fired = self.dispatcher.drain(
-                epoch, lambda: self.keeper.leading and not self._stop.is_set())
+            still = lambda: self.keeper.leading and not self._stop.is_set()  # noqa: E731
+            fired = self.dispatcher.drain(epoch, still)
+            fired += self.fanout.drain(epoch, still)
             with transaction(self.sessions) as session:
                 earliest = fire_store.earliest_due(session)
                 now = db_now(session)
@@ -229,6 +233,7 @@ class Daemon:
         with transaction(self.sessions) as session:
             cutoff = db_now(session) - timedelta(days=self.settings.retention_days)
             removed = exec_store.prune(session, cutoff)
+            removed += event_store.prune(session, cutoff)
             project_store.prune_execution_keys(session, db_now(session))
         if removed:
             log.info("retention.pruned", count=removed)

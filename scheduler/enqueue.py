@@ -18,6 +18,7 @@ from scheduler.logs import first_line, get_logger
 from scheduler.publish import Publisher
 from scheduler.results import ResultChannel
 from scheduler.states import ExecutionStatus, Trigger
+from scheduler.store import events
 from scheduler.store import executions as store
 from scheduler.store.db import db_now, transaction
 from scheduler.store.fires import mark_enqueued
@@ -55,6 +56,7 @@ def create(session: Session, req: Request) -> Execution:
     })
     if req.scheduled_at:
         notify_wakeup(session)
+    events.execution_changed(session, execution, "create")
     return execution
 
 

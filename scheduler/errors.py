@@ -127,6 +127,12 @@ class VariableNotFound(NotFound):
     type = "variable_not_found"
 
 
+class RuleNotFound(NotFound):
+    """Rule with the requested ID could not be found."""
+
+    type = "rule_not_found"
+
+
 class ProjectNotFound(NotFound):
     """Project with the requested ID could not be found. Please check the value of the
     X-Appwrite-Project header to ensure the correct project ID is being used."""
@@ -145,6 +151,12 @@ class FunctionAlreadyExists(AlreadyExists):
     """Function with the requested ID already exists."""
 
     type = "function_already_exists"
+
+
+class RuleAlreadyExists(AlreadyExists):
+    """Domain is already used. Please try again with a different domain."""
+
+    type = "rule_already_exists"
 
 
 class ScheduleAlreadyExists(AlreadyExists):

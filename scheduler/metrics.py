@@ -15,3 +15,6 @@ EPOCH = Gauge("tocsin_lease_epoch", "Epoch of the lease this process last saw")
 BACKLOG = Gauge("tocsin_unpublished_backlog", "Executions committed but not yet published")
 EXECUTIONS = Gauge("tocsin_executions", "Executions by status", ["status"])
 REAPED = Counter("tocsin_reaped_total", "Executions failed because their worker was lost")
+EVENTS = Counter("tocsin_events_total", "Events fanned out by the leader", ["source"])
+EVENTS_STOPPED = Counter("tocsin_events_stopped_total",
+                         "Events not fanned out: their chain reached TOCSIN_EVENT_MAX_DEPTH")

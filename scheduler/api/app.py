@@ -19,11 +19,13 @@ from scheduler.api.errors import ApiError, envelope
 from scheduler.api.limits import SyncGate
 from scheduler.api.routes import (
     catalog,
+    events,
     executions,
     functions,
     health,
     operator,
     probes,
+    proxy,
     variables,
 )
 from scheduler.config import Settings
@@ -118,7 +120,8 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
         return error_response(ApiError(500, "general_unknown",
                                        "Server Error: the request could not be completed."))
 
-    for module in (health, catalog, functions, variables, executions, operator):
+    for module in (health, catalog, functions, variables, executions, operator, events,
+                   proxy):
         app.include_router(module.router, prefix="/v1")
     app.include_router(probes.router)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)

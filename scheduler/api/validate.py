@@ -10,9 +10,15 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from scheduler import entrypoints, httprules, runtimes, specs
+from scheduler import entrypoints, eventnames, httprules, runtimes, specs
 from scheduler.api.errors import HEADERS_RULE, METHODS, UID_RULE, ApiError, invalid_param
-from scheduler.errors import CronError, EntrypointNotAllowed, PathError, ScheduleError
+from scheduler.errors import (
+    CronError,
+    EntrypointNotAllowed,
+    EventNameError,
+    PathError,
+    ScheduleError,
+)
 from scheduler.policies import POLICIES
 from scheduler.timerules import (
     SCHEDULED_AT_MESSAGE,
@@ -191,6 +197,11 @@ def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
                 raise invalid_param(api, "Value must a valid array no longer than 100 items "
                                          "and Value must be a valid string and no longer "
                                          "than 256 chars")
+            if api == "events":
+                try:
+                    items = [eventnames.check_pattern(i) for i in items]
+                except EventNameError as exc:
+                    raise invalid_param("events", exc.message) from None
             out[col] = items
     for flag in ("enabled", "logging"):
         if flag in data:

@@ -13,6 +13,7 @@ import typer
 
 from scheduler.cli import serve
 from scheduler.cli.cron import cron_app
+from scheduler.cli.events import events_app
 from scheduler.cli.jobs import executions_cmd, jobs_app
 from scheduler.cli.keys import keys_app
 from scheduler.cli.status import status
@@ -22,6 +23,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tocsin sched
 app.add_typer(cron_app, name="cron")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(events_app, name="events")
 app.command("executions")(executions_cmd)
 app.command()(status)
 serve.register(app)

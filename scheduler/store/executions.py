@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.errors import ExecutionInProgress
 from scheduler.states import FINISHED, ExecutionStatus
+from scheduler.store import events
 from scheduler.store.db import affected, db_now
 from scheduler.store.models import Execution, Function
 
@@ -52,24 +53,39 @@ def claim(session: Session, execution_id: str, now: datetime,
     return Claimed(execution, function) if claimed else None
 
 
+def _ended(session: Session, rows: Any) -> list[str]:
+    """Emit the ``update`` event of each row that reached an end state; their ids."""
+    ids = []
+    for execution_id, project_id, function_id in rows:
+        events.execution_changed_by_id(session, project_id, function_id, execution_id,
+                                       "update")
+        ids.append(execution_id)
+    return ids
+
+
+_ENDED = (Execution.id, Execution.project_id, Execution.function_id)
+
+
 def finish(session: Session, execution_id: str, fields: dict[str, Any], now: datetime) -> bool:
     """Record the outcome unless the reaper already gave up on this run."""
-    return bool(affected(session.execute(
+    return bool(_ended(session, session.execute(
         update(Execution)
         .where(Execution.id == execution_id, Execution.status == ExecutionStatus.PROCESSING)
         .values(**fields, finished_at=now, updated_at=now)
+        .returning(*_ENDED)
         .execution_options(synchronize_session=False)
-    )))
+    ).all()))
 
 
 def fail_waiting(session: Session, execution_id: str, error: str, now: datetime) -> bool:
     """A waiting execution that can never run (its function is gone or disabled)."""
-    return bool(affected(session.execute(
+    return bool(_ended(session, session.execute(
         update(Execution)
         .where(Execution.id == execution_id, Execution.status == ExecutionStatus.WAITING)
         .values(status=ExecutionStatus.FAILED, errors=error, finished_at=now, updated_at=now)
+        .returning(*_ENDED)
         .execution_options(synchronize_session=False)
-    )))
+    ).all()))
 
 
 def reap_lost(session: Session, now: datetime, margin: float, limit: int = 1000) -> list[str]:
@@ -93,15 +109,16 @@ def reap_lost(session: Session, now: datetime, margin: float, limit: int = 1000)
     lost = overdue + [r.id for r in legacy
                       if r.started_at is None
                       or now - r.started_at > timedelta(seconds=r.timeout + margin)]
-    if lost:
-        session.execute(
-            update(Execution)
-            .where(Execution.id.in_(lost), Execution.status == ExecutionStatus.PROCESSING)
-            .values(status=ExecutionStatus.FAILED, errors=LOST_WORKER_ERROR.format(margin=margin),
-                    finished_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    return lost
+    if not lost:
+        return []
+    return _ended(session, session.execute(
+        update(Execution)
+        .where(Execution.id.in_(lost), Execution.status == ExecutionStatus.PROCESSING)
+        .values(status=ExecutionStatus.FAILED, errors=LOST_WORKER_ERROR.format(margin=margin),
+                finished_at=now, updated_at=now)
+        .returning(*_ENDED)
+        .execution_options(synchronize_session=False)
+    ).all())
 
 
 def prune(session: Session, older_than: datetime, limit: int = 10_000) -> int:
@@ -211,6 +228,7 @@ def delete_one(session: Session, project_id: str, function_id: str,
         return False
     if ExecutionStatus(execution.status).in_progress and not overdue.applies(execution):
         raise ExecutionInProgress()
+    events.execution_changed(session, execution, "delete")
     session.delete(execution)
     return True
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from scheduler.states import ExecutionStatus
 from scheduler.store import pgfast
 from scheduler.store.dialect import capabilities
-from scheduler.store.models import Execution, Schedule
+from scheduler.store.models import Event, Execution, Schedule
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,8 @@ def promote_due_oneshots(
 
 
 def earliest_due(session: Session) -> datetime | None:
-    """When the dispatcher next has work: the earliest schedule or one-shot time."""
+    """When the dispatcher next has work: the earliest schedule or one-shot time, or
+    an event not yet fanned out."""
     cron = session.execute(
         select(func.min(Schedule.next_fire_at))
         .where(Schedule.paused.is_(False), Schedule.disabled.is_(False))
@@ -167,7 +168,11 @@ def earliest_due(session: Session) -> datetime | None:
         select(func.min(Execution.scheduled_at))
         .where(Execution.status == ExecutionStatus.SCHEDULED)
     ).scalar()
-    candidates = [t for t in (cron, oneshot) if t is not None]
+    # An event waiting to be fanned out is due now (at its recording).
+    event = session.execute(
+        select(func.min(Event.created_at)).where(Event.fanned_out_at.is_(None))
+    ).scalar()
+    candidates = [t for t in (cron, oneshot, event) if t is not None]
     if not candidates:
         return None
     # min() on SQLite returns a string, bypassing the column type.

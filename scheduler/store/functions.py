@@ -18,6 +18,7 @@ from scheduler.errors import FunctionAlreadyExists, ScheduleAlreadyExists
 from scheduler.ids import new_id
 from scheduler.policies import Policy
 from scheduler.states import ExecutionStatus
+from scheduler.store import events
 from scheduler.store.db import db_now
 from scheduler.store.models import Execution, Function, Schedule
 from scheduler.store.schedules import notify_wakeup, set_inactive
@@ -68,6 +69,8 @@ def create_function(session: Session, project_id: str, function_id: str,
     session.add(fn)
     session.flush()
     sync_default_schedule(session, fn)
+    events.set_subscriptions(session, fn)
+    events.function_changed(session, fn, "create")
     return fn
 
 
@@ -81,11 +84,15 @@ def update_function(session: Session, fn: Function, fields: dict[str, Any]) -> F
     if was_enabled != fn.enabled:
         for sched in schedules_of(session, fn.project_id, fn.id):
             set_inactive(session, sched, "disabled", not fn.enabled)
+    if "events" in fields:
+        events.set_subscriptions(session, fn)
+    events.function_changed(session, fn, "update")
     return fn
 
 
 def delete_function(session: Session, fn: Function) -> None:
     """One transaction: its schedules and pending one-shots go with it."""
+    events.function_changed(session, fn, "delete")
     session.execute(delete(Execution).where(
         Execution.project_id == fn.project_id, Execution.function_id == fn.id,
         Execution.status == ExecutionStatus.SCHEDULED))

@@ -302,6 +302,24 @@ class EventSubscription(Base):
     )
 
 
+class ProxyRule(Base):
+    """A domain that runs a function (Appwrite's Proxy API). Domains are unique across
+    projects: a request's Host names exactly one function."""
+
+    __tablename__ = "proxy_rules"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(36))
+    function_id: Mapped[str] = mapped_column(String(36))
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+    __table_args__ = (
+        _belongs_to_function("fk_proxy_rules_function"),
+        Index("ix_proxy_rules_project", "project_id", "created_at"),
+    )
+
+
 class Lease(Base):
     """Leadership. Judged by the database clock; ``epoch`` fences every write."""
 

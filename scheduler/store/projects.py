@@ -107,3 +107,13 @@ def find_key(session: Session, secret: str) -> KeyView | None:
 def has_keys(session: Session, project_id: str) -> bool:
     return session.execute(
         select(ApiKey.id).where(ApiKey.project_id == project_id).limit(1)).first() is not None
+
+
+def webhook_key(session: Session, project_id: str) -> str | None:
+    project = session.get(Project, project_id)
+    return project.webhook_key if project else None
+
+
+def set_webhook_key(session: Session, project_id: str, key: str) -> None:
+    """The key Appwrite signs this project's webhooks with (created if missing)."""
+    ensure_project(session, project_id).webhook_key = key

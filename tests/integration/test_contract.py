@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from appwrite.models.execution import Execution
 from appwrite.models.function import Function
+from appwrite.models.proxy_rule import ProxyRule
 from appwrite.models.runtime import Runtime
 from appwrite.models.specification import Specification
 from appwrite.models.variable import Variable
@@ -61,7 +62,11 @@ def bodies(client):  # noqa: F811
     assert fn.status_code == 201, fn.text
     var = client.post("/v1/functions/contract/variables", json={"key": "K", "value": "v"})
     ex = client.post("/v1/functions/contract/executions", json={"async": True})
+    rule = client.post("/v1/proxy/rules/function", json={"domain": "hooks.example.com",
+                                                         "functionId": "contract"})
+    assert rule.status_code == 201, rule.text
     return {
+        ProxyRule: rule.json(),
         Function: client.get("/v1/functions/contract").json(),
         Variable: var.json(),
         Execution: ex.json(),
@@ -70,7 +75,8 @@ def bodies(client):  # noqa: F811
     }
 
 
-@pytest.mark.parametrize("model", [Function, Variable, Execution, Runtime, Specification],
+@pytest.mark.parametrize("model", [Function, Variable, Execution, Runtime, Specification,
+                                   ProxyRule],
                          ids=lambda m: m.__name__)
 def test_every_sdk_field_is_present_with_its_type(bodies, model):
     assert missing(model, bodies[model]) == []

@@ -26,7 +26,7 @@ KEY = "load-key-0123456789abcdef0123456789ab"
 SECONDS = 60
 
 
-@pytest.mark.slow
+@pytest.mark.load
 def test_api_and_scheduler_under_sixty_seconds_of_load(pg_url, broker_url, store, tmp_path):
     env = tocsin_env(pg_url, broker_url, TOCSIN_BOOTSTRAP_PROJECT="p1",
                      TOCSIN_BOOTSTRAP_KEY=KEY, TOCSIN_LEASE_TTL="5")

@@ -136,13 +136,21 @@ def problems(model: str, body: dict[str, Any],
 
 
 @pytest.mark.parametrize("model", ["Function", "Variable", "Execution", "Runtime",
-                                   "Specification"])
+                                   "Specification", "ProxyRule"])
 def test_every_node_sdk_field_is_present_with_its_type(node_sdk, bodies, model):  # noqa: F811
-    from appwrite.models import execution, function, runtime, specification, variable
+    from appwrite.models import (
+        execution,
+        function,
+        proxy_rule,
+        runtime,
+        specification,
+        variable,
+    )
 
     python_model = {"Function": function.Function, "Variable": variable.Variable,
                     "Execution": execution.Execution, "Runtime": runtime.Runtime,
-                    "Specification": specification.Specification}[model]
+                    "Specification": specification.Specification,
+                    "ProxyRule": proxy_rule.ProxyRule}[model]
     models = node_models(node_sdk)
     assert len(models) > 50 and models[model], "the models file was not parsed"
     assert problems(model, bodies[python_model], models) == []

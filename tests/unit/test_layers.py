@@ -26,6 +26,7 @@ PURE = {
 IO_LIBRARIES = ("sqlalchemy", "psycopg", "redis", "celery", "kombu", "fastapi", "starlette",
                 "httpx", "uvicorn", "typer", "rich", "apscheduler")
 ABOVE_STORE = ("scheduler.api", "scheduler.cli", "scheduler.daemon", "scheduler.dispatcher",
+               "scheduler.fanout",
                "scheduler.enqueue", "scheduler.lease", "scheduler.up", "scheduler.publish",
                "scheduler.results", "tasks")
 

@@ -1,0 +1,165 @@
+"""Events from outside (Tocsin's ``POST /v1/events``, Appwrite's webhooks) and the
+operators' view of recent events with their fan-out.
+
+Accepting an event only records it (one transaction); the leader fans it out. A
+request that is refused records nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from scheduler.api import errors
+from scheduler.api.app_response import json_response
+from scheduler.api.auth import identify
+from scheduler.api.context import Context, get_context
+from scheduler.api.schemas import ERROR_RESPONSES
+from scheduler.errors import EventNameError, ProjectNotFound
+from scheduler.eventnames import check_name, check_pattern, most_specific
+from scheduler.store import events as store
+from scheduler.store.db import transaction
+from scheduler.store.projects import project_exists, webhook_key
+from scheduler.timerules import iso
+
+router = APIRouter(tags=["events (Tocsin extensions)"], responses=ERROR_RESPONSES)
+
+MAX_PAYLOAD = 1024 * 1024
+MAX_EVENT_ID = 128
+BAD_SIGNATURE = errors.ApiError(
+    401, "general_unauthorized_scope",
+    "Invalid webhook signature: X-Appwrite-Webhook-Signature must be the base64 HMAC-SHA1 "
+    "of the webhook URL followed by the body, keyed with this project's webhook key "
+    "(tocsin events webhook-key).")
+
+
+def event_json(view: store.EventView) -> dict[str, Any]:
+    e = view.event
+    return {
+        "$id": e.id,
+        "$createdAt": iso(e.created_at),
+        "event": e.name,
+        "names": e.names,
+        "source": e.source,
+        "eventId": e.event_key,
+        "userId": e.user_id,
+        "depth": e.depth,
+        "fannedOutAt": iso(e.fanned_out_at),
+        "stopped": e.stopped,
+        "executions": [{"functionId": f, "executionId": x, "status": s}
+                       for f, x, s in view.executions],
+    }
+
+
+def _payload_text(payload: Any) -> str:
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    if len(text.encode()) > MAX_PAYLOAD:
+        raise errors.invalid_param("payload", f"Value must be JSON of at most {MAX_PAYLOAD} "
+                                              "bytes")
+    return text
+
+
+@router.post("/events", status_code=201)
+def publish_event(request: Request, payload: dict[str, Any] = Body(...),
+                  ctx: Context = Depends(get_context)) -> JSONResponse:
+    """Record an event for the caller's project: 201, or 200 with the event first
+    recorded under the same ``eventId`` (a repeat is a no-op)."""
+    caller = identify(request, ctx)
+    caller.require("events.write")
+    try:
+        name = check_name(payload.get("event"))
+    except EventNameError as exc:
+        raise errors.invalid_param("event", exc.message) from None
+    body = _payload_text(payload.get("payload", {}))
+    event_id = payload.get("eventId")
+    if event_id is not None and (not isinstance(event_id, str) or not event_id
+                                 or len(event_id) > MAX_EVENT_ID):
+        raise errors.invalid_param("eventId", f"Value must be a string of 1 to {MAX_EVENT_ID} "
+                                              "characters")
+    with transaction(ctx.sessions) as session:
+        emitted = store.emit(session, caller.project_id, name, body, source="api",
+                             event_key=event_id)
+        assert emitted is not None
+        view = store.EventView(emitted.event, [])
+        return json_response(event_json(view), 200 if emitted.duplicate else 201)
+
+
+def _signed_urls(request: Request, ctx: Context) -> list[str]:
+    """The URL the sender signed: as this request reached us, or as the operator's
+    public URL names it (behind a proxy the two differ)."""
+    urls = [str(request.url)]
+    public = ctx.settings.public_url.rstrip("/")
+    if public:
+        tail = request.url.path.removeprefix("/v1")
+        query = f"?{request.url.query}" if request.url.query else ""
+        urls.append(f"{public}{tail}{query}")
+    return urls
+
+
+def _valid_signature(secret: str, urls: list[str], body: bytes, signature: str) -> bool:
+    for url in urls:
+        digest = hmac.new(secret.encode(), url.encode() + body, hashlib.sha1).digest()
+        if hmac.compare_digest(base64.b64encode(digest).decode(), signature):
+            return True
+    return False
+
+
+@router.post("/webhooks/appwrite/{projectId}", status_code=202)
+async def appwrite_webhook(projectId: str, request: Request,
+                           ctx: Context = Depends(get_context)) -> JSONResponse:
+    """What an Appwrite server sends to a webhook URL, as an event of ``projectId``."""
+    body = await request.body()
+    return await run_in_threadpool(_accept_webhook, projectId, request, body, ctx)
+
+
+def _accept_webhook(project_id: str, request: Request, body: bytes,
+                    ctx: Context) -> JSONResponse:
+    with transaction(ctx.sessions) as session:
+        if not project_exists(session, project_id):
+            raise ProjectNotFound()
+        secret = webhook_key(session, project_id)
+    signature = request.headers.get("x-appwrite-webhook-signature", "")
+    if not secret or not signature or not _valid_signature(
+            secret, _signed_urls(request, ctx), body, signature):
+        raise BAD_SIGNATURE
+    if len(body) > MAX_PAYLOAD:
+        raise errors.invalid_param("payload", f"Value must be JSON of at most {MAX_PAYLOAD} "
+                                              "bytes")
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        raise errors.ApiError(400, "general_argument_invalid",
+                              "Request body is not valid JSON.") from None
+    listed = [n.strip() for n in request.headers.get("x-appwrite-webhook-events", "").split(",")
+              if n.strip()]
+    if not listed:
+        raise errors.invalid_param("X-Appwrite-Webhook-Events",
+                                   "Value must list the event's names")
+    try:
+        names = [check_pattern(n) for n in listed]
+    except EventNameError as exc:
+        raise errors.invalid_param("X-Appwrite-Webhook-Events", exc.message) from None
+    user_id = request.headers.get("x-appwrite-webhook-user-id", "")[:64]
+    with transaction(ctx.sessions) as session:
+        emitted = store.emit(session, project_id, most_specific(names), _payload_text(data),
+                             source="webhook", names=names, user_id=user_id)
+        assert emitted is not None
+        return json_response(event_json(store.EventView(emitted.event, [])), 202)
+
+
+@router.get("/scheduler/events")
+def recent_events(request: Request, limit: int = Query(50, ge=1, le=1000),
+                  ctx: Context = Depends(get_context)) -> dict[str, Any]:
+    """The project's recent events, newest first, with the executions each made."""
+    caller = identify(request, ctx)
+    caller.require("events.read")
+    with transaction(ctx.sessions) as session:
+        views = store.recent(session, caller.project_id, limit)
+        return {"total": len(views), "events": [event_json(v) for v in views]}

@@ -1,0 +1,71 @@
+"""Events input, refused before anything is recorded (in-process API, real PostgreSQL)."""
+
+from __future__ import annotations
+
+import pytest
+
+from scheduler.store.db import transaction
+from scheduler.store.projects import add_key
+from tests.integration.test_api import assert_error, client  # noqa: F401
+
+
+def test_bad_patterns_are_refused_naming_them(client, store):  # noqa: F811
+    r = client.post("/v1/functions", json={"functionId": "bad", "name": "b", "runtime": "http",
+                                           "events": ["functions.*.update", "functions..x"]})
+    body = assert_error(r, 400, "general_argument_invalid")
+    assert body["message"].startswith("Invalid `events` param: Invalid event pattern "
+                                      "'functions..x': segment 2")
+    assert store.scalar("SELECT count(*) FROM functions") == 0
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"event": "orders..paid"}, "Invalid `event` param: Invalid event name 'orders..paid'"),
+    ({"event": "orders.*.paid"}, "Invalid `event` param: Invalid event name 'orders.*.paid'"),
+    ({"event": "o." * 130 + "x"}, "Invalid `event` param: Invalid event name"),
+    ({"event": "orders.o9.paid", "payload": "x" * (1024 * 1024 + 1)},
+     "Invalid `payload` param: Value must be JSON of at most 1048576 bytes"),
+    ({"event": "orders.o9.paid", "eventId": ""}, "Invalid `eventId` param"),
+    ({"payload": {}}, "Invalid `event` param: Invalid event name None"),
+])
+def test_bad_events_are_400s_and_record_nothing(client, store, body, message):  # noqa: F811
+    body = assert_error(client.post("/v1/events", json=body), 400, "general_argument_invalid")
+    assert body["message"].startswith(message)
+    assert store.scalar("SELECT count(*) FROM events") == 0
+
+
+def test_a_body_that_is_not_an_object_is_a_400(client, store):  # noqa: F811
+    assert_error(client.post("/v1/events", content=b"[1, 2]",
+                             headers={"Content-Type": "application/json"}), 400,
+                 "general_argument_invalid")
+    assert_error(client.post("/v1/events", content=b"{not json",
+                             headers={"Content-Type": "application/json"}), 400,
+                 "general_argument_invalid", "Request body is not valid JSON.")
+    assert store.scalar("SELECT count(*) FROM events") == 0
+
+
+def test_publishing_needs_events_write_and_reading_events_read(client, store):  # noqa: F811
+    with transaction(store.sessions) as s:
+        add_key(s, "p1", "reader-key-00000000000000000000", ["events.read"])
+        add_key(s, "p1", "writer-key-00000000000000000000", ["events.write"])
+    reader = {"X-Appwrite-Key": "reader-key-00000000000000000000"}
+    writer = {"X-Appwrite-Key": "writer-key-00000000000000000000"}
+    assert_error(client.post("/v1/events", json={"event": "orders.o9.paid"}, headers=reader),
+                 401, "general_unauthorized_scope",
+                 'User (role: applications) missing scopes (["events.write"])')
+    assert client.post("/v1/events", json={"event": "orders.o9.paid"},
+                       headers=writer).status_code == 201
+    assert_error(client.get("/v1/scheduler/events", headers=writer), 401,
+                 "general_unauthorized_scope")
+    listed = client.get("/v1/scheduler/events", headers=reader).json()
+    assert [e["event"] for e in listed["events"]] == ["orders.o9.paid"]
+    assert listed["events"][0]["fannedOutAt"] is None  # no leader runs here: pending
+
+
+def test_a_webhook_to_a_project_without_a_key_is_refused(client, store):  # noqa: F811
+    r = client.post("/v1/webhooks/appwrite/p1", content=b"{}", headers={
+        "X-Appwrite-Webhook-Events": "users.u1.create",
+        "X-Appwrite-Webhook-Signature": "c2lnbmF0dXJl"})
+    assert_error(r, 401, "general_unauthorized_scope")
+    assert_error(client.post("/v1/webhooks/appwrite/nope", content=b"{}"), 404,
+                 "project_not_found")
+    assert store.scalar("SELECT count(*) FROM events") == 0
