@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduler.timerules import Cron, fires_between, next_fire, next_fires, parse_cron
+from tests.unit.examples import examples
 
 ZONES = [
     "Europe/Berlin",
@@ -106,7 +107,7 @@ def around_transition(draw: st.DrawFn) -> tuple[ZoneInfo, datetime]:
     return ZoneInfo(zone), moment + timedelta(minutes=offset, seconds=seconds)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(cron=cron_exprs(), where=around_transition())
 def test_fires_match_minute_by_minute_reference(cron: Cron, where: tuple[ZoneInfo, datetime]):
     tz, start = where
@@ -117,7 +118,7 @@ def test_fires_match_minute_by_minute_reference(cron: Cron, where: tuple[ZoneInf
     assert total == len(expected)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(cron=cron_exprs(), where=around_transition())
 def test_next_fire_stepping_minute_by_minute(cron: Cron, where: tuple[ZoneInfo, datetime]):
     """From every minute of the window, the next fire is the first reference fire after it."""
@@ -131,7 +132,7 @@ def test_next_fire_stepping_minute_by_minute(cron: Cron, where: tuple[ZoneInfo, 
         t += MINUTE
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(cron=cron_exprs(), where=around_transition(), count=st.integers(1, 40))
 def test_fires_strictly_increase_and_are_after_start(cron, where, count):
     tz, start = where

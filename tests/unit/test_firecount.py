@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from scheduler.firecount import count_fires, latest_fires
 from scheduler.timerules import iter_fires, parse_cron
+from tests.unit.examples import examples
 
 EXPRESSIONS = [
     "* * * * *", "*/7 * * * *", "30 2 * * *", "0 0 * * *", "15 */3 * * *",
@@ -30,7 +31,7 @@ def walked(cron, tz, after, until):
         out.append(instant)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(expr=st.sampled_from(EXPRESSIONS), zone=st.sampled_from(ZONES),
        offset=st.integers(0, 2 * 365 * 24 * 60), seconds=st.integers(0, 59),
        span=st.integers(0, 6 * 24 * 60))
@@ -41,7 +42,7 @@ def test_count_matches_walking(expr, zone, offset, seconds, span):
     assert count_fires(cron, tz, after, until) == len(walked(cron, tz, after, until))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(expr=st.sampled_from(EXPRESSIONS), zone=st.sampled_from(ZONES),
        offset=st.integers(0, 2 * 365 * 24 * 60), span=st.integers(0, 40 * 24 * 60),
        keep=st.integers(1, 120))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from scheduler.policies import MissedRunRule, decide, skipped_while_inactive
 from scheduler.timerules import fires_between, parse_cron
+from tests.unit.examples import examples
 
 UTCZ = ZoneInfo("UTC")
 MINUTELY = parse_cron("* * * * *")
@@ -103,7 +104,7 @@ def test_paused_window_counting() -> None:
     assert skipped_while_inactive(MINUTELY, UTCZ, at(5), T0) == (0, None, at(5))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     policy=st.sampled_from(["skip", "latest", "all"]),
     grace=st.integers(0, 600),
