@@ -98,6 +98,7 @@ NOW = datetime(2030, 1, 1, 10, 0, tzinfo=UTC)
     " " * 80 + "2030-01-01T12:00:00+00:00",  # 105 characters
     "2030-01-01T12:00:00+00:00" + " " * 76,  # 101
     "   ", 5, None, "2030-13-45T00:00:00Z", "2030-01-01T12:00:00.5Z",
+    "2030-01-01T12:00:00Z/2030-01-02T12:00:00Z",  # parses, as an interval: not a date
     "2030-01-01T10:01:00Z",  # 60 s ahead: not more than 60
 ])
 def test_scheduled_at_refused_with_appwrites_message(value: object) -> None:
@@ -187,3 +188,17 @@ def test_inactive_longer_than_the_count_span_counts_only_the_span() -> None:
     count, last, _ = skipped_while_inactive(daily, UTCZ, due, now)
     assert count == MAX_COUNT_SPAN.days  # midnights in the last 366 days, due not added
     assert last == datetime(2030, 6, 1, tzinfo=UTC)
+
+
+def test_latest_runs_the_one_missed_fire_of_an_ordinary_late_dispatch() -> None:
+    hourly = parse_cron("0 * * * *")
+    d = decide(hourly, UTCZ, T0, T0 + timedelta(minutes=10),
+               MissedRunRule(policy="latest", misfire_grace=60))
+    assert (d.fire, d.skipped, d.next_fire_at) == ((T0,), 0, T0 + timedelta(hours=1))
+
+
+def test_the_window_includes_a_fire_exactly_its_length_ago() -> None:
+    rule = MissedRunRule(policy="all", misfire_grace=30, catchup_window=300, catchup_cap=100)
+    d = decide(MINUTELY, UTCZ, at(-1), at(5), rule)
+    assert d.fire == tuple(at(m) for m in range(0, 6))  # at(0) is exactly 300 s old
+    assert (d.skipped, d.last_skipped) == (1, at(-1))
