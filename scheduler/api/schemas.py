@@ -6,14 +6,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from scheduler.documents import (
+from scheduler.policies import Policy
+from scheduler.store.documents import (
     REQUEST_HEADER_ALLOWLIST,
     execution_json,
     function_json,
     schedule_json,
     variable_json,
 )
-from scheduler.policies import Policy
 
 __all__ = ["REQUEST_HEADER_ALLOWLIST", "execution_json", "function_json", "schedule_json",
            "variable_json"]

@@ -1,9 +1,9 @@
 """Rows as Appwrite's JSON documents (Function, Execution, Variable) and Tocsin's
 schedule document.
 
-Below the API: the API answers with these, and events carry them as payloads (an
-execution's ``update`` event is the Execution as the API returns it), so the store's
-event emission and the workers use the same shapes.
+In the store, beside the tables they render: the API answers with these, and the
+store's events carry them as payloads (an execution's ``update`` event is the Execution
+as the API returns it), so both use one shape. No SQL here.
 """
 
 from __future__ import annotations
