@@ -85,3 +85,9 @@ def most_specific(names: list[str]) -> str:
     """The name to show (``x-appwrite-event``): the longest without a wildcard."""
     concrete = [n for n in names if "*" not in n.split(".")]
     return max(concrete or names, key=lambda n: (len(n.split(".")), len(n)))
+
+
+def user_of(name: str) -> str:
+    """The user an event names (``users.[userId]…``), or ""."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "users" and parts[1] != "*" else ""

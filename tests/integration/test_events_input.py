@@ -69,3 +69,8 @@ def test_a_webhook_to_a_project_without_a_key_is_refused(client, store):  # noqa
     assert_error(client.post("/v1/webhooks/appwrite/nope", content=b"{}"), 404,
                  "project_not_found")
     assert store.scalar("SELECT count(*) FROM events") == 0
+
+
+def test_an_event_about_a_user_carries_that_user(client, store):  # noqa: F811
+    r = client.post("/v1/events", json={"event": "users.u7.update", "payload": {"a": 1}})
+    assert r.status_code == 201 and r.json()["userId"] == "u7"

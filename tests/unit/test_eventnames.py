@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scheduler.errors import EventNameError
-from scheduler.eventnames import check_name, check_pattern, most_specific, variants
+from scheduler.eventnames import check_name, check_pattern, most_specific, user_of, variants
 
 EXECUTION = "functions.report.executions.e1.update"
 
@@ -105,3 +105,11 @@ def test_every_variant_is_a_valid_pattern_and_matches_its_name(parts: list[str])
         assert all(g in ("*", p) for g, p in zip(got, parts, strict=False))
         assert all(g == p for i, (g, p) in enumerate(zip(got, parts, strict=False))
                    if i % 2 == 0)
+
+
+@pytest.mark.parametrize(("name", "user"), [
+    ("users.u7.create", "u7"), ("users.u7.sessions.s1.delete", "u7"), ("users.u7", "u7"),
+    ("orders.u7.paid", ""), ("users", ""), ("teams.t1.memberships.m1.create", ""),
+])
+def test_the_user_an_event_names(name: str, user: str) -> None:
+    assert user_of(name) == user

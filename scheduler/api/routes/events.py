@@ -23,7 +23,7 @@ from scheduler.api.auth import identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.schemas import ERROR_RESPONSES
 from scheduler.errors import EventNameError, ProjectNotFound
-from scheduler.eventnames import check_name, check_pattern, most_specific
+from scheduler.eventnames import check_name, check_pattern, most_specific, user_of
 from scheduler.store import events as store
 from scheduler.store.db import transaction
 from scheduler.store.projects import project_exists, webhook_key
@@ -85,7 +85,7 @@ def publish_event(request: Request, payload: dict[str, Any] = Body(...),
                                               "characters")
     with transaction(ctx.sessions) as session:
         emitted = store.emit(session, caller.project_id, name, body, source="api",
-                             event_key=event_id)
+                             event_key=event_id, user_id=user_of(name))
         assert emitted is not None
         view = store.EventView(emitted.event, [])
         return json_response(event_json(view), 200 if emitted.duplicate else 201)
@@ -146,9 +146,10 @@ def _accept_webhook(project_id: str, request: Request, body: bytes,
         names = [check_pattern(n) for n in listed]
     except EventNameError as exc:
         raise errors.invalid_param("X-Appwrite-Webhook-Events", exc.message) from None
-    user_id = request.headers.get("x-appwrite-webhook-user-id", "")[:64]
+    name = most_specific(names)
+    user_id = request.headers.get("x-appwrite-webhook-user-id", "")[:64] or user_of(name)
     with transaction(ctx.sessions) as session:
-        emitted = store.emit(session, project_id, most_specific(names), _payload_text(data),
+        emitted = store.emit(session, project_id, name, _payload_text(data),
                              source="webhook", names=names, user_id=user_id)
         assert emitted is not None
         return json_response(event_json(store.EventView(emitted.event, [])), 202)
