@@ -26,6 +26,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from scheduler.errors import EventNameError
 from scheduler.eventnames import variants
 from scheduler.ids import new_id
 from scheduler.states import ExecutionStatus, Trigger
@@ -104,28 +105,44 @@ def _by_key(session: Session, project_id: str, event_key: str) -> Event | None:
 # ------------------------------------------------------------------ Tocsin's own events
 
 
+def _own_names(name: str) -> list[str] | None:
+    """The variants of one of Tocsin's own event names, or None when the name cannot be
+    read in the grammar: an id with a period (Appwrite allows them) would shift every
+    segment after it. Such a resource emits no events; its change goes on regardless
+    (an event must never fail the change it reports)."""
+    try:
+        return variants(name)
+    except EventNameError:
+        return None
+
+
 def function_changed(session: Session, fn: Function, action: str) -> None:
     """``functions.[id].create|update|delete``, carrying the Function document."""
-    emit(session, fn.project_id, f"functions.{fn.id}.{action}", function_json(fn),
-         source="tocsin", only_if_subscribed=True)
+    name = f"functions.{fn.id}.{action}"
+    names = _own_names(name)
+    if names is not None and "." not in fn.id:
+        emit(session, fn.project_id, name, function_json(fn), source="tocsin", names=names,
+             only_if_subscribed=True)
 
 
 def execution_changed(session: Session, execution: Execution, action: str) -> None:
     """``functions.[id].executions.[id].create|update|delete``, carrying the Execution
     as the API returns it; ``depth`` continues the chain of the event that made it."""
-    emit(session, execution.project_id,
-         f"functions.{execution.function_id}.executions.{execution.id}.{action}",
-         execution_json(execution), source="tocsin",
-         origin_function_id=execution.function_id, depth=execution.depth or 0,
-         only_if_subscribed=True)
+    name = f"functions.{execution.function_id}.executions.{execution.id}.{action}"
+    names = _own_names(name)
+    if names is None or "." in execution.function_id:
+        return
+    emit(session, execution.project_id, name, execution_json(execution), source="tocsin",
+         names=names, origin_function_id=execution.function_id,
+         depth=execution.depth or 0, only_if_subscribed=True)
 
 
 def execution_changed_by_id(session: Session, project_id: str, function_id: str,
                             execution_id: str, action: str) -> None:
     """As ``execution_changed``, for a row written by a set-based UPDATE: the row is
     read (for the payload) only when something subscribes."""
-    name = f"functions.{function_id}.executions.{execution_id}.{action}"
-    if not _subscribed(session, project_id, variants(name)):
+    names = _own_names(f"functions.{function_id}.executions.{execution_id}.{action}")
+    if names is None or "." in function_id or not _subscribed(session, project_id, names):
         return
     execution = session.get(Execution, execution_id, populate_existing=True)
     if execution is not None:

@@ -74,3 +74,33 @@ def test_a_webhook_to_a_project_without_a_key_is_refused(client, store):  # noqa
 def test_an_event_about_a_user_carries_that_user(client, store):  # noqa: F811
     r = client.post("/v1/events", json={"event": "users.u7.update", "payload": {"a": 1}})
     assert r.status_code == 201 and r.json()["userId"] == "u7"
+
+
+def test_a_payload_of_exactly_one_mib_is_accepted_and_one_byte_more_is_not(
+        client, store):  # noqa: F811
+    limit = 1024 * 1024
+    exact = "x" * (limit - 2)  # a JSON string: two quotes around it
+    assert client.post("/v1/events", json={"event": "big.b1.made", "payload": exact}
+                       ).status_code == 201
+    over = client.post("/v1/events", json={"event": "big.b2.made", "payload": exact + "x"})
+    assert_error(over, 400, "general_argument_invalid")
+    assert store.scalar("SELECT count(*) FROM events") == 1
+
+
+def test_an_id_with_periods_emits_no_events_and_its_changes_go_on(client, store):  # noqa: F811
+    """Appwrite ids may hold periods; in an event name they would shift every segment
+    (eight of them make more ids than a name may have). Killed mutation: own events
+    emitted without the guard (the function create then fails)."""
+    assert client.post("/v1/functions", json={
+        "functionId": "watcher", "name": "w", "runtime": "python-3.12",
+        "events": ["functions.*"]}).status_code == 201
+    # A few periods would read as other ids; many make more ids than a name may hold.
+    for dotted in ("a.b.c", "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p"):
+        r = client.post("/v1/functions", json={"functionId": dotted, "name": "d",
+                                               "runtime": "python-3.12"})
+        assert r.status_code == 201, r.text
+        assert client.post(f"/v1/functions/{dotted}/executions",
+                           json={"async": True}).status_code == 202
+        assert client.put(f"/v1/functions/{dotted}", json={"name": "d2"}).status_code == 200
+    names = [e["event"] for e in client.get("/v1/scheduler/events").json()["events"]]
+    assert names == ["functions.watcher.create"]
