@@ -28,7 +28,7 @@ def run(seconds: float = 20.0, clients: int = 16) -> dict[str, Any]:
     results: dict[str, list[float]] = {"scheduled": [], "async": []}
     errors: list[str] = []
     try:
-        common.wait_until(lambda: _up(base), 30)
+        common.wait_until(lambda: common.api_up(base), 30)
         when = (datetime.now(UTC) + timedelta(hours=1)).replace(second=0, microsecond=0)
         payloads = {"scheduled": {"async": True, "scheduledAt": when.isoformat()},
                     "async": {"async": True, "body": "x"}}
@@ -67,9 +67,3 @@ def run(seconds: float = 20.0, clients: int = 16) -> dict[str, Any]:
         ["kind", "clients", "requests", "req/s", "p50 ms", "p99 ms"], rows)
     return {"rows": rows, "errors": len(errors), "error_samples": errors[:5], "table": table}
 
-
-def _up(base: str) -> bool:
-    try:
-        return httpx.get(base + "/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

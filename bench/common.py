@@ -162,3 +162,13 @@ def free_port() -> int:
 
 def python() -> str:
     return sys.executable
+
+
+def api_up(base: str) -> bool:
+    """Whether a `tocsin api` at ``base`` (``…/v1``) answers its health check."""
+    import httpx
+
+    try:
+        return httpx.get(base + "/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -85,7 +85,7 @@ def run(seconds: float = 10, events: int = 200) -> dict[str, Any]:
              common.spawn([common.python(), "-m", "scheduler", "scheduler"], env,
                           "events-scheduler.log")]
     try:
-        common.wait_until(lambda: _up(base), 30)
+        common.wait_until(lambda: common.api_up(base), 30)
         accepted, took = _accept_rate(base, seconds, clients=8)
         rows = [["POST /v1/events, 8 clients", f"{accepted / took:.0f} events/s", "", ""]]
         for functions in (1, 100):
@@ -101,9 +101,3 @@ def run(seconds: float = 10, events: int = 200) -> dict[str, Any]:
                                ["what", "measured", "p50 ms", "p99 ms"], rows)
     return {"rows": rows, "table": table}
 
-
-def _up(base: str) -> bool:
-    try:
-        return httpx.get(base + "/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -70,7 +70,7 @@ def _version(tree: Path, tag: str, modes: list[tuple[str, int, bool]]) -> dict[s
         procs, base, url = _stack(tree, Path(tmp), tag)
         try:
             headers = {"X-Appwrite-Project": "b", "X-Appwrite-Key": KEY}
-            common.wait_until(lambda: _up(base), 30)
+            common.wait_until(lambda: common.api_up(base), 30)
             httpx.post(base + "/functions", headers=headers, json={
                 "functionId": "t", "name": "t", "runtime": "python-3.12",
                 "entrypoint": "main.py", "timeout": 15}).raise_for_status()
@@ -104,9 +104,3 @@ def run(runs: int = 300, cold_runs: int = 40) -> dict[str, Any]:
         "(ms)", ["runtime", "runs", "p50 ms", "p99 ms", "p50 over in-process"], rows)
     return {"rows": rows, "table": table}
 
-
-def _up(base: str) -> bool:
-    try:
-        return httpx.get(base + "/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -24,8 +24,8 @@ from scheduler.store.models import Event, Execution
 from scheduler.store.projects import set_webhook_key
 from tests.helpers import (
     Proc,
-    free_port,
     leader,
+    start_api,
     start_scheduler,
     start_worker,
     tocsin_env,
@@ -56,23 +56,12 @@ class Stack:
 
 
 def _start(pg_url, broker_url, tmp_path, schedulers=("s1",), worker=True, **extra) -> Stack:
-    port = free_port()
     env = tocsin_env(pg_url, broker_url, TOCSIN_BOOTSTRAP_PROJECT="evproj",
                      TOCSIN_BOOTSTRAP_KEY=KEY, TOCSIN_LEASE_TTL="2", **extra)
-    procs = [Proc([sys.executable, "-m", "scheduler", "api", "--port", str(port)], env,
-                  tmp_path / "api.log")]
-    procs += [start_scheduler(env, name, tmp_path) for name in schedulers]
+    api, base = start_api(env, tmp_path)
+    procs = [api, *(start_scheduler(env, name, tmp_path) for name in schedulers)]
     if worker:
         procs.append(start_worker(env, "w1", tmp_path))
-    base = f"http://127.0.0.1:{port}/v1"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(base + "/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(healthy, 30, what="the API to serve")
     return Stack(base, env, tmp_path, procs)
 
 
