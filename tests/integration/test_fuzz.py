@@ -65,7 +65,7 @@ def test_api_fuzz(app):
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(max_examples=30, deadline=None,
+            @settings(max_examples=20, deadline=None,
                       suppress_health_check=list(HealthCheck), database=None)
             def fuzz(case):
                 case.call_and_validate(headers=AUTH, checks=CHECKS,

@@ -68,7 +68,7 @@ def test_a_long_backlog_does_not_multiply_messages(pg_url, broker_url, store, tm
         wait_for(lambda: store.scalar(
             "SELECT count(*) FROM executions WHERE status = 'completed'") >= 20, 60,
             what="the worker to work through the backlog")
-        for _ in range(5):  # five requeue periods, measured on the relay's own ticks
+        for _ in range(3):  # three requeue periods, measured on the relay's own ticks
             before = store.scalar(waiting)
             wait_for(lambda b=before: store.scalar(waiting) <= b - 10, 30,
                      what="progress")

@@ -318,9 +318,9 @@ def test_abandoned_sync_results_do_not_pile_up_in_tocsin_up(tmp_path):
             assert r.status_code == 201, r.text
         rss = psutil.Process(proc.pid)
         before = rss.memory_info().rss
-        # The only worker thread is busy for 8 s; every sync call gives up meanwhile.
+        # The only worker thread is busy for 5 s; every sync call gives up meanwhile.
         httpx.post(base + "/functions/slow/executions", headers=headers,
-                   json={"async": True, "path": "/?seconds=8"}).raise_for_status()
+                   json={"async": True, "path": "/?seconds=5"}).raise_for_status()
         from concurrent.futures import ThreadPoolExecutor
 
         with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=40)) as client, \

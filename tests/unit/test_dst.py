@@ -107,7 +107,7 @@ def around_transition(draw: st.DrawFn) -> tuple[ZoneInfo, datetime]:
     return ZoneInfo(zone), moment + timedelta(minutes=offset, seconds=seconds)
 
 
-@settings(max_examples=examples(150), deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(cron=cron_exprs(), where=around_transition())
 def test_fires_match_minute_by_minute_reference(cron: Cron, where: tuple[ZoneInfo, datetime]):
     tz, start = where
@@ -118,7 +118,7 @@ def test_fires_match_minute_by_minute_reference(cron: Cron, where: tuple[ZoneInf
     assert total == len(expected)
 
 
-@settings(max_examples=examples(40), deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(cron=cron_exprs(), where=around_transition())
 def test_next_fire_stepping_minute_by_minute(cron: Cron, where: tuple[ZoneInfo, datetime]):
     """From every minute of the window, the next fire is the first reference fire after it."""
