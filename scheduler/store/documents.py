@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from scheduler.httprules import without_credentials
-from scheduler.store.models import Execution, Function, Schedule, Variable
+from scheduler.store.models import Execution, Function, ProxyRule, Schedule, Variable
 from scheduler.timerules import iso
 
 # Appwrite returns only these request headers on an execution.
@@ -136,4 +136,25 @@ def schedule_json(s: Schedule) -> dict[str, Any]:
                     "disabled": s.skipped_disabled},
         "lastSkippedAt": iso(s.last_skipped_at),
         "lastSkipReason": s.last_skip_reason,
+    }
+
+def rule_json(rule: ProxyRule) -> dict[str, Any]:
+    """Appwrite's ProxyRule; Tocsin's rules are function rules, verified at once."""
+    return {
+        "$id": rule.id,
+        "$createdAt": iso(rule.created_at),
+        "$updatedAt": iso(rule.updated_at),
+        "domain": rule.domain,
+        "type": "deployment",
+        "trigger": "manual",
+        "redirectUrl": "",
+        "redirectStatusCode": 0,
+        "deploymentId": "",
+        "deploymentResourceType": "function",
+        "deploymentResourceId": rule.function_id,
+        "deploymentVcsProviderBranch": "",
+        "status": "verified",
+        "logs": "",
+        "renewAt": "",
+        "protocol": "http",
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -54,3 +54,11 @@ def delete(session: Session, project_id: str, rule_id: str) -> None:
 def by_domain(session: Session, domain: str) -> ProxyRule | None:
     return session.execute(
         select(ProxyRule).where(ProxyRule.domain == domain)).scalar_one_or_none()
+
+
+def listing_filter(project_id: str, search: str) -> list[ColumnElement[bool]]:
+    """A project's rules, narrowed by ``search`` (part of the domain, any case)."""
+    where: list[ColumnElement[bool]] = [ProxyRule.project_id == project_id]
+    if search:
+        where.append(ProxyRule.domain.contains(search.lower(), autoescape=True))
+    return where

@@ -21,6 +21,7 @@ from scheduler.timerules import (
     parse_scheduled_at,
     validate_timezone,
 )
+from tests.unit.test_policies import MINUTELY, T0, UTCZ, at
 
 ALLOWED = ("five fields (minute hour day-of-month month day-of-week) or one of @annually, "
            "@daily, @hourly, @midnight, @monthly, @weekly, @yearly")
@@ -134,15 +135,6 @@ def test_next_fires_counts_and_next_fire_takes_any_zone() -> None:
 
 
 # ------------------------------------------------------------------ policies
-
-UTCZ = ZoneInfo("UTC")
-MINUTELY = parse_cron("* * * * *")
-T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
-
 
 def test_fires_during_the_leaders_tenure_are_on_time_whatever_the_grace() -> None:
     rule = MissedRunRule(policy="skip", misfire_grace=0)

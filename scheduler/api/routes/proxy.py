@@ -16,9 +16,9 @@ from scheduler.api.routes.shared import bool_param, load_function
 from scheduler.api.schemas import ERROR_RESPONSES
 from scheduler.store import proxy as store
 from scheduler.store.db import transaction
+from scheduler.store.documents import rule_json
 from scheduler.store.listing import list_rows
 from scheduler.store.models import ProxyRule
-from scheduler.timerules import iso
 
 router = APIRouter(prefix="/proxy", tags=["proxy"], responses=ERROR_RESPONSES)
 
@@ -30,25 +30,6 @@ ONLY_FUNCTIONS = errors.ApiError(
     "redirect and SMTP rules are Appwrite's).")
 
 
-def rule_json(rule: ProxyRule) -> dict[str, Any]:
-    return {
-        "$id": rule.id,
-        "$createdAt": iso(rule.created_at),
-        "$updatedAt": iso(rule.updated_at),
-        "domain": rule.domain,
-        "type": "deployment",
-        "trigger": "manual",
-        "redirectUrl": "",
-        "redirectStatusCode": 0,
-        "deploymentId": "",
-        "deploymentResourceType": "function",
-        "deploymentResourceId": rule.function_id,
-        "deploymentVcsProviderBranch": "",
-        "status": "verified",
-        "logs": "",
-        "renewAt": "",
-        "protocol": "http",
-    }
 
 
 def domain(value: Any) -> str:
@@ -90,10 +71,7 @@ def list_rules(request: Request, ctx: Context = Depends(get_context)) -> dict[st
     caller = _caller(request, ctx, "rules.read")
     spec = queries.parse(queries.collect(request.query_params.multi_items()), FILTERABLE,
                          store.COLUMNS)
-    where = [ProxyRule.project_id == caller.project_id]
-    search = request.query_params.get("search", "")
-    if search:
-        where.append(ProxyRule.domain.contains(search.lower(), autoescape=True))
+    where = store.listing_filter(caller.project_id, request.query_params.get("search", ""))
     with transaction(ctx.sessions) as session:
         rows, total = list_rows(session, ProxyRule, where, store.COLUMNS, spec,
                                 bool_param(request, "total", True))
