@@ -1,6 +1,6 @@
 """`python -m bench [scenario ...] [--burst-n 10000 100000] [--quick]`
 
-Scenarios: burst catchup lag failover api isolation events memory.
+Scenarios: burst catchup lag failover api isolation events domains memory.
 
 Runs Tocsin and its peers on this machine against the local PostgreSQL and Redis, prints
 Markdown tables, and writes bench/results/<scenario>.json with the machine description."""
@@ -12,7 +12,8 @@ import json
 
 from bench import common
 
-SCENARIOS = ("burst", "catchup", "lag", "failover", "api", "isolation", "events", "memory")
+SCENARIOS = ("burst", "catchup", "lag", "failover", "api", "isolation", "events", "domains",
+             "memory")
 
 
 def main() -> None:
@@ -60,6 +61,10 @@ def main() -> None:
             from bench import events
 
             out = events.run(*((3, 20) if args.quick else (10, 200)))
+        elif name == "domains":
+            from bench import domains
+
+            out = domains.run(*((3, 4) if args.quick else (15, 8)))
         else:
             from bench import memory
 

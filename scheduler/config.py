@@ -76,6 +76,31 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=11 * 1024 * 1024, ge=1024,
         description="Largest request body the API reads; beyond it 413.")
+    functions_domain: str = Field(
+        default="",
+        description="Generated domains: a request whose Host is <functionId>.<this> runs "
+                    "that function (e.g. fn.example.com); empty: none.")
+    api_hosts: str = Field(
+        default="",
+        description="Comma-separated Host names the API answers on; when set, any other "
+                    "host that is no function domain is 404 router_host_not_found.")
+    jwt_secret: str | None = Field(
+        default=None, description="HS256 secret that signs users' JWTs (X-Appwrite-JWT).")
+    jwks_url: str | None = Field(
+        default=None, description="JWKS of an OIDC provider (RS256/ES256 user JWTs).")
+    jwt_audience: str | None = Field(default=None, description="Required JWT `aud`, if set.")
+    jwt_issuer: str | None = Field(default=None, description="Required JWT `iss`, if set.")
+    jwt_claim_user: str = Field(default="sub", description="Claim holding the user id.")
+    jwt_claim_verified: str = Field(
+        default="email_verified,verified",
+        description="Claims (first present wins) that mark a user verified.")
+    jwt_claim_teams: str = Field(
+        default="teams", description="Claim listing teams as `id` or `id/role`.")
+    jwt_claim_labels: str = Field(default="labels", description="Claim listing labels.")
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins every project accepts (e.g. "
+                    "https://app.example.com); `*` any. Projects add their own platforms.")
     metrics_token: str | None = Field(
         default=None, description="If set, /metrics requires 'Authorization: Bearer <token>'.")
     log_format: Literal["text", "json"] = "text"
@@ -113,6 +138,15 @@ class Settings(BaseSettings):
     @property
     def runner_passed_env(self) -> tuple[str, ...]:
         return tuple(n.strip() for n in self.runner_pass_env.split(",") if n.strip())
+
+    @property
+    def api_host_names(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.api_hosts.split(",") if h.strip())
+
+    @property
+    def cors_origin_list(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/") for o in self.cors_origins.split(",")
+                         if o.strip())
 
     @property
     def is_sqlite(self) -> bool:

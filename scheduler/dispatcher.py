@@ -89,6 +89,7 @@ def plan_fires(
                 "duration": 0.0, "epoch": epoch, "enqueued_at": now, "started_at": None,
                 "finished_at": None, "attempts": 0, "created_at": now, "updated_at": now,
                 "timeout": None, "deadline_at": None, "event_id": None, "depth": 0,
+                "request_body_base64": False, "user_id": None,
             })
         skipped += decision.skipped
         advances.append(store.Advance(

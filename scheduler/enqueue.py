@@ -40,6 +40,8 @@ class Request:
     scheduled_at: datetime | None = None
     sync: bool = False
     schedule_id: str | None = None
+    user_id: str | None = None
+    body_base64: bool = False  # ``body`` is base64 of raw bytes (a domain's binary body)
 
 
 def create(session: Session, req: Request) -> Execution:
@@ -53,6 +55,7 @@ def create(session: Session, req: Request) -> Execution:
         "sync": req.sync, "scheduled_at": req.scheduled_at,
         "request_method": req.method, "request_path": req.path,
         "request_headers": req.headers, "request_body": req.body,
+        "request_body_base64": req.body_base64, "user_id": req.user_id,
     })
     if req.scheduled_at:
         notify_wakeup(session)
@@ -77,12 +80,13 @@ def hand_over(sessions: sessionmaker[Session], publisher: Publisher, execution_i
     return False
 
 
-async def wait_result(results: ResultChannel, execution_id: str, timeout: float
-                      ) -> dict[str, Any] | None:
-    """The worker's response for a synchronous execution, body decoded to text.
-    Awaited, so a waiting caller holds no thread."""
+async def wait_result(results: ResultChannel, execution_id: str, timeout: float,
+                      raw: bool = False) -> dict[str, Any] | None:
+    """The worker's response for a synchronous execution, body decoded to text (or,
+    ``raw``, the bytes as the function sent them). Awaited: a waiting caller holds no
+    thread."""
     got = await results.wait_async(execution_id, timeout)
     if got is None:
         return None
     body = base64.b64decode(got.get("body", ""))
-    return {**got, "body": body.decode("utf-8", errors="replace")}
+    return {**got, "body": body if raw else body.decode("utf-8", errors="replace")}

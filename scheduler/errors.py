@@ -140,6 +140,31 @@ class ProjectNotFound(NotFound):
     type = "project_not_found"
 
 
+class RouterHostNotFound(NotFound):
+    """Host is not trusted. This could occur because you have not configured a custom
+    domain. Add a custom domain to your project first and try again."""
+
+    type = "router_host_not_found"
+
+
+# --------------------------------------------------------------------------------- callers
+
+
+class UserJwtInvalid(TocsinError):
+    """The JWT token is invalid. Please check the value of the X-Appwrite-JWT header to
+    ensure the correct token is being used."""
+
+    status = 401
+    type = "user_jwt_invalid"
+
+
+class UserUnauthorized(TocsinError):
+    """The current user is not authorized to perform the requested action."""
+
+    status = 401
+    type = "user_unauthorized"
+
+
 class AlreadyExists(TocsinError):
     """A resource with the requested ID already exists."""
 

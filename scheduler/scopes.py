@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 SCOPES = ("functions.read", "functions.write", "executions.read", "executions.write",
-          "events.read", "events.write", "rules.read", "rules.write", "scheduler.read",
-          "scheduler.write")
+          "events.read", "events.write", "rules.read", "rules.write", "platforms.read",
+          "platforms.write", "scheduler.read", "scheduler.write")
 LEGACY = {"execution.read": "executions.read", "execution.write": "executions.write"}
 ACCEPTED = SCOPES + tuple(LEGACY)
 

@@ -182,8 +182,10 @@ def run_execution(execution_id: str) -> str | None:
     headers = request_headers(ex.request_headers, ex.id, ex.trigger, iso(ex.scheduled_for))
     if got.key:  # callers can never send x-appwrite-* headers: this one is ours
         headers["x-appwrite-key"] = got.key
+    body = (base64.b64decode(ex.request_body) if ex.request_body_base64
+            else ex.request_body.encode())
     request = Request(method=ex.request_method, path=ex.request_path, headers=headers,
-                      body=ex.request_body)
+                      body=body)
     outcome = run_function(settings, fn, request, got.timeout, ex.id, got.variables)
     status = ExecutionStatus.FAILED if outcome.failed else ExecutionStatus.COMPLETED
     kept = [{"name": k.lower(), "value": v} for k, v in outcome.headers.items()

@@ -15,6 +15,8 @@ from scheduler import __version__
 from scheduler.api.app_response import AppwriteJSON
 from scheduler.api.bodylimit import TOO_LARGE, BodyLimit
 from scheduler.api.context import Context
+from scheduler.api.cors import Cors
+from scheduler.api.domains import Domains
 from scheduler.api.errors import ApiError, envelope
 from scheduler.api.limits import SyncGate
 from scheduler.api.routes import (
@@ -24,10 +26,12 @@ from scheduler.api.routes import (
     functions,
     health,
     operator,
+    platforms,
     probes,
     proxy,
     variables,
 )
+from scheduler.api.users import Verifier
 from scheduler.config import Settings
 from scheduler.errors import TocsinError
 from scheduler.logs import first_line, get_logger
@@ -65,7 +69,8 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
     ctx = Context(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
                   publisher=publisher or make_publisher(settings.broker_url),
                   results=results or make_results(settings.result_backend_url),
-                  sync_gate=SyncGate(settings.sync_concurrency))
+                  sync_gate=SyncGate(settings.sync_concurrency),
+                  verifier=Verifier(settings))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -121,8 +126,11 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
                                        "Server Error: the request could not be completed."))
 
     for module in (health, catalog, functions, variables, executions, operator, events,
-                   proxy):
+                   proxy, platforms):
         app.include_router(module.router, prefix="/v1")
     app.include_router(probes.router)
+    # Outermost last: CORS marks every answer, domains answer before the routes do.
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(Domains, ctx=ctx)
+    app.add_middleware(Cors, ctx=ctx)
     return app

@@ -1,4 +1,5 @@
-"""Who is calling: project from ``X-Appwrite-Project``, scopes from ``X-Appwrite-Key``."""
+"""Who is calling: project from ``X-Appwrite-Project``; an application with
+``X-Appwrite-Key``, a signed-in user with ``X-Appwrite-JWT``, otherwise a guest."""
 
 from __future__ import annotations
 
@@ -10,19 +11,34 @@ from fastapi import Request
 from scheduler.api import errors
 from scheduler.api.context import Context
 from scheduler.errors import ProjectNotFound
+from scheduler.roles import Identity, roles_of
 from scheduler.store.db import transaction
 from scheduler.store.projects import find_key, project_exists
+
+# What a caller without a key may do at all; which functions and executions is then
+# decided by the function's ``execute`` roles and the execution's owner.
+USER_SCOPES = frozenset({"executions.read"})
 
 
 @dataclass(frozen=True)
 class Caller:
     project_id: str
     scopes: frozenset[str]
-    role: str  # "applications" for a key, "guests" without one
+    role: str  # "applications" for a key, "users" with a JWT, "guests" otherwise
+    user: Identity | None = None
+    jwt: str = ""  # the user's token, passed on to the function as x-appwrite-user-jwt
 
     @property
-    def is_guest(self) -> bool:
-        return self.role == "guests"
+    def is_key(self) -> bool:
+        return self.role == "applications"
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return roles_of(self.user)
+
+    @property
+    def user_id(self) -> str | None:
+        return self.user.user_id if self.user else None
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
@@ -44,13 +60,31 @@ def identify(request: Request, ctx: Context) -> Caller:
         if not project_exists(session, project):
             raise ProjectNotFound()
         key = find_key(session, secret) if secret else None
-    if secret and key is None:
-        # An unknown key, or another project's: treated as no key at all.
-        return Caller(project, frozenset(), "guests")
-    if key is None:
-        return Caller(project, frozenset(), "guests")
-    if key.project_id != project:
-        return Caller(project, frozenset(), "guests")
+    if key is None or key.project_id != project:
+        # No key, an unknown one, or another project's: the caller is who the JWT says.
+        return as_user(project, request.headers.get("x-appwrite-jwt", ""), ctx)
     if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
         raise errors.key_expired()
     return Caller(project, key.scopes, "applications")
+
+
+def as_user(project: str, token: str, ctx: Context) -> Caller:
+    """A guest without a token; with one, the user it names (or 401 user_jwt_invalid)."""
+    if not token:
+        return Caller(project, frozenset(), "guests")
+    return Caller(project, USER_SCOPES, "users", ctx.verifier.identify(token), token)
+
+
+def client_ip(request: Request) -> str:
+    """The peer's address (behind a reverse proxy, the proxy's: see the README)."""
+    return request.client.host if request.client else ""
+
+
+def caller_headers(caller: Caller, ip: str) -> dict[str, str]:
+    """What the function is told about who asked, as Appwrite tells it. Callers can
+    never send ``x-appwrite-*`` headers themselves, so these are always Tocsin's."""
+    out = {"x-appwrite-client-ip": ip} if ip else {}
+    if caller.user is not None:
+        out["x-appwrite-user-id"] = caller.user.user_id
+        out["x-appwrite-user-jwt"] = caller.jwt
+    return out

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.api.limits import SyncGate
+from scheduler.api.users import Verifier
 from scheduler.config import Settings
 from scheduler.publish import Publisher
 from scheduler.results import ResultChannel
@@ -22,6 +23,7 @@ class Context:
     publisher: Publisher
     results: ResultChannel
     sync_gate: SyncGate
+    verifier: Verifier
 
 
 def get_context(request: Request) -> Context:

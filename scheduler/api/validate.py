@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from scheduler import entrypoints, eventnames, httprules, runtimes, specs
+from scheduler import entrypoints, eventnames, httprules, roles, runtimes, specs
 from scheduler.api.errors import HEADERS_RULE, METHODS, UID_RULE, ApiError, invalid_param
 from scheduler.errors import (
     CronError,
@@ -197,6 +197,11 @@ def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
                 raise invalid_param(api, "Value must a valid array no longer than 100 items "
                                          "and Value must be a valid string and no longer "
                                          "than 256 chars")
+            if api == "execute":
+                try:
+                    items = [roles.check_role(i) for i in items]
+                except roles.RoleError as exc:
+                    raise invalid_param("execute", exc.message) from None
             if api == "events":
                 try:
                     items = [eventnames.check_pattern(i) for i in items]

@@ -16,6 +16,7 @@ from scheduler.cli.cron import cron_app
 from scheduler.cli.events import events_app
 from scheduler.cli.jobs import executions_cmd, jobs_app
 from scheduler.cli.keys import keys_app
+from scheduler.cli.platforms import platforms_app
 from scheduler.cli.status import status
 from scheduler.errors import TocsinError
 
@@ -24,6 +25,7 @@ app.add_typer(cron_app, name="cron")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(events_app, name="events")
+app.add_typer(platforms_app, name="platforms")
 app.command("executions")(executions_cmd)
 app.command()(status)
 serve.register(app)

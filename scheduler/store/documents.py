@@ -20,16 +20,20 @@ REQUEST_HEADER_ALLOWLIST = ("content-type", "agent", "content-length", "host",
 
 
 def execution_json(ex: Execution, response: dict[str, Any] | None = None,
-                   reported: tuple[str, str] | None = None) -> dict[str, Any]:
+                   reported: tuple[str, str] | None = None, private: bool = True
+                   ) -> dict[str, Any]:
     """``reported``: (status, errors) when they differ from the row's (a run past its
-    timeout is reported failed before the reaper writes so)."""
+    timeout is reported failed before the reaper writes so). ``private``: the reader
+    may see ``logs`` and ``errors`` (as in Appwrite, API keys only, never app users)."""
     headers = ex.request_headers or {}
     status, errors = reported or (ex.status, ex.errors)
+    logs = ex.logs if private else ""
+    errors = errors if private else ""
     return {
         "$id": ex.id,
         "$createdAt": iso(ex.created_at),
         "$updatedAt": iso(ex.updated_at),
-        "$permissions": [],
+        "$permissions": [f'read("user:{ex.user_id}")'] if ex.user_id else [],
         "functionId": ex.function_id,
         "resourceId": ex.function_id,
         "resourceType": "functions",
@@ -43,7 +47,7 @@ def execution_json(ex: Execution, response: dict[str, Any] | None = None,
         "responseStatusCode": ex.response_status_code,
         "responseBody": (response or {}).get("body", ""),
         "responseHeaders": ex.response_headers or [],
-        "logs": ex.logs,
+        "logs": logs,
         "errors": errors,
         "duration": ex.duration,
         "scheduledAt": iso(ex.scheduled_at),

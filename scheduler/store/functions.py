@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, literal, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.orm import Session
 
 from scheduler.errors import FunctionAlreadyExists, ScheduleAlreadyExists
@@ -57,6 +57,14 @@ def get_function(session: Session, project_id: str, function_id: str,
     if lock:
         query = query.with_for_update()
     return session.execute(query).scalar_one_or_none()
+
+
+def named_anywhere(session: Session, function_id: str) -> list[tuple[str, str]]:
+    """(project, id) of every function whose id is ``function_id`` in any case: a
+    generated domain (host names have no case) or the path form names one this way."""
+    rows = session.execute(select(Function.project_id, Function.id).where(
+        func.lower(Function.id) == function_id.lower()).limit(2)).all()
+    return [(r[0], r[1]) for r in rows]
 
 
 def create_function(session: Session, project_id: str, function_id: str,

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -89,6 +90,8 @@ class Project(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     # The signature key of the Appwrite webhooks pointed at Tocsin (None: refused).
     webhook_key: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    # Origins of the project's browser apps (CORS), e.g. "https://app.example.com".
+    platforms: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class ApiKey(Base):
@@ -219,6 +222,10 @@ class Execution(Base):
     request_path: Mapped[str] = mapped_column(Text, default="/")
     request_headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     request_body: Mapped[str] = mapped_column(Text, default="")
+    request_body_base64: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                      server_default=false())
+    # The signed-in user who asked for it (JWT); readable by that user.
+    user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     response_status_code: Mapped[int] = mapped_column(Integer, default=0)
     response_headers: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     logs: Mapped[str] = mapped_column(Text, default="")

@@ -117,3 +117,20 @@ def webhook_key(session: Session, project_id: str) -> str | None:
 def set_webhook_key(session: Session, project_id: str, key: str) -> None:
     """The key Appwrite signs this project's webhooks with (created if missing)."""
     ensure_project(session, project_id).webhook_key = key
+
+
+def platforms(session: Session, project_id: str) -> list[str]:
+    project = session.get(Project, project_id)
+    return list(project.platforms or []) if project else []
+
+
+def set_platforms(session: Session, project_id: str, origins: list[str]) -> None:
+    """A project's browser origins (CORS), replaced whole; the project is created
+    if missing, as keys create it."""
+    ensure_project(session, project_id).platforms = sorted(set(origins))
+
+
+def all_platforms(session: Session) -> dict[str, frozenset[str]]:
+    """Every project's platforms (few projects have any; read as a whole, cached)."""
+    rows = session.execute(select(Project.id, Project.platforms)).all()
+    return {pid: frozenset(p) for pid, p in rows if p}

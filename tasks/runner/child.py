@@ -50,7 +50,9 @@ def _failed(message: str) -> dict[str, Any]:
 
 
 def call(main: Callable[..., Any], job: dict[str, Any], memory_mb: int) -> dict[str, Any]:
-    context = Context(Request(**job["request"]))
+    sent = job["request"]
+    context = Context(Request(method=sent["method"], path=sent["path"], headers=sent["headers"],
+                              body=base64.b64decode(sent["body"])))
     try:
         response = main(context)
     except MemoryError:

@@ -30,7 +30,7 @@ class Request:
     method: str
     path: str
     headers: dict[str, str]
-    body: str
+    body: bytes  # raw: a domain request's body may be binary
 
 
 class ContextRequest:
@@ -45,9 +45,9 @@ class ContextRequest:
         self.host = host
         self.port = port
         self.url = f"{self.scheme}://{host}{'' if port == 80 else f':{port}'}{request.path}"
-        self.body_text = request.body
-        self.body_raw = request.body
-        self.body_binary = request.body.encode()
+        self.body_binary = request.body
+        self.body_text = request.body.decode("utf-8", errors="replace")
+        self.body_raw = self.body_text
 
     @property
     def body(self) -> str:

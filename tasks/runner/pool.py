@@ -135,7 +135,8 @@ class Runner:
             self.conn.send_bytes(json.dumps({
                 "executionId": execution_id,
                 "request": {"method": request.method, "path": request.path,
-                            "headers": request.headers, "body": request.body}}).encode())
+                            "headers": request.headers,
+                            "body": base64.b64encode(request.body).decode()}}).encode())
             reply = self._receive(deadline)
         except (EOFError, OSError):
             return self._died(), False

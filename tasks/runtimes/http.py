@@ -47,7 +47,7 @@ def run(url: str, request: Request, timeout: float, deny_private: bool = True) -
     try:
         with httpx.Client(follow_redirects=False, timeout=timeout, trust_env=False) as client, \
                 client.stream(request.method, target, headers=headers,
-                              content=request.body.encode() if request.body else None,
+                              content=request.body or None,
                               extensions=extensions) as response:
             body = bytearray()
             for chunk in response.iter_bytes():

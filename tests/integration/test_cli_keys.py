@@ -30,3 +30,21 @@ def test_unknown_scope_is_one_line(pg_url):
               "--scope", "root")
     assert out.returncode == 2
     assert out.stderr.strip().startswith("error: unknown scope(s) root; allowed:")
+
+
+def test_platforms_are_added_listed_and_removed(pg_url):
+    env = tocsin_env(pg_url, "memory://")
+    for origin in ("https://App.example.com/", "http://localhost:5173"):
+        assert run(env, "platforms", "add", origin, "--project", "web").returncode == 0
+    assert run(env, "platforms", "list", "--project", "web").stdout.split() == [
+        "http://localhost:5173", "https://app.example.com"]
+    out = run(env, "platforms", "remove", "http://localhost:5173", "--project", "web")
+    assert out.returncode == 0, out.stderr
+    assert run(env, "platforms", "list", "--project", "web").stdout.split() == [
+        "https://app.example.com"]
+    bad = run(env, "platforms", "add", "app.example.com", "--project", "web")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert bad.stderr.startswith('error: "app.example.com" is not a valid platform: use')
+    missing = run(env, "platforms", "remove", "https://x.example.com", "--project", "web")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == "error: https://x.example.com is not a platform of web"

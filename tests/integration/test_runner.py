@@ -30,7 +30,7 @@ def pool():
 
 
 def run(pool, name, timeout=10.0, query="", **kwargs):
-    return python_runtime.run("p1", "f1", FN + name, "", Request("GET", "/" + query, {}, ""),
+    return python_runtime.run("p1", "f1", FN + name, "", Request("GET", "/" + query, {}, b""),
                               timeout, ALLOWED, pool=pool, execution_id="e1", **kwargs)
 
 
@@ -142,7 +142,7 @@ def test_changed_code_gets_a_new_runner(tmp_path, pool):
 
     def call():
         return python_runtime.run("p1", "f1", "main.py", str(tmp_path),
-                                  Request("GET", "/", {}, ""), 5, (), pool=pool).body
+                                  Request("GET", "/", {}, b""), 5, (), pool=pool).body
 
     assert call() == b"one"
     code.write_text("def main(context):\n    return context.res.text('two')\n")
@@ -165,7 +165,7 @@ def test_functions_without_code_get_their_own_working_directory(pool):
     are not the other's), and neither runs in the worker's own directory."""
     def cwd(project, function):
         out = python_runtime.run(project, function, FN + "env_dump", "",
-                                 Request("GET", "/", {}, ""), 10, ALLOWED, pool=pool)
+                                 Request("GET", "/", {}, b""), 10, ALLOWED, pool=pool)
         return json.loads(out.body)["env"]["HOME"]
 
     homes = {cwd("p1", "a"), cwd("p1", "b"), cwd("p2", "a")}

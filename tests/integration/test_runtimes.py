@@ -60,7 +60,7 @@ def server():
 def req(path="/", method="POST", body="", trigger="schedule"):
     headers = request_headers({"X-Custom": "yes"}, "exec123", trigger,
                               "2030-01-01T10:00:00.000+00:00" if trigger == "schedule" else None)
-    return Request(method=method, path=path, headers=headers, body=body)
+    return Request(method=method, path=path, headers=headers, body=body.encode())
 
 
 def test_http_success_sends_method_path_headers_body(server):

@@ -128,7 +128,7 @@ def capture():
 
 
 def _req(path, headers=None, method="GET"):
-    return Request(method=method, path=path, headers=headers or {}, body="")
+    return Request(method=method, path=path, headers=headers or {}, body=b"")
 
 
 def test_http_path_is_confined_under_the_function_url(capture):

@@ -21,7 +21,7 @@ PURE = {
     "scheduler.timerules", "scheduler.policies", "scheduler.firecount", "scheduler.errors",
     "scheduler.states", "scheduler.ids", "scheduler.listspec", "scheduler.entrypoints",
     "scheduler.cli.humanize", "scheduler.specs", "tasks.runner.env", "scheduler.scopes",
-    "scheduler.eventnames",
+    "scheduler.eventnames", "scheduler.roles", "scheduler.origins", "scheduler.forwarding",
 }
 IO_LIBRARIES = ("sqlalchemy", "psycopg", "redis", "celery", "kombu", "fastapi", "starlette",
                 "httpx", "uvicorn", "typer", "rich", "apscheduler")

@@ -14,11 +14,12 @@ from starlette.concurrency import run_in_threadpool
 from scheduler import enqueue
 from scheduler.api import errors, queries, validate
 from scheduler.api.app_response import json_response
-from scheduler.api.auth import Caller, identify
+from scheduler.api.auth import Caller, caller_headers, client_ip, identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.routes.shared import bool_param, load_function
 from scheduler.api.schemas import ERROR_RESPONSES, ErrorBody, ExecutionCreate, execution_json
-from scheduler.errors import ExecutionNotFound, FunctionNotFound
+from scheduler.errors import ExecutionNotFound, FunctionNotFound, UserUnauthorized
+from scheduler.roles import permits
 from scheduler.store import executions as store
 from scheduler.store import functions as functions_store
 from scheduler.store.db import db_now, transaction
@@ -39,42 +40,50 @@ SYNC_TIMEOUT = errors.ApiError(
 @dataclass(frozen=True)
 class _Created:
     execution: Execution
-    project_id: str
+    caller: Caller
     sync: bool
     scheduled: bool
+
+    def json(self, finished: Execution | None = None,
+             result: dict[str, Any] | None = None) -> dict[str, Any]:
+        return execution_json(finished or self.execution, result,
+                              private=self.caller.is_key)
 
 
 def _create(functionId: str, request: Request, payload: ExecutionCreate,
             ctx: Context) -> _Created:
     """Validate, insert and hand over (in a worker thread: it does blocking I/O)."""
     caller = identify(request, ctx)
-    if not caller.is_guest:
+    if caller.is_key:
         caller.require("executions.write")
     validate.uid("functionId", functionId)
     with transaction(ctx.sessions) as session:
         spec = validate.execution(payload.body, payload.async_, payload.path, payload.method,
                                   payload.headers, payload.scheduledAt, db_now(session))
         fn = functions_store.get_function(session, caller.project_id, functionId)
-        if fn is None or (caller.is_guest and not fn.enabled):
+        if fn is None or (not caller.is_key and not fn.enabled):
             raise FunctionNotFound()
-        if caller.is_guest and not {"any", "guests"} & set(fn.execute):
-            raise errors.missing_scope("executions.write", caller.role)
+        if not caller.is_key and not permits(fn.execute, caller.roles):
+            if caller.user is None:  # Appwrite's answer to a guest: the scope it lacks
+                raise errors.missing_scope("executions.write", caller.role)
+            raise UserUnauthorized()
         sync = not spec.asynchronous
         execution = enqueue.create(session, enqueue.Request(
             project_id=caller.project_id, function_id=fn.id, method=spec.method,
-            path=spec.path, headers=spec.headers, body=spec.body,
-            scheduled_at=spec.scheduled_at, sync=sync))
+            path=spec.path, body=spec.body,
+            headers={**spec.headers, **caller_headers(caller, client_ip(request))},
+            scheduled_at=spec.scheduled_at, sync=sync, user_id=caller.user_id))
     scheduled = spec.scheduled_at is not None
     if not scheduled:
         if sync:
             ctx.results.expect(execution.id)
         enqueue.hand_over(ctx.sessions, ctx.publisher, execution.id)
-    return _Created(execution, caller.project_id, sync, scheduled)
+    return _Created(execution, caller, sync, scheduled)
 
 
 def _finished(ctx: Context, created: _Created) -> Execution | None:
     with transaction(ctx.sessions) as session:
-        return store.get(session, created.project_id, created.execution.function_id,
+        return store.get(session, created.caller.project_id, created.execution.function_id,
                          created.execution.id)
 
 
@@ -88,19 +97,19 @@ async def create_execution(functionId: str, request: Request,
     payload = payload or ExecutionCreate()
     if payload.async_:
         created = await run_in_threadpool(_create, functionId, request, payload, ctx)
-        return json_response(execution_json(created.execution), 202)
+        return json_response(created.json(), 202)
     # A synchronous call holds a slot (never a thread) while it waits; the slot is
     # taken before the row exists, so a 429 leaves nothing behind.
     with ctx.sync_gate.slot(request.headers.get("x-appwrite-project", "")):
         created = await run_in_threadpool(_create, functionId, request, payload, ctx)
         if created.scheduled:
-            return json_response(execution_json(created.execution), 202)
+            return json_response(created.json(), 202)
         result = await enqueue.wait_result(ctx.results, created.execution.id,
                                            ctx.settings.sync_timeout + 2)
     if result is None or result.get("timedOut"):
         raise SYNC_TIMEOUT
     finished = await run_in_threadpool(_finished, ctx, created)
-    body = execution_json(finished or created.execution, result)
+    body = created.json(finished, result)
     body["responseHeaders"] = result.get("headers", [])
     return json_response(body, 201)
 
@@ -118,10 +127,13 @@ def list_executions(functionId: str, request: Request,
         fn = load_function(session, caller.project_id, functionId)
         overdue = _overdue(session, ctx, fn)
         where = [Execution.project_id == caller.project_id, Execution.function_id == functionId]
+        if not caller.is_key:  # a user reads the runs it asked for, nothing else
+            where.append(Execution.user_id == caller.user_id)
         rows, total = list_rows(session, Execution, where, store.EXECUTION_COLUMNS, spec,
                                 with_total, filter_columns=overdue.filter_columns())
     return {"total": total,
-            "executions": [execution_json(e, reported=overdue.reported(e)) for e in rows]}
+            "executions": [execution_json(e, reported=overdue.reported(e),
+                                          private=caller.is_key) for e in rows]}
 
 
 def _overdue(session: Session, ctx: Context, fn: Function) -> store.Overdue:
@@ -145,9 +157,10 @@ def get_execution(functionId: str, executionId: str, request: Request,
     with transaction(ctx.sessions) as session:
         fn = load_function(session, caller.project_id, functionId)
         execution = store.get(session, caller.project_id, functionId, executionId)
-        if execution is None:
+        if execution is None or not (caller.is_key or execution.user_id == caller.user_id):
             raise ExecutionNotFound()
-        return execution_json(execution, reported=_overdue(session, ctx, fn).reported(execution))
+        return execution_json(execution, reported=_overdue(session, ctx, fn).reported(execution),
+                              private=caller.is_key)
 
 
 @router.delete("/functions/{functionId}/executions/{executionId}", status_code=204,

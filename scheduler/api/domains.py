@@ -1,0 +1,254 @@
+"""Function domains: any HTTP request to a function's domain runs it synchronously.
+
+Three ways to name the function, all on the API's own port:
+
+* generated: ``Host: <functionId>.<TOCSIN_FUNCTIONS_DOMAIN>``;
+* custom: a Proxy API rule's domain (``POST /v1/proxy/rules/function``);
+* the path form, for local use without DNS: ``/v1/run/<functionId>/<path>``.
+
+Any other host is the API, unless ``TOCSIN_API_HOSTS`` lists the API's hosts: then
+it is 404 ``router_host_not_found``. The request becomes a synchronous execution
+(trigger ``http``) whose method, path and query, headers and raw body the function
+sees; its status, headers and body are the answer. A guest unless it carries
+``x-appwrite-user-jwt``; the function's ``execute`` roles decide.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from scheduler import enqueue, forwarding
+from scheduler.api.app_response import AppwriteJSON
+from scheduler.api.asgi import PROJECT_KEY, header
+from scheduler.api.auth import Caller, as_user
+from scheduler.api.context import Context
+from scheduler.api.errors import METHODS, ApiError, envelope
+from scheduler.errors import FunctionNotFound, RouterHostNotFound, TocsinError, UserUnauthorized
+from scheduler.logs import get_logger
+from scheduler.roles import permits
+from scheduler.states import Trigger
+from scheduler.store import functions as functions_store
+from scheduler.store import proxy as proxy_store
+from scheduler.store.db import transaction
+
+log = get_logger(__name__)
+
+PATH_FORM = "/v1/run/"
+CACHE_SECONDS = 2.0  # how long a domain's answer (function, or none) is reused
+SYNC_TIMEOUT = ApiError(
+    408, "function_synchronous_timeout",
+    "Synchronous function execution timed out. Use asynchronous execution instead, or "
+    "ensure the execution duration doesn't exceed 30 seconds.")
+NOT_ANY = ("To execute a function through a domain, its execute roles must include "
+           '"any" or "guests", or the request must carry a user\'s JWT '
+           "(x-appwrite-user-jwt) that they grant.")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The function a request names: by id (generated domain, path form) or by rule."""
+
+    function_id: str
+    project_id: str | None  # known from a rule; by id, looked up
+    path: str  # what the function sees: path and query string
+
+
+class Domains:
+    """ASGI middleware in front of the API's routes."""
+
+    def __init__(self, app: Any, ctx: Context) -> None:
+        self.app = app
+        self.ctx = ctx
+        settings = ctx.settings
+        self.functions_domain = settings.functions_domain.lower().strip(".")
+        self.api_hosts = settings.api_host_names
+        self._seen: dict[str, tuple[float, tuple[str, str] | None]] = {}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            target = await self._target(scope)
+            if target is None:
+                await self.app(scope, receive, send)
+                return
+            await self._run(target, scope, receive, send)
+        except TocsinError as err:
+            await _error(err, scope, receive, send)
+
+    # ---------------------------------------------------------------- which function
+
+    async def _target(self, scope: dict[str, Any]) -> Target | None:
+        # The path as sent (percent-escapes intact), then the query string.
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1")
+        if path.startswith(PATH_FORM):
+            function_id, _, rest = path[len(PATH_FORM):].partition("/")
+            return Target(function_id, None, _with_query("/" + rest, query))
+        host = forwarding.host_name(header(scope, b"host"))
+        full = _with_query(path, query)
+        label = forwarding.generated_label(host, self.functions_domain)
+        if label is not None:
+            if not label:
+                raise RouterHostNotFound()
+            return Target(label, None, full)
+        if not host or _is_address(host) or host == "localhost" or host in self.api_hosts:
+            return None
+        rule = await self._cached(host)
+        if rule is None:
+            if self.api_hosts:
+                raise RouterHostNotFound()
+            return None
+        return Target(rule[1], rule[0], full)
+
+    async def _cached(self, host: str) -> tuple[str, str] | None:
+        now = time.monotonic()
+        hit = self._seen.get(host)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = await run_in_threadpool(self._rule_of, host)
+        if len(self._seen) > 10_000:  # many hosts probed: start over, never grow
+            self._seen.clear()
+        self._seen[host] = (now + CACHE_SECONDS, found)
+        return found
+
+    def _rule_of(self, host: str) -> tuple[str, str] | None:
+        with transaction(self.ctx.sessions) as session:
+            rule = proxy_store.by_domain(session, host)
+            return (rule.project_id, rule.function_id) if rule else None
+
+    # ---------------------------------------------------------------- running it
+
+    async def _run(self, target: Target, scope: dict[str, Any], receive: Any,
+                   send: Any) -> None:
+        method = scope["method"]
+        if method not in METHODS:
+            raise ApiError(405, "general_argument_invalid",
+                           f"Method {method} cannot run a function; allowed: "
+                           f"{', '.join(METHODS)}.")
+        body = await _read_body(scope, receive)
+        project_id, function_id = await run_in_threadpool(self._locate, target)
+        scope[PROJECT_KEY] = project_id
+        with self.ctx.sync_gate.slot(project_id):
+            execution_id = await run_in_threadpool(
+                self._start, project_id, function_id, target.path, scope, body)
+            result = await enqueue.wait_result(self.ctx.results, execution_id,
+                                               self.ctx.settings.sync_timeout + 2, raw=True)
+        if result is None or result.get("timedOut"):
+            raise SYNC_TIMEOUT
+        await _respond(result, execution_id, method, send)
+
+    def _locate(self, target: Target) -> tuple[str, str]:
+        if target.project_id is not None:
+            return target.project_id, target.function_id
+        with transaction(self.ctx.sessions) as session:
+            found = functions_store.named_anywhere(session, target.function_id)
+        if len(found) != 1:  # none, or the same id in two projects: a rule is needed
+            raise RouterHostNotFound()
+        return found[0]
+
+    def _start(self, project_id: str, function_id: str, path: str, scope: dict[str, Any],
+               body: bytes) -> str:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        caller = as_user(project_id, header(scope, b"x-appwrite-user-jwt"), self.ctx)
+        client = scope.get("client")
+        forwarded = forwarding.inbound_headers(headers, client[0] if client else "",
+                                               scope.get("scheme", "http"))
+        if caller.user is not None:
+            forwarded["x-appwrite-user-id"] = caller.user.user_id
+            forwarded["x-appwrite-user-jwt"] = caller.jwt
+        text, encoded = forwarding.store_body(body)
+        with transaction(self.ctx.sessions) as session:
+            fn = functions_store.get_function(session, project_id, function_id)
+            if fn is None or not fn.enabled:
+                raise FunctionNotFound()
+            _authorize(caller, fn.execute)
+            execution = enqueue.create(session, enqueue.Request(
+                project_id=project_id, function_id=fn.id, method=scope["method"], path=path,
+                headers=forwarded, body=text, body_base64=encoded, trigger=Trigger.HTTP,
+                sync=True, user_id=caller.user_id))
+        self.ctx.results.expect(execution.id)
+        enqueue.hand_over(self.ctx.sessions, self.ctx.publisher, execution.id)
+        log.info("domain.executed", execution_id=execution.id, function_id=function_id,
+                 project_id=project_id, user=caller.user_id or "")
+        return execution.id
+
+
+def _authorize(caller: Caller, execute: list[str]) -> None:
+    if not permits(execute, caller.roles):
+        raise UserUnauthorized(None if caller.user else NOT_ANY)
+
+
+async def _respond(result: dict[str, Any], execution_id: str, method: str, send: Any) -> None:
+    body: bytes = result["body"]
+    status = int(result.get("statusCode") or 500)
+    failed = result.get("status") == "failed"
+    if failed and not body:  # it sent nothing of its own: say so, without its errors
+        err = ApiError(500, "general_unknown",
+                       f"The function failed (execution {execution_id}); its errors are "
+                       "in the execution, readable with an API key.")
+        await _send(send, 500, [("content-type", "application/json; charset=UTF-8")],
+                    bytes(AppwriteJSON(envelope(err)).body), method)
+        return
+    if failed and status < 500:
+        status = 500
+    headers = forwarding.outbound_headers(result.get("headers") or [])
+    await _send(send, status, headers, body, method)
+
+
+async def _send(send: Any, status: int, headers: list[tuple[str, str]], body: bytes,
+                method: str) -> None:
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+
+async def _error(err: TocsinError, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    response = AppwriteJSON(envelope(err), status_code=err.status)
+    await response(scope, receive, send)
+
+
+async def _read_body(scope: dict[str, Any], receive: Any) -> bytes:
+    """The whole body, refused (413) as soon as it is known to pass the limit."""
+    declared = header(scope, b"content-length")
+    if declared.isdigit() and int(declared) > forwarding.MAX_BODY:
+        raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > forwarding.MAX_BODY:
+            raise _too_large()
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "general_payload_too_large",
+                    f"Request body is larger than the {forwarding.MAX_BODY:,} bytes a "
+                    "function domain accepts.")
+
+
+def _with_query(path: str, query: str) -> str:
+    return f"{path}?{query}" if query else path
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,70 @@
+"""Signed-in users: a JWT from the identity provider the operator trusts, verified.
+
+Tocsin keeps no accounts. ``X-Appwrite-JWT`` (client SDKs' ``setJWT``) and
+``x-appwrite-user-jwt`` (function domains) carry a token signed with
+``TOCSIN_JWT_SECRET`` (HS256) or by a key of ``TOCSIN_JWKS_URL`` (RS256/ES256, any
+OIDC provider); expiry is required, and audience and issuer are checked when set.
+Whatever is wrong with a token, the answer is 401 ``user_jwt_invalid``, never a 500;
+the reason goes to the log only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+
+from scheduler.config import Settings
+from scheduler.errors import UserJwtInvalid
+from scheduler.logs import first_line, get_logger
+from scheduler.roles import ClaimNames, Identity, identity_from_claims
+
+log = get_logger(__name__)
+
+SHARED: tuple[str, ...] = ("HS256",)
+PUBLIC: tuple[str, ...] = ("RS256", "ES256")
+
+
+class Verifier:
+    """One per API process: the JWKS client caches the provider's keys (5 min)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.secret = settings.jwt_secret
+        self.audience = settings.jwt_audience
+        self.issuer = settings.jwt_issuer
+        self.jwks = (jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300,
+                                     timeout=5) if settings.jwks_url else None)
+        self.names = ClaimNames(
+            user=settings.jwt_claim_user,
+            verified=tuple(n.strip() for n in settings.jwt_claim_verified.split(",")
+                           if n.strip()),
+            teams=settings.jwt_claim_teams, labels=settings.jwt_claim_labels)
+
+    def identify(self, token: str) -> Identity:
+        """The user ``token`` names; UserJwtInvalid for anything short of that.
+        Blocking (a JWKS fetch): call it from a worker thread."""
+        try:
+            identity = identity_from_claims(self._claims(token), self.names)
+        except (jwt.PyJWTError, ValueError) as exc:
+            log.info("user.jwt_invalid", reason=first_line(exc))
+            raise UserJwtInvalid() from None
+        if identity is None:
+            log.info("user.jwt_invalid", reason=f"no '{self.names.user}' claim")
+            raise UserJwtInvalid()
+        return identity
+
+    def _claims(self, token: str) -> dict[str, object]:
+        algorithm = jwt.get_unverified_header(token).get("alg", "")
+        if algorithm in SHARED and self.secret:
+            key: Any = self.secret
+            allowed = SHARED
+        elif algorithm in PUBLIC and self.jwks is not None:
+            key = self.jwks.get_signing_key_from_jwt(token).key
+            allowed = PUBLIC
+        else:
+            raise ValueError(f"no configured key signs '{algorithm}' tokens "
+                             "(set TOCSIN_JWT_SECRET or TOCSIN_JWKS_URL)")
+        claims: dict[str, object] = jwt.decode(
+            token, key, algorithms=list(allowed), audience=self.audience, issuer=self.issuer,
+            options={"require": ["exp"], "verify_aud": self.audience is not None})
+        return claims
