@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     lease_ttl: float = Field(default=10.0, gt=0.5, le=600, description="Leader lease TTL, s.")
     dispatch_batch: int = Field(default=5000, ge=1, le=100_000)
     poll_interval: float = Field(default=5.0, gt=0, le=300, description="Safety-net re-poll, s.")
+    backfill_step: int = Field(
+        default=500, ge=1, le=10_000,
+        description="Fires a backfill step creates; the leader takes one step every 0.25 s.")
     requeue_after: float = Field(
         default=60.0, gt=0, description="Republish a waiting execution not started after this, s."
     )
@@ -141,7 +144,13 @@ class Settings(BaseSettings):
 
     @property
     def api_host_names(self) -> frozenset[str]:
-        return frozenset(h.strip().lower() for h in self.api_hosts.split(",") if h.strip())
+        """The API's own host names: ``TOCSIN_API_HOSTS`` and ``TOCSIN_PUBLIC_URL``'s.
+        No function domain may take one of them."""
+        from urllib.parse import urlsplit
+
+        names = {h.strip().lower() for h in self.api_hosts.split(",") if h.strip()}
+        public = urlsplit(self.public_url).hostname if self.public_url else None
+        return frozenset(names | ({public.lower()} if public else set()))
 
     @property
     def cors_origin_list(self) -> frozenset[str]:

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler import metrics
+from scheduler.backfiller import Backfiller
 from scheduler.config import Settings
 from scheduler.dispatcher import Dispatcher
 from scheduler.errors import FencedOut
@@ -45,6 +46,7 @@ log = get_logger(__name__)
 
 RELAY_SETTLE = 3.0  # seconds a fresh row is left to whoever created it to publish
 LOCKED_BACKOFF = 0.5  # seconds between tries while due rows are locked by someone else
+BACKFILL_PACE = 0.25  # seconds between backfill steps (at most 2,000 fires a second)
 
 
 def node_name(settings: Settings) -> str:
@@ -86,6 +88,7 @@ class Daemon:
         self.dispatcher = Dispatcher(self.sessions, self.publisher, self.node,
                                      settings.dispatch_batch, settings.lease_ttl)
         self.fanout = EventFanOut(self.dispatcher, settings.event_max_depth)
+        self.backfiller = Backfiller(self.dispatcher, settings.backfill_step)
         self.started_at = datetime.now(UTC)
         self._stop = threading.Event()
         # Held while re-arming the dispatch job, and by stop() while it sets _stop: see
@@ -109,6 +112,10 @@ class Daemon:
         self.scheduler.add_job(self.dispatch_tick, "interval", seconds=s.poll_interval,
                                id="dispatch", next_run_time=now)
         self.scheduler.add_job(self.relay_tick, "interval", seconds=2, id="relay")
+        # One backfill step (500 fires) per tick, in its own job: paced, and never
+        # inside a dispatch drain.
+        self.scheduler.add_job(self.backfill_tick, "interval", seconds=BACKFILL_PACE,
+                               id="backfill")
         self.scheduler.add_job(self.reap_tick, "interval", seconds=min(5.0, s.lease_ttl),
                                id="reap")
         self.scheduler.add_job(self.prune_tick, "interval", hours=1, id="prune")
@@ -211,6 +218,12 @@ class Daemon:
                 # transaction (a replaced leader's, until it is ended). Do not spin.
                 delay = LOCKED_BACKOFF
             self._arm(delay)
+
+    @_leader_job("backfill")
+    def backfill_tick(self) -> None:
+        epoch = self.keeper.epoch
+        if epoch is not None:
+            self.backfiller.run_step(epoch)
 
     @_leader_job("relay")
     def relay_tick(self) -> None:

@@ -14,24 +14,27 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from scheduler import metrics
+from scheduler import jitter, metrics, overlap
 from scheduler.faults import pause_point
 from scheduler.ids import new_id
 from scheduler.logs import first_line, get_logger
+from scheduler.overlap import Active, Overlap
 from scheduler.policies import MissedRunRule, decide
 from scheduler.publish import Publisher
 from scheduler.states import ExecutionStatus, Trigger
 from scheduler.store import fires as store
 from scheduler.store.db import db_now, transaction
+from scheduler.store.executions import cancel_waiting
 from scheduler.store.leases import fence, record_dispatch
 from scheduler.timerules import parse_cron
 
 log = get_logger(__name__)
+NOTHING_ACTIVE = Active()
 
 
 @dataclass
@@ -49,22 +52,71 @@ class BatchResult:
     oneshot_cursor: store.Cursor | None = None
 
 
+@dataclass
+class Plan:
+    """What a batch writes: execution rows (``held``: not published now, jittered or
+    buffered), schedule advances, skips, and schedules whose waiting runs to cancel."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    advances: list[store.Advance] = field(default_factory=list)
+    skipped: int = 0
+    held: set[str] = field(default_factory=set)
+    cancel: list[str] = field(default_factory=list)
+
+
+class FireSource(Protocol):
+    """What a fire's row is made from: a due schedule, or a schedule row (backfill)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def function_id(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+
+def fire_row(sched: FireSource, nominal: datetime, now: datetime, epoch: int,
+             start_at: datetime | None, held: bool) -> dict[str, Any]:
+    """An execution row for one fire. ``held``: written ``scheduled``, to start at
+    ``start_at`` (jitter), or, with none, when the schedule's running one ends."""
+    payload = sched.payload or {}
+    return {
+        "id": new_id(), "project_id": sched.project_id,
+        "function_id": sched.function_id, "schedule_id": sched.id,
+        "scheduled_for": nominal, "scheduled_at": start_at if held else None,
+        "trigger": Trigger.SCHEDULE,
+        "status": ExecutionStatus.SCHEDULED if held else ExecutionStatus.WAITING,
+        "sync": False,
+        "request_method": payload.get("method", "POST"),
+        "request_path": payload.get("path", "/"),
+        "request_headers": payload.get("headers", {}),
+        "request_body": payload.get("body", ""),
+        "response_status_code": 0, "response_headers": [], "logs": "", "errors": "",
+        "duration": 0.0, "epoch": epoch, "enqueued_at": None if held else now,
+        "started_at": None, "finished_at": None, "attempts": 0, "created_at": now,
+        "updated_at": now, "timeout": None, "deadline_at": None, "event_id": None,
+        "depth": 0, "request_body_base64": False, "user_id": None,
+    }
+
+
 def plan_fires(
     due: Sequence[store.DueSchedule], now: datetime, epoch: int, budget: float = 1e9,
-    leading_since: datetime | None = None,
-) -> tuple[list[dict[str, Any]], list[store.Advance], int]:
-    """Decide each due schedule under its policy; build rows and advances.
+    leading_since: datetime | None = None, active: dict[str, Active] | None = None,
+) -> Plan:
+    """Decide each due schedule under its missed-run policy, then its overlap policy
+    (``active``: its runs not yet ended) and jitter; build rows and advances.
 
     Stops after ``budget`` seconds (at least one schedule is always decided): the
     session is idle while this runs, and must stay under its idle timeout. The
     schedules not decided are not advanced and come due again in the next batch.
     """
-    rows: list[dict[str, Any]] = []
-    advances: list[store.Advance] = []
-    skipped = 0
+    plan = Plan()
+    active = active or {}
     deadline = time.monotonic() + budget
     for sched in due:
-        if advances and time.monotonic() > deadline:
+        if plan.advances and time.monotonic() > deadline:
             break
         decision = decide(
             parse_cron(sched.cron), ZoneInfo(sched.timezone), sched.next_fire_at, now,
@@ -74,30 +126,31 @@ def plan_fires(
         )
         if decision.truncated:
             log.warning("skip.count_truncated", schedule_id=sched.id, counted=decision.skipped)
-        payload = sched.payload or {}
-        for nominal in decision.fire:
-            rows.append({
-                "id": new_id(), "project_id": sched.project_id,
-                "function_id": sched.function_id, "schedule_id": sched.id,
-                "scheduled_for": nominal, "scheduled_at": None, "trigger": Trigger.SCHEDULE,
-                "status": ExecutionStatus.WAITING, "sync": False,
-                "request_method": payload.get("method", "POST"),
-                "request_path": payload.get("path", "/"),
-                "request_headers": payload.get("headers", {}),
-                "request_body": payload.get("body", ""),
-                "response_status_code": 0, "response_headers": [], "logs": "", "errors": "",
-                "duration": 0.0, "epoch": epoch, "enqueued_at": now, "started_at": None,
-                "finished_at": None, "attempts": 0, "created_at": now, "updated_at": now,
-                "timeout": None, "deadline_at": None, "event_id": None, "depth": 0,
-                "request_body_base64": False, "user_id": None,
-            })
-        skipped += decision.skipped
-        advances.append(store.Advance(
+        chosen = overlap.decide(sched.overlap, active.get(sched.id, NOTHING_ACTIVE),
+                                decision.fire)
+        for nominal in chosen.run:
+            if sched.jitter:
+                later = [t for t in decision.fire if t > nominal]
+                following = min(later) if later else decision.next_fire_at
+                start = nominal + jitter.delay(sched.id, nominal, sched.jitter, following)
+                row = fire_row(sched, nominal, now, epoch, start, held=start > now)
+            else:
+                row = fire_row(sched, nominal, now, epoch, None, held=False)
+            plan.rows.append(row)
+        if chosen.buffer is not None:
+            plan.rows.append(fire_row(sched, chosen.buffer, now, epoch, None, held=True))
+        if chosen.cancel_waiting:
+            plan.cancel.append(sched.id)
+        plan.skipped += decision.skipped + len(chosen.skipped)
+        plan.advances.append(store.Advance(
             schedule_id=sched.id, next_fire_at=decision.next_fire_at,
             last_fire_at=max(decision.fire) if decision.fire else None,
             skipped=decision.skipped, last_skipped_at=decision.last_skipped,
+            overlap_skipped=len(chosen.skipped),
+            last_overlap_at=max(chosen.skipped) if chosen.skipped else None,
         ))
-    return rows, advances, skipped
+    plan.held = {r["id"] for r in plan.rows if r["status"] == ExecutionStatus.SCHEDULED}
+    return plan
 
 
 class Dispatcher:
@@ -146,20 +199,25 @@ class Dispatcher:
             due = store.claim_due_schedules(session, now, self.batch_size, cursors[0])
             if due:
                 pause_point("dispatch.claimed")
-            rows, advances, result.skipped = plan_fires(due, now, epoch,
-                                                        budget=self.idle_timeout / 2,
-                                                        leading_since=since)
+            guarded = [d.id for d in due if d.overlap != Overlap.ALLOW]
+            plan = plan_fires(due, now, epoch, budget=self.idle_timeout / 2,
+                              leading_since=since,
+                              active=store.active_runs(session, guarded))
+            result.skipped = plan.skipped
             # Only the decided schedules count as handled in this batch.
-            undecided = len(due) > len(advances)
-            due = due[: len(advances)]
-            inserted = store.insert_fires(session, rows)
-            store.advance_schedules(session, advances, now)
+            undecided = len(due) > len(plan.advances)
+            due = due[: len(plan.advances)]
+            if plan.cancel:
+                cancel_waiting(session, plan.cancel, now)
+            inserted = [i for i in store.insert_fires(session, plan.rows)
+                        if i not in plan.held]
+            store.advance_schedules(session, plan.advances, now)
             # Rows are marked enqueued optimistically in this same transaction,
             # saving a round trip per batch; a failed publish clears the mark, and a
             # leader that dies before publishing leaves them to the relay's requeue.
             oneshots = store.promote_due_oneshots(session, now, epoch, self.batch_size,
                                                   cursors[1])
-            nominal = {r["id"]: r["scheduled_for"] for r in rows}
+            nominal = {r["id"]: r["scheduled_for"] for r in plan.rows}
             result.lags_ms = [(now - nominal[i]).total_seconds() * 1000 for i in inserted]
             result.lags_ms += [(now - at).total_seconds() * 1000 for _, at in oneshots]
             if inserted or oneshots:

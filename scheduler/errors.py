@@ -127,6 +127,12 @@ class VariableNotFound(NotFound):
     type = "variable_not_found"
 
 
+class BackfillNotFound(NotFound):
+    """Backfill with the requested ID could not be found."""
+
+    type = "backfill_not_found"
+
+
 class RuleNotFound(NotFound):
     """Rule with the requested ID could not be found."""
 

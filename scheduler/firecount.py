@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from scheduler import intervals
 from scheduler.timerules import Cron, iter_fires, next_fire
 
 MINUTES_PER_DAY = 24 * 60
@@ -92,6 +93,8 @@ def count_fires(cron: Cron, tz: ZoneInfo, after: datetime, until: datetime) -> i
     ``iter_fires`` and counting, in O(days) instead of O(fires)."""
     after, until = after.astimezone(UTC), until.astimezone(UTC)
     expression = cron.expression
+    if intervals.is_interval(expression):
+        return intervals.count(intervals.parse(expression), after, until)
     _, _, every_day = _fields(expression)
     total = 0
     cursor = after
@@ -132,6 +135,8 @@ def latest_fires(cron: Cron, tz: ZoneInfo, after: datetime, until: datetime,
     """The latest ``keep`` fire times in ``(after, until]``, ascending: finds a window
     holding that many by counting, then walks only the window."""
     after, until = after.astimezone(UTC), until.astimezone(UTC)
+    if intervals.is_interval(cron.expression):
+        return intervals.latest(intervals.parse(cron.expression), after, until, keep)
     span = timedelta(minutes=max(keep, 1))
     while True:
         start = max(after, until - span)

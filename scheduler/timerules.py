@@ -32,6 +32,7 @@ import pendulum
 from croniter import croniter
 from croniter.croniter import CroniterBadDateError, CroniterError
 
+from scheduler import intervals
 from scheduler.errors import CronError, ScheduleError
 
 # No zone has ever shifted its clock by more than this at once; it bounds how
@@ -170,6 +171,8 @@ def _parse_cron(expression: str) -> Cron:
     if not expression.strip():
         raise CronError(f"cron expression is empty; expected {_ALLOWED}")
     text = " ".join(expression.split())
+    if intervals.is_interval(text):  # an interval schedule's stored form
+        return Cron(expression=intervals.parse(text).expression, fixed_hour=False)
     if text.startswith("@"):
         if text.lower() == "@reboot":
             raise CronError("@reboot is not supported: a scheduler has no boot to run at")
@@ -247,6 +250,9 @@ def _max_offset_near(tz: ZoneInfo, instant: datetime) -> timedelta:
 
 def iter_fires(cron: Cron, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
     """Fire instants strictly after ``after``, ascending, in UTC, forever."""
+    if intervals.is_interval(cron.expression):
+        yield from intervals.fires_after(intervals.parse(cron.expression), after)
+        return
     after = after.astimezone(UTC)
     local = after.astimezone(tz)
     wall_after = local.replace(tzinfo=None, fold=0)

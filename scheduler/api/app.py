@@ -29,6 +29,7 @@ from scheduler.api.routes import (
     platforms,
     probes,
     proxy,
+    schedules,
     variables,
 )
 from scheduler.api.users import Verifier
@@ -126,7 +127,7 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
                                        "Server Error: the request could not be completed."))
 
     for module in (health, catalog, functions, variables, executions, operator, events,
-                   proxy, platforms):
+                   proxy, platforms, schedules):
         app.include_router(module.router, prefix="/v1")
     app.include_router(probes.router)
     # Outermost last: CORS marks every answer, domains answer before the routes do.

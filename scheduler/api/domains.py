@@ -67,6 +67,7 @@ class Domains:
         settings = ctx.settings
         self.functions_domain = settings.functions_domain.lower().strip(".")
         self.api_hosts = settings.api_host_names
+        self.api_hosts_listed = bool(settings.api_hosts.strip())
         self._seen: dict[str, tuple[float, tuple[str, str] | None]] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -102,7 +103,7 @@ class Domains:
             return None
         rule = await self._cached(host)
         if rule is None:
-            if self.api_hosts:
+            if self.api_hosts_listed:
                 raise RouterHostNotFound()
             return None
         return Target(rule[1], rule[0], full)

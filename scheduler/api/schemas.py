@@ -72,6 +72,8 @@ class FunctionWrite(BaseModel):
     misfireGrace: int | None = None
     catchupWindow: int | None = None
     catchupCap: int | None = None
+    overlap: Any = None
+    jitter: Any = None
     runtimeSpecification: str | None = None
     buildSpecification: str | None = None
     scopes: list[str] | None = None
@@ -100,6 +102,8 @@ class ScheduleCreate(BaseModel):
     misfireGrace: int = 60
     catchupWindow: int = 86400
     catchupCap: int = 100
+    overlap: Any = "allow"
+    jitter: Any = 0
     body: str = ""
     path: str = "/"
     method: str = "POST"

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from scheduler import entrypoints, eventnames, httprules, roles, runtimes, specs
+from scheduler import entrypoints, eventnames, httprules, intervals, roles, runtimes, specs
 from scheduler.api.errors import HEADERS_RULE, METHODS, UID_RULE, ApiError, invalid_param
 from scheduler.errors import (
     CronError,
@@ -19,6 +19,8 @@ from scheduler.errors import (
     PathError,
     ScheduleError,
 )
+from scheduler.jitter import MAX_JITTER
+from scheduler.overlap import OVERLAPS
 from scheduler.policies import POLICIES
 from scheduler.timerules import (
     SCHEDULED_AT_MESSAGE,
@@ -133,6 +135,9 @@ def check_headers(headers: dict[str, Any]) -> dict[str, str]:
 def cron(expression: str) -> str:
     if expression == "":
         return ""
+    if intervals.is_interval(" ".join(str(expression).split())):
+        raise invalid_param("schedule", f"{CRON_RULE} (for minutes between runs, set "
+                                        "`interval` instead)")
     try:
         return parse_cron(expression).expression
     except CronError as exc:
@@ -151,11 +156,11 @@ MAX_INTERVAL = 525_600  # minutes: a year
 
 def interval(value: Any) -> float:
     """Appwrite's ``interval``: minutes between runs, 0 for none. The scheduler works in
-    whole minutes, so a fraction below one minute is refused rather than rounded."""
+    whole minutes, so a fraction is refused rather than rounded."""
     if (isinstance(value, bool) or not isinstance(value, int | float) or value != value
-            or not (value == 0 or 1 <= value <= MAX_INTERVAL)):
-        raise invalid_param("interval", f"Value must be 0 (no interval) or a number of "
-                                        f"minutes between 1 and {MAX_INTERVAL}")
+            or value != int(value) or not (value == 0 or 1 <= value <= MAX_INTERVAL)):
+        raise invalid_param("interval", f"Value must be 0 (no interval) or a whole number "
+                                        f"of minutes between 1 and {MAX_INTERVAL}")
     return float(value)
 
 
@@ -242,6 +247,12 @@ def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
         if data["missedPolicy"] not in POLICIES:
             raise invalid_param("missedPolicy", f"Value must be one of ({', '.join(POLICIES)})")
         out["missed_policy"] = data["missedPolicy"]
+    if "overlap" in data:
+        if data["overlap"] not in OVERLAPS:
+            raise invalid_param("overlap", f"Value must be one of ({', '.join(OVERLAPS)})")
+        out["overlap"] = data["overlap"]
+    if "jitter" in data:
+        out["jitter"] = _int_range("jitter", data["jitter"], 0, MAX_JITTER)
     for api, col, high in (("misfireGrace", "misfire_grace", 86400),
                            ("catchupWindow", "catchup_window", 366 * 86400),
                            ("catchupCap", "catchup_cap", 10000)):

@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from scheduler.cli import backfill as _backfill  # noqa: F401 - registers `jobs backfill`
 from scheduler.cli import serve
 from scheduler.cli.cron import cron_app
 from scheduler.cli.events import events_app

@@ -42,9 +42,12 @@ def schedule_row(s: Schedule) -> dict[str, Any]:
         "next_fire_local": s.next_fire_at.astimezone(zone).isoformat(),
         "next_fire_utc": iso(s.next_fire_at), "last_fire_utc": iso(s.last_fire_at),
         "paused": s.paused, "pause_note": s.pause_note, "disabled": s.disabled,
-        "policy": s.missed_policy,
+        "policy": s.missed_policy, "overlap": s.overlap, "jitter": s.jitter,
         "skipped": {"missed": s.skipped_missed, "paused": s.skipped_paused,
-                    "disabled": s.skipped_disabled},
+                    "disabled": s.skipped_disabled, "overlap": s.skipped_overlap},
+        "last_skipped": {"missed": iso(s.last_missed_at), "paused": iso(s.last_paused_at),
+                         "disabled": iso(s.last_disabled_at),
+                         "overlap": iso(s.last_overlap_at)},
         "last_skipped_utc": iso(s.last_skipped_at), "last_skip_reason": s.last_skip_reason,
     }
 
@@ -74,9 +77,10 @@ def _at(value: str | None) -> datetime | None:
 
 def print_schedules(rows: list[dict[str, Any]], now: datetime, wide: bool = False) -> None:
     table = Table(title=f"{len(rows)} schedule(s)", expand=False)
-    columns = ["function", "key", "cron", "tz", "next", "last", "state", "skip m/p/d"]
+    columns = ["function", "key", "cron", "tz", "next", "last", "state", "skip m/p/d/o"]
     if wide:
         columns[4:6] = ["next (local)", "next (UTC)", "last (UTC)"]
+        columns.append("overlap, jitter")
     for name in columns:
         table.add_column(name, overflow="fold")
     for r in rows:
@@ -85,8 +89,10 @@ def print_schedules(rows: list[dict[str, Any]], now: datetime, wide: bool = Fals
         nxt, last = _at(r["next_fire_utc"]), _at(r["last_fire_utc"])
         times = ([r["next_fire_local"], r["next_fire_utc"], r["last_fire_utc"] or "-"] if wide
                  else [f"{relative(nxt, now)} ({clock(nxt, zone, now)})", relative(last, now)])
+        extra = [f"{r['overlap']}, {r['jitter']} s"] if wide else []
         table.add_row(r["function"], r["key"], r["cron"], r["timezone"], *times, _state(r),
-                      f"{sk['missed']}/{sk['paused']}/{sk['disabled']}")
+                      f"{sk['missed']}/{sk['paused']}/{sk['disabled']}/{sk['overlap']}",
+                      *extra)
     console.print(table)
 
 
@@ -134,7 +140,7 @@ def show(
     as_json: Json = False,
     wide: Wide = False,
 ) -> None:
-    """One schedule with its last N executions and next N fires."""
+    """One schedule with its last N executions, next N fires and skips by reason."""
     with store_session() as session:
         now = db_now(session)
         sched = fn_store.get_schedule(session, None, schedule_id)
@@ -159,6 +165,13 @@ def show(
     for f, shown in zip(coming, row["next_fires"], strict=True):
         table.add_row(relative(f, now), shown["local"], shown["utc"])
     console.print(table)
+    skips = Table(title="skips by reason")
+    for name in ("reason", "count", "last"):
+        skips.add_column(name)
+    for reason, count in row["skipped"].items():
+        last = row["last_skipped"][reason]
+        skips.add_row(reason, str(count), (last or "-") if wide else relative(_at(last), now))
+    console.print(skips)
     print_executions(recent, f"last {len(recent)} execution(s)", now, wide)
 
 

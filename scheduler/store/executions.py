@@ -15,6 +15,7 @@ from scheduler.states import FINISHED, ExecutionStatus
 from scheduler.store import events
 from scheduler.store.db import affected, db_now
 from scheduler.store.models import Execution, Function
+from scheduler.store.schedules import notify_wakeup
 
 LOST_WORKER_ERROR = (
     "Execution failed: the worker running it was lost (killed or crashed) and did not "
@@ -54,16 +55,55 @@ def claim(session: Session, execution_id: str, now: datetime,
 
 
 def _ended(session: Session, rows: Any) -> list[str]:
-    """Emit the ``update`` event of each row that reached an end state; their ids."""
+    """Emit the ``update`` event of each row that reached an end state, and start the
+    fire its schedule held back for it (overlap ``buffer_one``); their ids."""
     ids = []
-    for execution_id, project_id, function_id in rows:
+    schedules = set()
+    for execution_id, project_id, function_id, schedule_id in rows:
         events.execution_changed_by_id(session, project_id, function_id, execution_id,
                                        "update")
         ids.append(execution_id)
+        if schedule_id is not None:
+            schedules.add(schedule_id)
+    if schedules:
+        release_buffered(session, sorted(schedules))
     return ids
 
 
-_ENDED = (Execution.id, Execution.project_id, Execution.function_id)
+_ENDED = (Execution.id, Execution.project_id, Execution.function_id, Execution.schedule_id)
+
+
+def release_buffered(session: Session, schedule_ids: list[str]) -> int:
+    """A held fire (status ``scheduled`` with no time) becomes due now: the one-shot
+    path dispatches it. Runs in the transaction that ended the run it waited for."""
+    now = db_now(session)
+    released = affected(session.execute(
+        update(Execution)
+        .where(Execution.schedule_id.in_(schedule_ids),
+               Execution.status == ExecutionStatus.SCHEDULED,
+               Execution.scheduled_at.is_(None))
+        .values(scheduled_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)))
+    if released:
+        notify_wakeup(session)
+    return released
+
+
+OVERLAP_CANCELLED = ("Cancelled before it started: a newer fire of its schedule replaced "
+                     "it (overlap policy cancel_other).")
+
+
+def cancel_waiting(session: Session, schedule_ids: list[str], now: datetime) -> list[str]:
+    """Fail the schedules' runs that have not started (overlap ``cancel_other``)."""
+    return _ended(session, session.execute(
+        update(Execution)
+        .where(Execution.schedule_id.in_(schedule_ids),
+               Execution.status == ExecutionStatus.WAITING)
+        .values(status=ExecutionStatus.FAILED, errors=OVERLAP_CANCELLED, finished_at=now,
+                updated_at=now)
+        .returning(*_ENDED)
+        .execution_options(synchronize_session=False)
+    ).all())
 
 
 def finish(session: Session, execution_id: str, fields: dict[str, Any], now: datetime) -> bool:

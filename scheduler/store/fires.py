@@ -15,6 +15,7 @@ from sqlalchemy import Table, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from scheduler.overlap import Active
 from scheduler.states import ExecutionStatus
 from scheduler.store import pgfast
 from scheduler.store.dialect import capabilities
@@ -34,6 +35,8 @@ class DueSchedule:
     catchup_window: int
     catchup_cap: int
     payload: dict[str, Any]
+    overlap: str = "allow"
+    jitter: int = 0
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,17 @@ class Advance:
     schedule_id: str
     next_fire_at: datetime
     last_fire_at: datetime | None
-    skipped: int
+    skipped: int  # missed
     last_skipped_at: datetime | None
+    overlap_skipped: int = 0
+    last_overlap_at: datetime | None = None
 
 
 _DUE_COLUMNS = (
     Schedule.id, Schedule.project_id, Schedule.function_id, Schedule.cron, Schedule.timezone,
     Schedule.next_fire_at, Schedule.missed_policy, Schedule.misfire_grace,
-    Schedule.catchup_window, Schedule.catchup_cap, Schedule.payload,
+    Schedule.catchup_window, Schedule.catchup_cap, Schedule.payload, Schedule.overlap,
+    Schedule.jitter,
 )
 
 
@@ -71,6 +77,26 @@ def claim_due_schedules(session: Session, now: datetime, limit: int,
     if after is not None:
         query = query.where(tuple_(Schedule.next_fire_at, Schedule.id) > tuple_(*after))
     return [DueSchedule(*row) for row in session.execute(query)]
+
+
+def active_runs(session: Session, schedule_ids: Sequence[str]) -> dict[str, Active]:
+    """The schedules' runs not yet ended, by kind (for their overlap policies)."""
+    if not schedule_ids:
+        return {}
+    held = Execution.scheduled_at.is_(None)
+    rows = session.execute(
+        select(Execution.schedule_id, Execution.status, held, func.count())
+        .where(Execution.schedule_id.in_(schedule_ids),
+               Execution.status.in_((ExecutionStatus.WAITING, ExecutionStatus.PROCESSING,
+                                     ExecutionStatus.SCHEDULED)))
+        .group_by(Execution.schedule_id, Execution.status, held)).all()
+    counts: dict[str, dict[str, int]] = {}
+    for schedule_id, status, is_held, n in rows:
+        kind = ("processing" if status == ExecutionStatus.PROCESSING else
+                "buffered" if status == ExecutionStatus.SCHEDULED and is_held else "waiting")
+        slot = counts.setdefault(str(schedule_id), {})
+        slot[kind] = slot.get(kind, 0) + n
+    return {sid: Active(**c) for sid, c in counts.items()}
 
 
 def insert_fires(session: Session, rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -96,7 +122,8 @@ def advance_schedules(session: Session, advances: Sequence[Advance], now: dateti
         return
     if capabilities(session).bulk_copy:
         pgfast.advance_schedules(session, (
-            (a.schedule_id, a.next_fire_at, a.last_fire_at, a.skipped, a.last_skipped_at)
+            (a.schedule_id, a.next_fire_at, a.last_fire_at, a.skipped, a.last_skipped_at,
+             a.overlap_skipped, a.last_overlap_at)
             for a in advances), now)
         return
     tbl = cast(Table, Schedule.__table__)
@@ -107,20 +134,26 @@ def advance_schedules(session: Session, advances: Sequence[Advance], now: dateti
             next_fire_at=bindparam("b_next"),
             last_fire_at=func.coalesce(bindparam("b_last"), tbl.c.last_fire_at),
             skipped_missed=tbl.c.skipped_missed + bindparam("b_skipped"),
-            last_skipped_at=func.coalesce(bindparam("b_last_skipped"), tbl.c.last_skipped_at),
+            last_skipped_at=func.coalesce(bindparam("b_last_overlap"),
+                                          bindparam("b_last_skipped"), tbl.c.last_skipped_at),
+            last_missed_at=func.coalesce(bindparam("b_last_skipped"), tbl.c.last_missed_at),
+            skipped_overlap=tbl.c.skipped_overlap + bindparam("b_overlap"),
+            last_overlap_at=func.coalesce(bindparam("b_last_overlap"), tbl.c.last_overlap_at),
             updated_at=bindparam("b_now"),
         )
     )
     session.execute(stmt, [
         {"b_id": a.schedule_id, "b_next": a.next_fire_at, "b_last": a.last_fire_at,
-         "b_skipped": a.skipped, "b_last_skipped": a.last_skipped_at, "b_now": now}
+         "b_skipped": a.skipped, "b_last_skipped": a.last_skipped_at,
+         "b_overlap": a.overlap_skipped, "b_last_overlap": a.last_overlap_at, "b_now": now}
         for a in advances
     ])
-    skipped_ids = [a.schedule_id for a in advances if a.skipped]
-    if skipped_ids:
-        session.execute(
-            update(Schedule).where(Schedule.id.in_(skipped_ids)).values(last_skip_reason="missed")
-        )
+    for reason, ids in (("missed", [a.schedule_id for a in advances
+                                    if a.skipped and not a.overlap_skipped]),
+                        ("overlap", [a.schedule_id for a in advances if a.overlap_skipped])):
+        if ids:
+            session.execute(
+                update(Schedule).where(Schedule.id.in_(ids)).values(last_skip_reason=reason))
 
 
 def promote_due_oneshots(

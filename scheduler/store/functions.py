@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, literal, select
 from sqlalchemy.orm import Session
 
+from scheduler import intervals
 from scheduler.errors import FunctionAlreadyExists, ScheduleAlreadyExists
 from scheduler.ids import new_id
 from scheduler.policies import Policy
@@ -38,7 +39,8 @@ FILTER_COLUMNS: dict[str, Any] = {
 }
 
 DEFAULT_KEY = "default"
-POLICY_FIELDS = ("missed_policy", "misfire_grace", "catchup_window", "catchup_cap")
+POLICY_FIELDS = ("missed_policy", "misfire_grace", "catchup_window", "catchup_cap", "overlap",
+                 "jitter")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class ScheduleSpec:
     misfire_grace: int = 60
     catchup_window: int = 86400
     catchup_cap: int = 100
+    overlap: str = "allow"
+    jitter: int = 0
 
 
 def get_function(session: Session, project_id: str, function_id: str,
@@ -121,12 +125,14 @@ def sync_default_schedule(session: Session, fn: Function) -> None:
     current = session.execute(select(Schedule).where(
         Schedule.project_id == fn.project_id, Schedule.function_id == fn.id,
         Schedule.key == DEFAULT_KEY)).scalar_one_or_none()
-    if not fn.schedule:
+    cron = fn.schedule or (intervals.for_function(fn.project_id, fn.id, int(fn.interval))
+                           .expression if fn.interval else "")
+    if not cron:
         if current is not None:
             session.delete(current)
         return
-    spec = ScheduleSpec(fn.schedule, fn.timezone, fn.missed_policy, fn.misfire_grace,
-                        fn.catchup_window, fn.catchup_cap)
+    spec = ScheduleSpec(cron, fn.timezone, fn.missed_policy, fn.misfire_grace,
+                        fn.catchup_window, fn.catchup_cap, fn.overlap, fn.jitter)
     if current is None:
         add_schedule(session, fn, DEFAULT_KEY, spec, {})
     else:
@@ -182,6 +188,14 @@ def list_schedules(session: Session, project_id: str | None, function_id: str | 
     if function_id:
         query = query.where(Schedule.function_id == function_id)
     return list(session.execute(query.order_by(Schedule.next_fire_at).limit(limit)).scalars())
+
+
+def last_fires(session: Session, schedule_id: str, limit: int) -> list[Execution]:
+    """The schedule's latest fires by nominal time (runs triggered by hand last)."""
+    return list(session.execute(
+        select(Execution).where(Execution.schedule_id == schedule_id)
+        .order_by(Execution.scheduled_for.desc().nulls_last(), Execution.created_at.desc())
+        .limit(limit)).scalars())
 
 
 def recent_executions(session: Session, schedule_id: str, limit: int) -> list[Execution]:

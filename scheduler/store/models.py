@@ -136,6 +136,8 @@ class Function(Base):
     description: Mapped[str] = mapped_column(String(1024), default="", server_default="")
     commands: Mapped[str] = mapped_column(Text, default="", server_default="")
     interval: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    overlap: Mapped[str] = mapped_column(String(16), default="allow", server_default="allow")
+    jitter: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now,
                                                  onupdate=func.now())
@@ -187,8 +189,15 @@ class Schedule(Base):
     skipped_missed: Mapped[int] = mapped_column(BigInteger, default=0)
     skipped_paused: Mapped[int] = mapped_column(BigInteger, default=0)
     skipped_disabled: Mapped[int] = mapped_column(BigInteger, default=0)
+    skipped_overlap: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     last_skipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_skip_reason: Mapped[str] = mapped_column(String(16), default="")
+    last_missed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_overlap_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    overlap: Mapped[str] = mapped_column(String(16), default="allow", server_default="allow")
+    jitter: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now,
                                                  onupdate=func.now())
@@ -349,3 +358,31 @@ class Node(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     role: Mapped[str] = mapped_column(String(16), default="standby")
+
+
+class Backfill(Base):
+    """An operator's request for a schedule's past fires in ``[from_at, to_at)``.
+
+    The leader creates them in paced, fenced steps from ``cursor_at`` (the last
+    nominal time handled); the unique (schedule, nominal time) key keeps each fire
+    single across reruns and failovers.
+    """
+
+    __tablename__ = "backfills"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(36))
+    schedule_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("schedules.id", ondelete="CASCADE"))
+    from_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    to_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cursor_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    total: Mapped[int] = mapped_column(Integer)
+    created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    existing: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    status: Mapped[str] = mapped_column(String(16))  # running, done, cancelled
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        _partial_index("ix_backfills_running", "created_at", where="status = 'running'"),
+    )

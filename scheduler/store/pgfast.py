@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from scheduler.faults import pause_point
 from scheduler.store.models import Execution
 
-ADVANCE_COLUMNS = ("id", "next_fire_at", "last_fire_at", "skipped", "last_skipped_at")
+ADVANCE_COLUMNS = ("id", "next_fire_at", "last_fire_at", "skipped", "last_skipped_at",
+                   "overlap_skipped", "last_overlap_at")
 
 
 def insert_fires(session: Session, rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -49,14 +50,18 @@ def advance_schedules(session: Session, rows: Iterable[Sequence[Any]], now: date
     """Move schedules to their next fire; ``rows`` are ``ADVANCE_COLUMNS`` tuples."""
     copy_rows(session, "tocsin_advances",
               "id text, next_fire_at timestamptz, last_fire_at timestamptz, skipped bigint, "
-              "last_skipped_at timestamptz", ADVANCE_COLUMNS, rows)
+              "last_skipped_at timestamptz, overlap_skipped bigint, "
+              "last_overlap_at timestamptz", ADVANCE_COLUMNS, rows)
     session.execute(text(
         "UPDATE schedules s SET next_fire_at = a.next_fire_at, "
         "last_fire_at = coalesce(a.last_fire_at, s.last_fire_at), "
         "skipped_missed = s.skipped_missed + a.skipped, "
-        "last_skipped_at = coalesce(a.last_skipped_at, s.last_skipped_at), "
-        "last_skip_reason = CASE WHEN a.skipped > 0 THEN 'missed' "
-        "ELSE s.last_skip_reason END, updated_at = :now "
+        "last_skipped_at = coalesce(a.last_overlap_at, a.last_skipped_at, s.last_skipped_at), "
+        "last_missed_at = coalesce(a.last_skipped_at, s.last_missed_at), "
+        "skipped_overlap = s.skipped_overlap + a.overlap_skipped, "
+        "last_overlap_at = coalesce(a.last_overlap_at, s.last_overlap_at), "
+        "last_skip_reason = CASE WHEN a.overlap_skipped > 0 THEN 'overlap' "
+        "WHEN a.skipped > 0 THEN 'missed' ELSE s.last_skip_reason END, updated_at = :now "
         "FROM tocsin_advances a WHERE s.id = a.id"), {"now": now})
 
 

@@ -81,6 +81,7 @@ def set_inactive(session: Session, schedule: Schedule, reason: Reason, on: bool,
         setattr(schedule, counter, getattr(schedule, counter) + count)
         schedule.last_skipped_at = last
         schedule.last_skip_reason = reason
+        setattr(schedule, f"last_{reason}_at", last)
     schedule.next_fire_at = upcoming
     notify_wakeup(session)
     return count

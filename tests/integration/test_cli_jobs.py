@@ -43,7 +43,8 @@ def test_jobs_json_and_table(pg_url, store):
     assert (row["id"], row["function"], row["cron"], row["timezone"]) == (
         sid, "report", "0 * * * *", "Europe/Berlin")
     assert row["paused"] is True and row["pause_note"] == "db upgrade"
-    assert row["skipped"] == {"missed": 3, "paused": 0, "disabled": 0}
+    assert row["skipped"] == {"missed": 3, "paused": 0, "disabled": 0, "overlap": 0}
+    assert (row["overlap"], row["jitter"]) == ("allow", 0)
     assert row["next_fire_utc"] == nxt.isoformat(timespec="milliseconds")
     assert row["next_fire_local"].endswith(("+01:00", "+02:00"))
     table = run(pg_url, "jobs")
@@ -78,8 +79,33 @@ def test_jobs_show(pg_url, store):
     assert [f["utc"] for f in data["next_fires"]] == [
         (nxt + timedelta(hours=h)).isoformat(timespec="milliseconds") for h in range(3)]
     assert [e["id"] for e in data["executions"]] == [done]
+    assert data["last_skipped"]["missed"] is None and data["skipped"]["missed"] == 3
+    table = run(pg_url, "jobs", "show", sid)
+    assert "skips by reason" in table.stdout and "overlap" in table.stdout
     missing = run(pg_url, "jobs", "show", "nope")
     assert missing.returncode == 1 and missing.stderr.startswith("error: no schedule")
+
+
+def test_jobs_backfill_dry_run_start_and_errors(pg_url, store):
+    sid, nxt, _, _ = seed(store)
+    start = (nxt - timedelta(hours=25)).isoformat()
+    end = (nxt - timedelta(hours=1)).isoformat()
+    dry = run(pg_url, "jobs", "backfill", sid, "--from", start, "--to", end, "--dry-run",
+              "--json")
+    assert dry.returncode == 0, dry.stderr
+    shown = json.loads(dry.stdout)
+    assert shown["total"] == 24 and shown["first_fires"][0] == (
+        nxt - timedelta(hours=25)).isoformat(timespec="milliseconds")
+    started = run(pg_url, "jobs", "backfill", sid, "--from", start, "--to", end,
+                  "--no-wait", "--json")
+    assert started.returncode == 0, started.stderr
+    made = json.loads(started.stdout)
+    status = json.loads(run(pg_url, "jobs", "backfill-status", made["id"], "--json").stdout)
+    assert (status["total"], status["status"], status["created"]) == (24, "running", 0)
+    ahead = run(pg_url, "jobs", "backfill", sid, "--from", start,
+                "--to", (nxt + timedelta(hours=5)).isoformat())
+    assert ahead.returncode == 2 and len(ahead.stderr.strip().splitlines()) == 1
+    assert ahead.stderr.startswith("error: --to: The window must be in the past")
 
 
 def test_executions_filters(pg_url, store):

@@ -114,6 +114,9 @@ def test_a_generated_domain_runs_the_function_with_the_request_intact(stack):
 
 def test_a_custom_domain_and_the_path_form_run_it_too(stack):
     stack.function("custom")
+    taken = stack.api.post("/v1/proxy/rules/function",
+                           json={"domain": "echo.fn.test", "functionId": "custom"})
+    assert (taken.status_code, taken.json()["type"]) == (400, "general_argument_invalid")
     rule = stack.api.post("/v1/proxy/rules/function",
                           json={"domain": "hooks.example.com", "functionId": "custom"})
     assert rule.status_code == 201, rule.text

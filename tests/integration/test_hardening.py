@@ -92,7 +92,9 @@ def test_keys_are_never_logged_or_forwarded(client, store, caplog):
     logged = "\n".join(r.getMessage() + str(getattr(r, "fields", "")) for r in caplog.records)
     assert KEY not in logged
     stored = store.get(Execution, ex.json()["$id"]).request_headers
-    assert stored == {"a": "1"}  # the caller's HTTP headers (and key) are not passed on
+    # The caller's HTTP headers (and key) are not passed on; Tocsin adds only the
+    # client's address, as Appwrite does.
+    assert stored == {"a": "1", "x-appwrite-client-ip": "testclient"}
     assert KEY not in str(store.scalar("SELECT string_agg(secret_hash, ',') FROM api_keys"))
 
 

@@ -121,3 +121,13 @@ def test_platforms_through_the_operator_route(client):
     assert "https://app.example.com" in r.json()["message"]
     r = client.get("/v1/scheduler/platforms", headers={"X-Appwrite-Key": ""})
     assert (r.status_code, r.json()["type"]) == (401, "general_unauthorized_scope")
+
+
+def test_a_rule_cannot_take_the_apis_own_host(client):
+    for name in ("api.example.com", "testserver.example"):
+        r = client.post("/v1/proxy/rules/function", json={"domain": name, "functionId": "f"})
+        if name == "api.example.com":
+            assert (r.status_code, r.json()["type"]) == (400, "general_argument_invalid")
+            assert "reserved" in r.json()["message"]
+        else:
+            assert r.status_code == 201, r.text

@@ -306,9 +306,9 @@ def test_interval_is_stored_validated_and_exclusive_with_schedule(wire):
     assert r.status_code == 201, r.text
     assert r.json()["interval"] == 15
     assert client.get("/v1/functions/every").json()["interval"] == 15
-    rule = ("Invalid `interval` param: Value must be 0 (no interval) or a number of minutes "
-            "between 1 and 525600")
-    for bad in (-1, 0.5, 525_601, "15", True):
+    rule = ("Invalid `interval` param: Value must be 0 (no interval) or a whole number of "
+            "minutes between 1 and 525600")
+    for bad in (-1, 0.5, 1.5, 525_601, "15", True):
         assert_error(client.put("/v1/functions/every", json={"name": "Every", "interval": bad}),
                      400, "general_argument_invalid", rule)
     both = ("Invalid `interval` param: Cannot be combined with `schedule`: set one of them "

@@ -90,14 +90,15 @@ def add_schedule(functionId: str, request: Request, payload: ScheduleCreate = Bo
     fields = validate.function_fields({
         "schedule": payload.schedule, "timezone": payload.timezone,
         "missedPolicy": payload.missedPolicy, "misfireGrace": payload.misfireGrace,
-        "catchupWindow": payload.catchupWindow, "catchupCap": payload.catchupCap})
+        "catchupWindow": payload.catchupWindow, "catchupCap": payload.catchupCap,
+        "overlap": payload.overlap, "jitter": payload.jitter})
     if not fields["schedule"]:
         raise errors.invalid_param("schedule", validate.CRON_RULE)
     request_spec = validate.execution(payload.body, True, payload.path, payload.method,
                                       payload.headers, None, datetime.now(UTC))
     spec = store.ScheduleSpec(fields["schedule"], fields["timezone"], fields["missed_policy"],
                               fields["misfire_grace"], fields["catchup_window"],
-                              fields["catchup_cap"])
+                              fields["catchup_cap"], fields["overlap"], fields["jitter"])
     with transaction(ctx.sessions) as session:
         fn = load_function(session, caller.project_id, functionId)
         sched = store.add_schedule(session, fn, payload.key, spec, {

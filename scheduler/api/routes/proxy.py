@@ -42,6 +42,17 @@ def domain(value: Any) -> str:
     return text
 
 
+def reserved(name: str, ctx: Context) -> None:
+    """A rule cannot take the API's own host (it would capture every project's API
+    calls) nor a name under the generated functions domain."""
+    settings = ctx.settings
+    under = settings.functions_domain.lower().strip(".")
+    if name in settings.api_host_names or (under and (name == under
+                                                      or name.endswith("." + under))):
+        raise errors.invalid_param("domain", f"{name} is reserved: it is the API's own host "
+                                             "or under TOCSIN_FUNCTIONS_DOMAIN")
+
+
 def _caller(request: Request, ctx: Context, scope: str) -> Caller:
     caller = identify(request, ctx)
     caller.require(scope)
@@ -53,6 +64,7 @@ def create_function_rule(request: Request, payload: dict[str, Any] = Body(...),
                          ctx: Context = Depends(get_context)) -> dict[str, Any]:
     caller = _caller(request, ctx, "rules.write")
     name = domain(payload.get("domain"))
+    reserved(name, ctx)
     function_id = payload.get("functionId")
     if not isinstance(function_id, str) or not function_id:
         raise errors.invalid_param("functionId", "Param is required")
