@@ -74,6 +74,7 @@ def run(settings: Settings, host: str, port: int, workers: int) -> None:
     app = create_app(settings, publisher=publisher)
     print(f"Tocsin is up: http://{host}:{port}/v1  (docs: http://{host}:{port}/docs)",
           flush=True)
+    print(f"console: http://{host}:{port}/console", flush=True)
     print(f"project: {access.project}", flush=True)
     if access.key:
         print(f"key: {access.key}   (shown once; stored only as a hash)", flush=True)

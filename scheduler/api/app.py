@@ -21,6 +21,7 @@ from scheduler.api.errors import ApiError, envelope
 from scheduler.api.limits import SyncGate
 from scheduler.api.routes import (
     catalog,
+    console,
     events,
     executions,
     functions,
@@ -130,6 +131,7 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
                    proxy, platforms, schedules):
         app.include_router(module.router, prefix="/v1")
     app.include_router(probes.router)
+    app.include_router(console.router)
     # Outermost last: CORS marks every answer, domains answer before the routes do.
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(Domains, ctx=ctx)

@@ -72,8 +72,10 @@ def api_cmd(
     from scheduler.api.server import uvicorn_config
 
     settings = _settings_with_logging()
-    uvicorn.Server(uvicorn_config(create_app(settings), settings, host or settings.api_host,
-                                  port or settings.api_port)).run()
+    host, port = host or settings.api_host, port or settings.api_port
+    print(f"Tocsin API: http://{host}:{port}/v1  console: http://{host}:{port}/console",
+          flush=True)
+    uvicorn.Server(uvicorn_config(create_app(settings), settings, host, port)).run()
 
 
 def worker_cmd(

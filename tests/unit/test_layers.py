@@ -22,11 +22,13 @@ PURE = {
     "scheduler.states", "scheduler.ids", "scheduler.listspec", "scheduler.entrypoints",
     "scheduler.cli.humanize", "scheduler.specs", "tasks.runner.env", "scheduler.scopes",
     "scheduler.eventnames", "scheduler.roles", "scheduler.origins", "scheduler.forwarding",
+    "scheduler.intervals", "scheduler.overlap", "scheduler.jitter", "scheduler.cronwords",
+    "scheduler.backfillwindow",
 }
 IO_LIBRARIES = ("sqlalchemy", "psycopg", "redis", "celery", "kombu", "fastapi", "starlette",
                 "httpx", "uvicorn", "typer", "rich", "apscheduler")
 ABOVE_STORE = ("scheduler.api", "scheduler.cli", "scheduler.daemon", "scheduler.dispatcher",
-               "scheduler.fanout",
+               "scheduler.fanout", "scheduler.backfiller",
                "scheduler.enqueue", "scheduler.lease", "scheduler.up", "scheduler.publish",
                "scheduler.results", "tasks")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from scheduler import enqueue
+from scheduler import cronwords, enqueue
 from scheduler.api import errors, validate
 from scheduler.api.app_response import json_response
 from scheduler.api.auth import Caller, identify
@@ -196,4 +196,29 @@ def preview(request: Request, expression: str, timezone: str = "UTC",
         raise errors.invalid_param("after", "no fire times follow this instant within the "
                                             "calendar") from None
     return {"expression": cron.expression, "timezone": timezone,
+            "description": cronwords.describe(cron.expression),
             "fires": [{"local": f.astimezone(zone).isoformat(), "utc": iso(f)} for f in fires]}
+
+
+@router.get("/cron/check")
+def check(request: Request, expression: str, timezone: str = "UTC",
+          count: int = Query(5, ge=1, le=100),
+          ctx: Context = Depends(get_context)) -> dict[str, Any]:
+    """Live validation for forms: always 200, with ``valid`` and the reason, or the
+    expression in words and its next fires (a 400 per keystroke would only be noise)."""
+    try:
+        return {"valid": True, **preview(request, expression, timezone, count, None, ctx)}
+    except errors.ApiError as exc:
+        if exc.status != 400:
+            raise
+        return {"valid": False, "error": exc.message.removeprefix(
+            "Invalid `expression` param: ")}
+
+
+@router.get("/whoami")
+def whoami(request: Request, ctx: Context = Depends(get_context)) -> dict[str, Any]:
+    """Who the request's credentials are and what they may do (the console greys out
+    what a key cannot do instead of failing on click)."""
+    caller = identify(request, ctx)
+    return {"projectId": caller.project_id, "role": caller.role,
+            "scopes": sorted(caller.scopes), "userId": caller.user_id}
