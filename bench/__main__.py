@@ -1,6 +1,6 @@
 """`python -m bench [scenario ...] [--burst-n 10000 100000] [--quick]`
 
-Scenarios: burst catchup lag failover api isolation events domains memory.
+Scenarios: burst catchup lag failover api isolation events domains backfill memory.
 
 Runs Tocsin and its peers on this machine against the local PostgreSQL and Redis, prints
 Markdown tables, and writes bench/results/<scenario>.json with the machine description."""
@@ -13,7 +13,7 @@ import json
 from bench import common
 
 SCENARIOS = ("burst", "catchup", "lag", "failover", "api", "isolation", "events", "domains",
-             "memory")
+             "backfill", "memory")
 
 
 def main() -> None:
@@ -65,6 +65,10 @@ def main() -> None:
             from bench import domains
 
             out = domains.run(*((3, 4) if args.quick else (15, 8)))
+        elif name == "backfill":
+            from bench import backfill
+
+            out = backfill.run(*((20, 1000) if args.quick else (60, 10_000)))
         else:
             from bench import memory
 

@@ -1,69 +1,109 @@
-"""API: 16 concurrent clients creating scheduled and async executions; requests per second
-and latency percentiles, against a real `tocsin api` process."""
+"""API: requests per second and latency of the Functions API under `hey` (a real load
+generator, 16 clients), beside the same process's health routes, in one run against
+a real `tocsin api` (one process, then `--workers 2`) on PostgreSQL; and a
+synchronous run of a trivial function through a real worker, less the function's own
+time."""
 
 from __future__ import annotations
 
-import threading
-import time
+import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from bench import burst, common
+from bench import burst, common, loadgen
 
 KEY = "bench-key-0123456789abcdef0123456789ab"
+HEADERS = {"X-Appwrite-Project": "b", "X-Appwrite-Key": KEY}
+LIST = ("/v1/functions/f/executions?queries[]="
+        + quote('{"method":"equal","attribute":"status","values":["waiting"]}')
+        + "&queries[]=" + quote('{"method":"limit","values":[25]}'))
 
 
-def run(seconds: float = 20.0, clients: int = 16) -> dict[str, Any]:
+def _api(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = common.free_port()
+    env = common.tocsin_env(url, common.REDIS, TOCSIN_BOOTSTRAP_PROJECT="b",
+                            TOCSIN_BOOTSTRAP_KEY=KEY, TOCSIN_ENTRYPOINT_MODULES="bench.functions")
+    proc = common.spawn([common.python(), "-m", "scheduler", "api", "--port", str(port),
+                         "--workers", str(workers)], env, f"api-{workers}.log")
+    base = f"http://127.0.0.1:{port}"
+    common.wait_until(lambda: common.api_up(base + "/v1"), 60)
+    return proc, base
+
+
+def _row(name: str, load: loadgen.Load, ok: int, clients: int) -> list[Any]:
+    return [name, clients, load.requests, round(load.rps), load.p50_ms, load.p99_ms,
+            load.requests - load.codes.get(ok, 0)]
+
+
+def run(seconds: float = 10.0, clients: int = 16) -> dict[str, Any]:
     url = common.fresh_database()
     common.clean_redis()
     burst.seed_tocsin(url, 0)
-    port = common.free_port()
-    proc = common.spawn([common.python(), "-m", "scheduler", "api", "--port", str(port)],
-                        common.tocsin_env(url, common.REDIS, TOCSIN_BOOTSTRAP_PROJECT="b",
-                                          TOCSIN_BOOTSTRAP_KEY=KEY), "api.log")
-    base = f"http://127.0.0.1:{port}/v1"
-    headers = {"X-Appwrite-Project": "b", "X-Appwrite-Key": KEY}
-    results: dict[str, list[float]] = {"scheduled": [], "async": []}
-    errors: list[str] = []
+    when = (datetime.now(UTC) + timedelta(hours=1)).replace(second=0, microsecond=0)
+    rows: list[list[Any]] = []
     try:
-        common.wait_until(lambda: common.api_up(base), 30)
-        when = (datetime.now(UTC) + timedelta(hours=1)).replace(second=0, microsecond=0)
-        payloads = {"scheduled": {"async": True, "scheduledAt": when.isoformat()},
-                    "async": {"async": True, "body": "x"}}
-        stop_at = time.monotonic() + seconds
-        lock = threading.Lock()
-
-        def client(kind: str) -> None:
-            with httpx.Client(base_url=base, headers=headers, timeout=10) as http:
-                while time.monotonic() < stop_at:
-                    t = time.perf_counter()
-                    resp = http.post("/functions/f/executions", json=payloads[kind])
-                    took = (time.perf_counter() - t) * 1000
-                    with lock:
-                        if resp.status_code == 202:
-                            results[kind].append(took)
-                        else:
-                            errors.append(f"{resp.status_code} {resp.text[:100]}")
-
-        threads = [threading.Thread(target=client, args=("scheduled" if i % 2 else "async",))
-                   for i in range(clients)]
-        started = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.monotonic() - started
+        for workers in (1, 2):
+            proc, base = _api(url, workers)
+            try:
+                if workers == 1:
+                    seeded = httpx.post(base + "/v1/functions/f/executions", headers=HEADERS,
+                                        json={"async": True}).json()["$id"]
+                cases = [
+                    ("GET /healthz", "GET", "/healthz", None, None, 200),
+                    ("GET /v1/health", "GET", "/v1/health", None, None, 200),
+                    ("createExecution async", "POST", "/v1/functions/f/executions", HEADERS,
+                     {"async": True, "body": "x"}, 202),
+                    ("createExecution scheduledAt", "POST", "/v1/functions/f/executions",
+                     HEADERS, {"async": True, "scheduledAt": when.isoformat()}, 202),
+                    ("getExecution", "GET", f"/v1/functions/f/executions/{seeded}", HEADERS,
+                     None, 200),
+                    ("listExecutions (25, status filter)", "GET", LIST, HEADERS, None, 200),
+                ]
+                if workers > 1:
+                    cases = [c for c in cases if c[0] in ("GET /v1/health",
+                                                          "createExecution async")]
+                for name, method, path, headers, body, ok in cases:
+                    load = loadgen.hey(base + path, seconds, clients, method, headers, body)
+                    rows.append(_row(f"{name} ({workers} process{'es' * (workers > 1)})",
+                                     load, ok, clients))
+            finally:
+                common.stop(proc)
+        rows.extend(_sync(url, seconds))
     finally:
-        common.stop(proc)
         common.drop_database(url)
-    rows = []
-    for kind, lat in results.items():
-        rows.append([kind, clients // 2, len(lat), len(lat) / elapsed,
-                     common.percentile(lat, 50), common.percentile(lat, 99)])
     table = common.print_table(
-        f"API: {clients} concurrent clients for {seconds:g} s (one uvicorn process)",
-        ["kind", "clients", "requests", "req/s", "p50 ms", "p99 ms"], rows)
-    return {"rows": rows, "errors": len(errors), "error_samples": errors[:5], "table": table}
+        f"API under hey: {clients} clients, {seconds:g} s per row, PostgreSQL, this machine",
+        ["request", "clients", "requests", "req/s", "p50 ms", "p99 ms", "not ok"], rows)
+    return {"rows": rows, "table": table}
 
+
+def _sync(url: str, seconds: float) -> list[list[Any]]:
+    """A trivial function run synchronously: request in to response out, with the
+    function's own time (the execution's ``duration``) subtracted."""
+    proc, base = _api(url, 1)
+    env = common.tocsin_env(url, common.REDIS, TOCSIN_ENTRYPOINT_MODULES="bench.functions")
+    worker = common.spawn([common.python(), "-m", "celery", "-A", "tasks.app", "worker", "-Q",
+                           "tocsin", "-c", "2", "--without-gossip", "--without-mingle",
+                           "--loglevel", "WARNING"], env, "api-worker.log")
+    try:
+        httpx.post(base + "/v1/functions", headers=HEADERS, json={
+            "functionId": "t", "name": "t", "runtime": "python-3.12",
+            "entrypoint": "bench.functions:trivial"}).raise_for_status()
+        for _ in range(20):  # warm both runners
+            httpx.post(base + "/v1/functions/t/executions", headers=HEADERS,
+                       json={"async": False}, timeout=30)
+        load = loadgen.hey(base + "/v1/functions/t/executions", seconds, 4, "POST", HEADERS,
+                           {"async": False})
+        own = httpx.get(base + "/v1/functions/t/executions?queries[]="
+                        + quote('{"method":"limit","values":[200]}'), headers=HEADERS).json()
+        durations = sorted(e["duration"] * 1000 for e in own["executions"])
+        mine = common.percentile(durations, 50)
+    finally:
+        common.stop(worker)
+        common.stop(proc)
+    return [[f"sync trivial function, overhead (its own p50 {mine:.1f} ms taken off)", 4,
+             load.requests, round(load.rps), load.p50_ms - mine, load.p99_ms - mine,
+             load.requests - load.codes.get(201, 0)]]

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     event_max_depth: int = Field(
         default=8, ge=1, le=100,
         description="Links in a chain of event-triggered executions before it is stopped.")
+    key_cache_seconds: float = Field(
+        default=2.0, ge=0, le=60,
+        description="How long an API process remembers a key it has read (0: never); a "
+                    "run's own key is never remembered.")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
     api_max_connections: int = Field(

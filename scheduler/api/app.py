@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduler import __version__
@@ -18,6 +18,7 @@ from scheduler.api.context import Context
 from scheduler.api.cors import Cors
 from scheduler.api.domains import Domains
 from scheduler.api.errors import ApiError, envelope
+from scheduler.api.keycache import KeyCache
 from scheduler.api.limits import SyncGate
 from scheduler.api.routes import (
     catalog,
@@ -57,12 +58,19 @@ def _param_name(loc: tuple[object, ...]) -> str:
 
 def bootstrap(ctx: Context) -> None:
     s = ctx.settings
-    if s.bootstrap_project:
-        with transaction(ctx.sessions) as session:
-            ensure_project(session, s.bootstrap_project)
-            if s.bootstrap_key:
-                ensure_key(session, s.bootstrap_project, s.bootstrap_key)
-        log.info("api.bootstrap", project=s.bootstrap_project, key=bool(s.bootstrap_key))
+    if not s.bootstrap_project:
+        return
+    for attempt in (1, 2):  # API processes started together race to insert the same rows
+        try:
+            with transaction(ctx.sessions) as session:
+                ensure_project(session, s.bootstrap_project)
+                if s.bootstrap_key:
+                    ensure_key(session, s.bootstrap_project, s.bootstrap_key)
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    log.info("api.bootstrap", project=s.bootstrap_project, key=bool(s.bootstrap_key))
 
 
 def create_app(settings: Settings, publisher: Publisher | None = None,
@@ -72,7 +80,7 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
                   publisher=publisher or make_publisher(settings.broker_url),
                   results=results or make_results(settings.result_backend_url),
                   sync_gate=SyncGate(settings.sync_concurrency),
-                  verifier=Verifier(settings))
+                  verifier=Verifier(settings), keys=KeyCache(settings.key_cache_seconds))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -137,3 +145,11 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
     app.add_middleware(Domains, ctx=ctx)
     app.add_middleware(Cors, ctx=ctx)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app from ``TOCSIN_*`` settings: what each of ``tocsin api --workers N``'s
+    processes serves."""
+    from scheduler.config import get_settings
+
+    return create_app(get_settings())

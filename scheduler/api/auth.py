@@ -56,10 +56,16 @@ def identify(request: Request, ctx: Context) -> Caller:
     secret = request.headers.get("x-appwrite-key", "")
     if not project:
         return Caller(CONSOLE, frozenset(), "guests")
-    with transaction(ctx.sessions) as session:
-        if not project_exists(session, project):
-            raise ProjectNotFound()
-        key = find_key(session, secret) if secret else None
+    known = ctx.keys.get(project, secret)
+    if known is None:
+        with transaction(ctx.sessions) as session:
+            exists = project_exists(session, project)
+            key = find_key(session, secret) if secret and exists else None
+        ctx.keys.put(project, secret, exists, key)
+    else:
+        exists, key = known
+    if not exists:
+        raise ProjectNotFound()
     if key is None or key.project_id != project:
         # No key, an unknown one, or another project's: the caller is who the JWT says.
         return as_user(project, request.headers.get("x-appwrite-jwt", ""), ctx)

@@ -8,6 +8,7 @@ from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from scheduler.api.keycache import KeyCache
 from scheduler.api.limits import SyncGate
 from scheduler.api.users import Verifier
 from scheduler.config import Settings
@@ -24,6 +25,7 @@ class Context:
     results: ResultChannel
     sync_gate: SyncGate
     verifier: Verifier
+    keys: KeyCache
 
 
 def get_context(request: Request) -> Context:

@@ -14,12 +14,22 @@ from typing import Any
 from scheduler.config import Settings
 
 
+def _options(settings: Settings) -> dict[str, Any]:
+    return {"log_config": None, "access_log": False,
+            "limit_concurrency": settings.api_max_connections, "timeout_keep_alive": 5,
+            "h11_max_incomplete_event_size": 64 * 1024}
+
+
 def uvicorn_config(app: Any, settings: Settings, host: str, port: int) -> Any:
     import uvicorn
 
-    return uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False,
-        limit_concurrency=settings.api_max_connections,
-        timeout_keep_alive=5,
-        h11_max_incomplete_event_size=64 * 1024,
-    )
+    return uvicorn.Config(app, host=host, port=port, **_options(settings))
+
+
+def serve_processes(settings: Settings, host: str, port: int, workers: int) -> None:
+    """``workers`` API processes on one port (uvicorn's supervisor; the kernel spreads
+    connections), each building its app from the environment's settings."""
+    import uvicorn
+
+    uvicorn.run("scheduler.api.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, **_options(settings))

@@ -64,17 +64,22 @@ def up(
 def api_cmd(
     host: Annotated[str | None, typer.Option(help="default TOCSIN_API_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default TOCSIN_API_PORT")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64,
+                                         help="API processes on this port (one per core)")] = 1,
 ) -> None:
     """Serve the Appwrite-compatible API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
 
     from scheduler.api.app import create_app
-    from scheduler.api.server import uvicorn_config
+    from scheduler.api.server import serve_processes, uvicorn_config
 
     settings = _settings_with_logging()
     host, port = host or settings.api_host, port or settings.api_port
     print(f"Tocsin API: http://{host}:{port}/v1  console: http://{host}:{port}/console",
           flush=True)
+    if workers > 1:
+        serve_processes(settings, host, port, workers)
+        return
     uvicorn.Server(uvicorn_config(create_app(settings), settings, host, port)).run()
 
 

@@ -32,6 +32,7 @@ class KeyView:
     project_id: str
     scopes: frozenset[str]
     expires_at: datetime | None
+    ephemeral: bool = False  # a run's own key, revoked when the run ends
 
 
 def ensure_project(session: Session, project_id: str, name: str | None = None) -> Project:
@@ -57,8 +58,11 @@ def add_key(session: Session, project_id: str, secret: str, scopes: list[str],
     return key
 
 
+EXECUTION_KEY_PREFIX = "execution:"
+
+
 def execution_key_name(execution_id: str) -> str:
-    return f"execution:{execution_id}"
+    return f"{EXECUTION_KEY_PREFIX}{execution_id}"
 
 
 def add_execution_key(session: Session, project_id: str, execution_id: str,
@@ -101,7 +105,8 @@ def find_key(session: Session, secret: str) -> KeyView | None:
     # The lookup is by hash; comparing in constant time keeps it that way end to end.
     if key is None or not hmac.compare_digest(key.secret_hash, digest):
         return None
-    return KeyView(key.project_id, canonical(key.scopes), key.expires_at)
+    return KeyView(key.project_id, canonical(key.scopes), key.expires_at,
+                   ephemeral=key.name.startswith(EXECUTION_KEY_PREFIX))
 
 
 def has_keys(session: Session, project_id: str) -> bool:

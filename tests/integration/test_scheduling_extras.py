@@ -97,7 +97,7 @@ def test_cancel_other_fails_the_waiting_run_and_leaves_the_running_one(
 
 def test_jitter_delays_a_fire_but_keeps_its_nominal_time(store, broker_url, keeper):  # noqa: F811
     store.function()
-    now = clear_of_a_minute_boundary(store)
+    now = store.now()  # a yearly cron: no minute boundary can add a fire
     sid = store.schedule(at=now, jitter=3600, cron="0 0 1 1 *")
     d = Dispatcher(store.sessions, RedisPublisher(broker_url), "node-a")
     d.run_batch(keeper.epoch)
@@ -114,9 +114,11 @@ def test_jitter_delays_a_fire_but_keeps_its_nominal_time(store, broker_url, keep
     assert queued(broker_url) == [run.id]
 
 
+@pytest.mark.load
 def test_interval_functions_get_a_schedule_spread_over_the_hour(store):
     """10,000 functions with ``interval: 60`` made through the store's create path (the
-    API's): no minute of the hour holds more than twice the average."""
+    API's): no minute of the hour holds more than twice the average. About 25 s of
+    inserts, so it runs in `.ci/run`'s load step, beside the load test."""
     store.project("p1")
     with transaction(store.sessions) as s:
         for i in range(10_000):
@@ -272,7 +274,7 @@ def test_backfill_api_dry_run_limits_and_progress(api, store):
 
 
 def test_overlap_skip_never_runs_two_at_once_and_counts_the_skips(store, broker_url, tmp_path):
-    """A 2 s function whose schedule comes due every half second (each due time forced,
+    """A 1.5 s function whose schedule comes due every third of a second (each due time forced,
     as a cron would make them, without waiting for real minutes), with two worker
     processes free to run them side by side: ``skip`` lets one run at a time."""
     env = tocsin_env(store.engine.url.render_as_string(hide_password=False), broker_url,
@@ -283,17 +285,17 @@ def test_overlap_skip_never_runs_two_at_once_and_counts_the_skips(store, broker_
                          overlap="skip")
     with transaction(store.sessions) as s:
         s.execute(text("UPDATE schedules SET payload = :p WHERE id = :id"),
-                  {"p": '{"path": "/?seconds=2"}', "id": sid})
+                  {"p": '{"path": "/?seconds=1.5"}', "id": sid})
     procs = [start_scheduler(env, "s1", tmp_path), start_worker(env, "w1", tmp_path)]
     try:
         wait_for(lambda: leader(store), 15, what="a leader")
         wait_for(lambda: " ready." in procs[1].output(), 30, what="the worker")
-        forced = 12
+        forced = 9
         for _ in range(forced):
             _make_due(store, sid, 0.0)
             wait_for(lambda: store.get(Schedule, sid).next_fire_at > store.now(), 10,
                      interval=0.02, what="the dispatcher to take the fire")
-            time.sleep(0.5)
+            time.sleep(0.3)
         wait_for(lambda: all(e.status in ("completed", "failed") for e in _runs(store, sid)),
                  30, what="the runs to end")
     finally:
@@ -304,14 +306,14 @@ def test_overlap_skip_never_runs_two_at_once_and_counts_the_skips(store, broker_
     for earlier, later in pairwise(runs):
         assert earlier.finished_at <= later.started_at, "two runs overlapped"
     skipped = store.get(Schedule, sid).skipped_overlap
-    assert len(runs) >= 2 and skipped >= 4
+    assert len(runs) >= 2 and skipped >= 3
     assert len(runs) + skipped == forced
 
 
 def test_a_backfill_survives_a_leader_kill_and_a_rerun_adds_nothing(store, broker_url,
                                                                   tmp_path):
     env = tocsin_env(store.engine.url.render_as_string(hide_password=False), broker_url,
-                     TOCSIN_LEASE_TTL="2", TOCSIN_BACKFILL_STEP="40")
+                     TOCSIN_LEASE_TTL="2", TOCSIN_BACKFILL_STEP="100")
     store.function()
     sid = store.schedule(at=store.now() + timedelta(days=1))
     start = store.now().replace(second=0, microsecond=0) - timedelta(minutes=2000)
@@ -330,6 +332,8 @@ def test_a_backfill_survives_a_leader_kill_and_a_rerun_adds_nothing(store, broke
         wait_for(lambda: store.get(backfill_store.Backfill, first).created >= 200, 30,
                  what="the backfill under way")
         nodes[first_leader].signal(signal.SIGKILL)
+        at_kill = store.get(backfill_store.Backfill, first).created
+        assert 200 <= at_kill < 1000, at_kill  # killed mid-way
         wait_for(lambda: store.get(backfill_store.Backfill, first).status == "done", 60,
                  what="the new leader to finish the backfill")
         second = backfill()
