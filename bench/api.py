@@ -82,7 +82,9 @@ def run(seconds: float = 10.0, clients: int = 16) -> dict[str, Any]:
 
 def _sync(url: str, seconds: float) -> list[list[Any]]:
     """A trivial function run synchronously: request in to response out, with the
-    function's own time (the execution's ``duration``) subtracted."""
+    function's own time (the execution's ``duration``) subtracted. The queue is emptied
+    first: the async rows above are no work for this worker."""
+    common.clean_redis()
     proc, base = _api(url, 1)
     env = common.tocsin_env(url, common.REDIS, TOCSIN_ENTRYPOINT_MODULES="bench.functions")
     worker = common.spawn([common.python(), "-m", "celery", "-A", "tasks.app", "worker", "-Q",
