@@ -44,11 +44,12 @@ class Request:
     body_base64: bool = False  # ``body`` is base64 of raw bytes (a domain's binary body)
 
 
-def create(session: Session, req: Request) -> Execution:
-    """The row; an immediate one is marked handed over already (see hand_over)."""
+def create(session: Session, req: Request, now: datetime | None = None) -> Execution:
+    """The row; an immediate one is marked handed over already (see hand_over).
+    ``now``: the database clock, if the caller has read it in this transaction."""
     status = ExecutionStatus.SCHEDULED if req.scheduled_at else ExecutionStatus.WAITING
     execution = store.create(session, {
-        "enqueued_at": None if req.scheduled_at else db_now(session),
+        "enqueued_at": None if req.scheduled_at else (now or db_now(session)),
         "id": new_id(), "project_id": req.project_id,
         "function_id": req.function_id, "schedule_id": req.schedule_id,
         "trigger": Trigger.SCHEDULE if req.scheduled_at else req.trigger, "status": status,

@@ -75,7 +75,9 @@ def bootstrap(ctx: Context) -> None:
 
 def create_app(settings: Settings, publisher: Publisher | None = None,
                results: ResultChannel | None = None) -> FastAPI:
-    engine = make_engine(settings.database_url)
+    # As many connections as concurrent requests commonly need (anyio's thread pool
+    # runs up to 40): a request should not queue for a connection at 16 clients.
+    engine = make_engine(settings.database_url, pool_size=20)
     ctx = Context(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
                   publisher=publisher or make_publisher(settings.broker_url),
                   results=results or make_results(settings.result_backend_url),

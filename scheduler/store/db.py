@@ -32,6 +32,8 @@ def make_engine(url: str, application_name: str | None = None, **kwargs: Any) ->
     """``application_name`` tags this process's sessions in ``pg_stat_activity``: a new
     leader ends the sessions of the one it replaced by it (see store.leases)."""
     if url.startswith("sqlite"):
+        for sized in ("pool_size", "max_overflow"):  # a PostgreSQL concern only
+            kwargs.pop(sized, None)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")

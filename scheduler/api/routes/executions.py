@@ -58,8 +58,9 @@ def _create(functionId: str, request: Request, payload: ExecutionCreate,
         caller.require("executions.write")
     validate.uid("functionId", functionId)
     with transaction(ctx.sessions) as session:
+        now = db_now(session)  # once: the scheduledAt rule and the hand-over mark share it
         spec = validate.execution(payload.body, payload.async_, payload.path, payload.method,
-                                  payload.headers, payload.scheduledAt, db_now(session))
+                                  payload.headers, payload.scheduledAt, now)
         fn = functions_store.get_function(session, caller.project_id, functionId)
         if fn is None or (not caller.is_key and not fn.enabled):
             raise FunctionNotFound()
@@ -72,7 +73,7 @@ def _create(functionId: str, request: Request, payload: ExecutionCreate,
             project_id=caller.project_id, function_id=fn.id, method=spec.method,
             path=spec.path, body=spec.body,
             headers={**spec.headers, **caller_headers(caller, client_ip(request))},
-            scheduled_at=spec.scheduled_at, sync=sync, user_id=caller.user_id))
+            scheduled_at=spec.scheduled_at, sync=sync, user_id=caller.user_id), now)
     scheduled = spec.scheduled_at is not None
     if not scheduled:
         if sync:
