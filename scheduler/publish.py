@@ -155,6 +155,29 @@ class RedisPublisher:
         self._redis.close()
 
 
+class AsyncRedisPublisher:
+    """``RedisPublisher.publish`` for the API's event loop (redis.asyncio): the same
+    messages and hand-over records, in the same ``MULTI``."""
+
+    def __init__(self, url: str, queue: str = QUEUE) -> None:
+        import redis.asyncio
+
+        self._redis = redis.asyncio.Redis.from_url(url, socket_timeout=10,
+                                                   socket_connect_timeout=5)
+        self._queue = queue
+        self._held = f"{queue}:held"
+        self._message = MessageFactory(f"{socket.gethostname()}:{os.getpid()}", queue)
+
+    async def publish(self, execution_ids: Sequence[str]) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.lpush(self._queue, *(self._message(i) for i in execution_ids))
+        pipe.zadd(self._held, dict.fromkeys(execution_ids, time.time()))
+        await pipe.execute()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
 class KombuPublisher:
     """Any broker Celery supports (and the in-process one of ``tocsin up``)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy import Engine
@@ -26,6 +27,7 @@ class Context:
     sync_gate: SyncGate
     verifier: Verifier
     keys: KeyCache
+    fast: Any = None  # FastCreate on PostgreSQL + Redis with the process's own publisher
 
 
 def get_context(request: Request) -> Context:

@@ -125,6 +125,13 @@ def function_changed(session: Session, fn: Function, action: str) -> None:
              only_if_subscribed=True)
 
 
+def execution_event_names(function_id: str, execution_id: str, action: str) -> list[str]:
+    """Every name an execution's event is published under (none for a function id
+    with periods, which emits no events)."""
+    names = _own_names(f"functions.{function_id}.executions.{execution_id}.{action}")
+    return [] if names is None or "." in function_id else names
+
+
 def execution_changed(session: Session, execution: Execution, action: str) -> None:
     """``functions.[id].executions.[id].create|update|delete``, carrying the Execution
     as the API returns it; ``depth`` continues the chain of the event that made it."""

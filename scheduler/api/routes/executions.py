@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from scheduler import enqueue
+from scheduler import enqueue, metrics
 from scheduler.api import errors, queries, validate
 from scheduler.api.app_response import json_response
 from scheduler.api.auth import Caller, caller_headers, client_ip, identify
@@ -97,7 +97,12 @@ async def create_execution(functionId: str, request: Request,
                            ctx: Context = Depends(get_context)) -> JSONResponse:
     payload = payload or ExecutionCreate()
     if payload.async_:
+        fast = await ctx.fast.create(functionId, request, payload, ctx) if ctx.fast else None
+        if fast is not None:
+            metrics.API_CREATES.labels("fast").inc()
+            return json_response(fast, 202)
         created = await run_in_threadpool(_create, functionId, request, payload, ctx)
+        metrics.API_CREATES.labels("reference").inc()
         return json_response(created.json(), 202)
     # A synchronous call holds a slot (never a thread) while it waits; the slot is
     # taken before the row exists, so a 429 leaves nothing behind.

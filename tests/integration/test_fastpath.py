@@ -1,0 +1,108 @@
+"""The API's fast path for asynchronous executions (one asynchronous statement, Redis on
+the event loop), through a real `tocsin api` process on the real PostgreSQL and Redis:
+the same rows, messages and answers as the reference path, and the same promise when
+the broker is down (a 202 means the row is committed; the relay sends it later)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+import redis
+
+from scheduler.store.models import Execution
+from tests.helpers import start_api, tocsin_env, wait_for
+from tests.integration.test_api import KEY
+from tests.services import Redis
+
+
+@pytest.fixture
+def api(pg_url, broker_url, tmp_path):
+    env = tocsin_env(pg_url, broker_url, TOCSIN_BOOTSTRAP_PROJECT="p1",
+                     TOCSIN_BOOTSTRAP_KEY=KEY)
+    proc, base = start_api(env, tmp_path)
+    client = httpx.Client(base_url=base, timeout=10,
+                          headers={"X-Appwrite-Project": "p1", "X-Appwrite-Key": KEY})
+    r = client.post("/functions", json={"functionId": "f", "name": "f",
+                                        "runtime": "python-3.12"})
+    assert r.status_code == 201, r.text
+    yield client, proc
+    client.close()
+    proc.stop()
+
+
+def test_rows_messages_and_answers_match_the_reference_path(api, store, broker_url):
+    client, _ = api
+    r = client.post("/functions/f/executions", json={
+        "async": True, "body": "x", "path": "/p?q=1", "method": "PUT",
+        "headers": {"X-Thing": "1", "content-type": "text/plain"}})
+    assert r.status_code == 202, r.text
+    got = r.json()
+    assert (got["status"], got["trigger"], got["requestMethod"], got["requestPath"]) == (
+        "waiting", "http", "PUT", "/p?q=1")
+    assert got["requestHeaders"] == [{"name": "content-type", "value": "text/plain"},
+                                     {"name": "x-appwrite-client-ip", "value": "127.0.0.1"}]
+    row = store.get(Execution, got["$id"])
+    assert row.enqueued_at is not None and row.request_headers["X-Thing"] == "1"
+    broker = redis.Redis.from_url(broker_url)
+    assert broker.zscore("tocsin:held", got["$id"]) is not None
+    assert got["$id"].encode() in b"".join(broker.lrange("tocsin", 0, -1))
+    assert client.get(f"/functions/f/executions/{got['$id']}").json()["$createdAt"] == (
+        got["$createdAt"])
+    # A one-shot: scheduled, not published, its time kept.
+    at = (store.now() + timedelta(minutes=10)).replace(second=0, microsecond=0)
+    r = client.post("/functions/f/executions", json={"async": True,
+                                                     "scheduledAt": at.isoformat()})
+    assert (r.status_code, r.json()["status"], r.json()["trigger"]) == (
+        202, "scheduled", "schedule")
+    assert store.get(Execution, r.json()["$id"]).enqueued_at is None
+    assert _created(client) == {"fast": 2, "reference": 0}
+    # Everything else is answered by the reference path, exactly as before.
+    r = client.post("/functions/nope/executions", json={"async": True})
+    assert (r.status_code, r.json()["type"]) == (404, "function_not_found")
+    soon = (store.now() + timedelta(seconds=30)).replace(microsecond=0)
+    r = client.post("/functions/f/executions", json={"async": True,
+                                                     "scheduledAt": soon.isoformat()})
+    assert (r.status_code, r.json()["type"]) == (400, "general_bad_request")
+    r = client.post("/functions/f/executions", json={"async": True},
+                    headers={"X-Appwrite-Key": "wrong"})
+    assert (r.status_code, r.json()["type"]) == (401, "general_unauthorized_scope")
+
+
+def _created(client: httpx.Client) -> dict[str, int]:
+    text = httpx.get(str(client.base_url).removesuffix("/v1/") + "/metrics").text
+    counts = {path: int(float(line.rsplit(" ", 1)[1])) for path in ("fast", "reference")
+              for line in text.splitlines()
+              if line.startswith(f'tocsin_api_creates_total{{path="{path}"}}')}
+    return {"fast": 0, "reference": 0, **counts}
+
+
+def test_a_subscribed_create_event_is_recorded(api, store):
+    client, _ = api
+    client.post("/functions", json={"functionId": "watch", "name": "w",
+                                    "runtime": "python-3.12",
+                                    "events": ["functions.f.executions.*.create"]})
+    r = client.post("/functions/f/executions", json={"async": True})
+    assert r.status_code == 202
+    names = store.scalar("SELECT string_agg(name, ',') FROM events")
+    assert names == f"functions.f.executions.{r.json()['$id']}.create"
+    assert _created(client)["reference"] == 1  # the event's transaction is the reference's
+
+
+def test_broker_down_a_202_still_means_committed_and_left_to_the_relay(
+        api, store, broker_url):
+    client, proc = api
+    client.post("/functions/f/executions", json={"async": True})  # the key is remembered
+    broker = Redis(broker_url)
+    broker.stop()
+    try:
+        r = client.post("/functions/f/executions", json={"async": True})
+        assert r.status_code == 202, r.text
+        row = store.get(Execution, r.json()["$id"])
+        assert row.status == "waiting" and row.enqueued_at is None  # for the relay to send
+        assert "publish.failed" in proc.output()
+    finally:
+        broker.start()
+    wait_for(lambda: client.post("/functions/f/executions", json={"async": True})
+             .status_code == 202, 20, what="creates to work again")
