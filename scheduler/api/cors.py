@@ -75,7 +75,7 @@ class Cors:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         origin = header(scope, b"origin") if scope["type"] == "http" else ""
-        if not origin:
+        if not origin or _same_origin(scope, origin):  # e.g. the console: no CORS at all
             await self.app(scope, receive, send)
             return
         if scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method"):
@@ -111,6 +111,10 @@ class Cors:
             _refused(origin, scope, None)
         await send({"type": "http.response.start", "status": 204, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _same_origin(scope: dict[str, Any], origin: str) -> bool:
+    return origin.lower() == f"{scope.get('scheme', 'http')}://{header(scope, b'host')}".lower()
 
 
 def _allowed(origin: str) -> list[tuple[bytes, bytes]]:

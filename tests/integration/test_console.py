@@ -211,3 +211,4 @@ def test_the_console_end_to_end(up, page):
     assert page.get_by_role("button", name="New function").is_visible()
     assert problems == []
     assert sum(sizes.values()) < 300_000
+    assert "cors.refused" not in (tmp_path / "up.log").read_text()  # same origin: no CORS
