@@ -18,6 +18,6 @@ REAPED = Counter("tocsin_reaped_total", "Executions failed because their worker 
 EVENTS = Counter("tocsin_events_total", "Events fanned out by the leader", ["source"])
 EVENTS_STOPPED = Counter("tocsin_events_stopped_total",
                          "Events not fanned out: their chain reached TOCSIN_EVENT_MAX_DEPTH")
-API_CREATES = Counter("tocsin_api_creates_total",
-                      "Asynchronous executions the API created, by path (fast, reference)",
-                      ["path"])
+API_PATHS = Counter("tocsin_api_requests_total",
+                    "Execution creates (async) and reads the API served, by path taken "
+                    "(fast, reference)", ["route", "path"])

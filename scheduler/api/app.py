@@ -18,7 +18,7 @@ from scheduler.api.context import Context
 from scheduler.api.cors import Cors
 from scheduler.api.domains import Domains
 from scheduler.api.errors import ApiError, envelope
-from scheduler.api.fastcreate import FastCreate
+from scheduler.api.fastpath import FastPath
 from scheduler.api.keycache import KeyCache
 from scheduler.api.limits import SyncGate
 from scheduler.api.routes import (
@@ -85,8 +85,8 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
                   sync_gate=SyncGate(settings.sync_concurrency),
                   verifier=Verifier(settings), keys=KeyCache(settings.key_cache_seconds))
 
-    if publisher is None and FastCreate.usable(settings):
-        ctx.fast = FastCreate(settings)
+    if publisher is None and FastPath.usable(settings):
+        ctx.fast = FastPath(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -27,7 +27,7 @@ class Context:
     sync_gate: SyncGate
     verifier: Verifier
     keys: KeyCache
-    fast: Any = None  # FastCreate on PostgreSQL + Redis with the process's own publisher
+    fast: Any = None  # FastPath on PostgreSQL + Redis with the process's own publisher
 
 
 def get_context(request: Request) -> Context:

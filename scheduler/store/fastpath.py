@@ -1,4 +1,4 @@
-"""The API's fast path for creating executions: one statement, asynchronous.
+"""The API's fast paths for creating and reading executions: one statement each.
 
 Invariants (as ``enqueue.create``'s, which stays the reference):
 * A row is written only for an existing function of the caller's project, and a
@@ -51,6 +51,12 @@ SELECT ins.created_at, ins.updated_at, ins.enqueued_at,
             THEN pg_notify('{WAKEUP_CHANNEL}', '') END AS woke
 FROM ins
 """
+_GET = """
+SELECT e.*, f.timeout AS function_timeout, clock_timestamp() AS database_now
+FROM functions f
+JOIN executions e ON e.project_id = f.project_id AND e.function_id = f.id
+WHERE f.project_id = %(project)s AND f.id = %(function)s AND e.id = %(id)s
+"""
 _UNMARK = "UPDATE executions SET enqueued_at = NULL WHERE id = %(id)s AND status = 'waiting'"
 _KEY = """
 SELECT EXISTS (SELECT 1 FROM projects WHERE id = %(project)s) AS project_exists,
@@ -92,6 +98,18 @@ class FastStore:
         return bool(got["project_exists"]), KeyView(
             got["project_id"], canonical(got["scopes"]), got["expires_at"],
             ephemeral=got["name"].startswith(EXECUTION_KEY_PREFIX))
+
+    async def get(self, project_id: str, function_id: str, execution_id: str
+                  ) -> tuple[dict[str, Any], int, datetime] | None:
+        """The execution's columns, its function's timeout and the database clock."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(_GET, {"project": project_id, "function": function_id,
+                                     "id": execution_id}, prepare=True)
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        timeout, now = row.pop("function_timeout"), row.pop("database_now")
+        return row, int(timeout), now
 
     async def unmark(self, execution_id: str) -> None:
         async with self.pool.connection() as conn:

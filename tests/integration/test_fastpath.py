@@ -57,7 +57,7 @@ def test_rows_messages_and_answers_match_the_reference_path(api, store, broker_u
     assert (r.status_code, r.json()["status"], r.json()["trigger"]) == (
         202, "scheduled", "schedule")
     assert store.get(Execution, r.json()["$id"]).enqueued_at is None
-    assert _created(client) == {"fast": 2, "reference": 0}
+    assert _served(client) == {"fast": 2, "reference": 0}
     # Everything else is answered by the reference path, exactly as before.
     r = client.post("/functions/nope/executions", json={"async": True})
     assert (r.status_code, r.json()["type"]) == (404, "function_not_found")
@@ -70,11 +70,12 @@ def test_rows_messages_and_answers_match_the_reference_path(api, store, broker_u
     assert (r.status_code, r.json()["type"]) == (401, "general_unauthorized_scope")
 
 
-def _created(client: httpx.Client) -> dict[str, int]:
+def _served(client: httpx.Client, route: str = "create") -> dict[str, int]:
     text = httpx.get(str(client.base_url).removesuffix("/v1/") + "/metrics").text
     counts = {path: int(float(line.rsplit(" ", 1)[1])) for path in ("fast", "reference")
               for line in text.splitlines()
-              if line.startswith(f'tocsin_api_creates_total{{path="{path}"}}')}
+              if line.startswith(f'tocsin_api_requests_total{{path="{path}",route="{route}"}}')
+              or line.startswith(f'tocsin_api_requests_total{{route="{route}",path="{path}"}}')}
     return {"fast": 0, "reference": 0, **counts}
 
 
@@ -87,7 +88,7 @@ def test_a_subscribed_create_event_is_recorded(api, store):
     assert r.status_code == 202
     names = store.scalar("SELECT string_agg(name, ',') FROM events")
     assert names == f"functions.f.executions.{r.json()['$id']}.create"
-    assert _created(client)["reference"] == 1  # the event's transaction is the reference's
+    assert _served(client)["reference"] == 1  # the event's transaction is the reference's
 
 
 def test_broker_down_a_202_still_means_committed_and_left_to_the_relay(
@@ -106,3 +107,22 @@ def test_broker_down_a_202_still_means_committed_and_left_to_the_relay(
         broker.start()
     wait_for(lambda: client.post("/functions/f/executions", json={"async": True})
              .status_code == 202, 20, what="creates to work again")
+
+
+def test_a_read_reports_as_the_reference_path_does(api, store):
+    client, _ = api
+    made = client.post("/functions/f/executions", json={"async": True, "body": "b"}).json()
+    got = client.get(f"/functions/f/executions/{made['$id']}").json()
+    assert {k: got[k] for k in made if k != "$updatedAt"} == {
+        k: made[k] for k in made if k != "$updatedAt"}
+    # A waiting run older than its function's timeout and the margin reads as failed.
+    store.scalar("UPDATE executions SET created_at = now() - interval '1 hour' "
+                 "WHERE id = :id RETURNING id", id=made["$id"])
+    aged = client.get(f"/functions/f/executions/{made['$id']}").json()
+    assert aged["status"] == "failed" and "timeout" in aged["errors"]
+    assert _served(client, "get") == {"fast": 2, "reference": 0}
+    for path, kind in ((f"/functions/f/executions/{'x' * 20}", "execution_not_found"),
+                       (f"/functions/nope/executions/{made['$id']}", "function_not_found")):
+        r = client.get(path)
+        assert (r.status_code, r.json()["type"]) == (404, kind)
+    assert _served(client, "get")["reference"] == 2

@@ -99,10 +99,10 @@ async def create_execution(functionId: str, request: Request,
     if payload.async_:
         fast = await ctx.fast.create(functionId, request, payload, ctx) if ctx.fast else None
         if fast is not None:
-            metrics.API_CREATES.labels("fast").inc()
+            metrics.API_PATHS.labels("create", "fast").inc()
             return json_response(fast, 202)
         created = await run_in_threadpool(_create, functionId, request, payload, ctx)
-        metrics.API_CREATES.labels("reference").inc()
+        metrics.API_PATHS.labels("create", "reference").inc()
         return json_response(created.json(), 202)
     # A synchronous call holds a slot (never a thread) while it waits; the slot is
     # taken before the row exists, so a 429 leaves nothing behind.
@@ -157,8 +157,18 @@ def _one_execution(request: Request, ctx: Context, scope: str, function_id: str,
 
 
 @router.get("/functions/{functionId}/executions/{executionId}")
-def get_execution(functionId: str, executionId: str, request: Request,
-                  ctx: Context = Depends(get_context)) -> dict[str, Any]:
+async def get_execution(functionId: str, executionId: str, request: Request,
+                        ctx: Context = Depends(get_context)) -> dict[str, Any]:
+    fast = await ctx.fast.get(functionId, executionId, request, ctx) if ctx.fast else None
+    if fast is not None:
+        metrics.API_PATHS.labels("get", "fast").inc()
+        return fast
+    metrics.API_PATHS.labels("get", "reference").inc()
+    return await run_in_threadpool(_get_execution, functionId, executionId, request, ctx)
+
+
+def _get_execution(functionId: str, executionId: str, request: Request,
+                   ctx: Context) -> dict[str, Any]:
     caller = _one_execution(request, ctx, "executions.read", functionId, executionId)
     with transaction(ctx.sessions) as session:
         fn = load_function(session, caller.project_id, functionId)

@@ -1,11 +1,11 @@
-"""The fast path of ``POST /v1/functions/{id}/executions`` for asynchronous runs.
+"""The API's fast paths: creating an asynchronous execution and reading one.
 
-For the common case (an API key this process already knows, valid input, a function
-of the project with no subscriber to its executions' ``create`` event) the row is
-written in one asynchronous statement and handed to Redis on the event loop: no
-thread, no ORM, one database round trip. Anything else returns None and the route
-takes its reference path (``routes.executions._create``), which gives every error
-its exact answer by the database clock. PostgreSQL and Redis only; see
+For the common case (an API key with the scope, valid input, a function of the
+project with no subscriber to its executions' ``create`` event) the row is written in
+one asynchronous statement and handed to Redis on the event loop; a read is one
+statement too: no thread, no ORM, one database round trip. Anything else returns None
+and the route takes its reference path (``routes.executions``), which gives every
+error its exact answer by the database clock. PostgreSQL and Redis only; see
 ``store.fastpath`` for the invariants both paths share.
 """
 
@@ -28,13 +28,14 @@ from scheduler.publish import AsyncRedisPublisher
 from scheduler.states import ExecutionStatus, Trigger
 from scheduler.store.documents import execution_json
 from scheduler.store.events import execution_event_names
+from scheduler.store.executions import Overdue
 from scheduler.store.fastpath import FastStore
 from scheduler.store.models import Execution
 
 log = get_logger(__name__)
 
 
-class FastCreate:
+class FastPath:
     def __init__(self, settings: Settings) -> None:
         self.store = FastStore(settings.database_url)
         self.publisher = AsyncRedisPublisher(settings.broker_url)
@@ -51,7 +52,8 @@ class FastCreate:
         await self.store.close()
         await self.publisher.close()
 
-    async def _key_caller(self, request: Request, ctx: Context) -> Caller | None:
+    async def _key_caller(self, request: Request, ctx: Context, scope: str
+                          ) -> Caller | None:
         project = request.headers.get("x-appwrite-project", "")
         secret = request.headers.get("x-appwrite-key", "")
         if not project or not secret:
@@ -62,14 +64,14 @@ class FastCreate:
             ctx.keys.put(project, secret, *known)
         exists, key = known
         if (not exists or key is None or key.project_id != project
-                or "executions.write" not in key.scopes
+                or scope not in key.scopes
                 or (key.expires_at is not None and key.expires_at <= datetime.now(UTC))):
             return None
         return Caller(project, key.scopes, "applications")
 
     async def create(self, function_id: str, request: Request, payload: ExecutionCreate,
                      ctx: Context) -> dict[str, Any] | None:
-        caller = await self._key_caller(request, ctx)
+        caller = await self._key_caller(request, ctx, "executions.write")
         if caller is None:
             return None
         try:
@@ -108,3 +110,21 @@ class FastCreate:
             response_status_code=0, response_headers=[], logs="", errors="", duration=0.0,
             user_id=None, created_at=written["created_at"],
             updated_at=written["updated_at"]))
+
+    async def get(self, function_id: str, execution_id: str, request: Request,
+                  ctx: Context) -> dict[str, Any] | None:
+        caller = await self._key_caller(request, ctx, "executions.read")
+        if caller is None:
+            return None
+        try:
+            validate.uid("functionId", function_id)
+            validate.uid("executionId", execution_id)
+        except TocsinError:
+            return None
+        found = await self.store.get(caller.project_id, function_id, execution_id)
+        if found is None:
+            return None  # the reference path says which of the two is missing
+        columns, function_timeout, now = found
+        execution = Execution(**columns)
+        overdue = Overdue(now, ctx.settings.reap_margin, function_timeout)
+        return execution_json(execution, reported=overdue.reported(execution))
