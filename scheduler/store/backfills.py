@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scheduler.errors import BackfillNotFound
 from scheduler.firecount import count_fires
 from scheduler.ids import new_id
 from scheduler.store.models import Backfill, Schedule
@@ -59,6 +60,13 @@ def get(session: Session, project_id: str | None, backfill_id: str) -> Backfill 
     if project_id is not None:
         query = query.where(Backfill.project_id == project_id)
     return session.execute(query).scalar_one_or_none()
+
+
+def require(session: Session, project_id: str, backfill_id: str) -> Backfill:
+    found = get(session, project_id, backfill_id)
+    if found is None:
+        raise BackfillNotFound()
+    return found
 
 
 def next_running(session: Session) -> tuple[Backfill, Schedule] | None:

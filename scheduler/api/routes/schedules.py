@@ -19,7 +19,7 @@ from scheduler.api.app_response import json_response
 from scheduler.api.auth import identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.schemas import ERROR_RESPONSES, schedule_json
-from scheduler.errors import BackfillNotFound, ScheduleNotFound
+from scheduler.errors import ScheduleNotFound
 from scheduler.store import backfills as backfill_store
 from scheduler.store import functions as store
 from scheduler.store.db import db_now, transaction
@@ -124,10 +124,7 @@ def get_backfill(backfillId: str, request: Request,
     caller = identify(request, ctx)
     caller.require("scheduler.read")
     with transaction(ctx.sessions) as session:
-        found = backfill_store.get(session, caller.project_id, backfillId)
-        if found is None:
-            raise BackfillNotFound()
-        return backfill_json(found)
+        return backfill_json(backfill_store.require(session, caller.project_id, backfillId))
 
 
 @router.delete("/backfills/{backfillId}")
@@ -137,8 +134,6 @@ def cancel_backfill(backfillId: str, request: Request,
     caller = identify(request, ctx)
     caller.require("scheduler.write")
     with transaction(ctx.sessions) as session:
-        found = backfill_store.get(session, caller.project_id, backfillId)
-        if found is None:
-            raise BackfillNotFound()
+        found = backfill_store.require(session, caller.project_id, backfillId)
         backfill_store.cancel(session, found, db_now(session))
         return backfill_json(found)
