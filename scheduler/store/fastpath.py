@@ -51,11 +51,13 @@ SELECT ins.created_at, ins.updated_at, ins.enqueued_at,
             THEN pg_notify('{WAKEUP_CHANNEL}', '') END AS woke
 FROM ins
 """
+# The row by its primary key first (MATERIALIZED): the planner must not choose the
+# listing index and filter a function's executions by id, as it does on fresh stats.
 _GET = """
+WITH e AS MATERIALIZED (SELECT * FROM executions WHERE id = %(id)s)
 SELECT e.*, f.timeout AS function_timeout, clock_timestamp() AS database_now
-FROM functions f
-JOIN executions e ON e.project_id = f.project_id AND e.function_id = f.id
-WHERE f.project_id = %(project)s AND f.id = %(function)s AND e.id = %(id)s
+FROM e JOIN functions f ON f.project_id = e.project_id AND f.id = e.function_id
+WHERE e.project_id = %(project)s AND e.function_id = %(function)s
 """
 _UNMARK = "UPDATE executions SET enqueued_at = NULL WHERE id = %(id)s AND status = 'waiting'"
 _KEY = """
