@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from scheduler import enqueue, forwarding
 from scheduler.api.app_response import AppwriteJSON
 from scheduler.api.asgi import PROJECT_KEY, header
-from scheduler.api.auth import Caller, as_user
+from scheduler.api.auth import Caller, as_user, caller_headers
 from scheduler.api.context import Context
 from scheduler.api.errors import METHODS, ApiError, envelope
 from scheduler.errors import FunctionNotFound, RouterHostNotFound, TocsinError, UserUnauthorized
@@ -161,9 +161,7 @@ class Domains:
         client = scope.get("client")
         forwarded = forwarding.inbound_headers(headers, client[0] if client else "",
                                                scope.get("scheme", "http"))
-        if caller.user is not None:
-            forwarded["x-appwrite-user-id"] = caller.user.user_id
-            forwarded["x-appwrite-user-jwt"] = caller.jwt
+        forwarded.update(caller_headers(caller, ""))  # the client IP is forwarding's
         text, encoded = forwarding.store_body(body)
         with transaction(self.ctx.sessions) as session:
             fn = functions_store.get_function(session, project_id, function_id)

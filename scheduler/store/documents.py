@@ -149,6 +149,7 @@ def schedule_json(s: Schedule) -> dict[str, Any]:
         "lastSkipReason": s.last_skip_reason,
     }
 
+
 def rule_json(rule: ProxyRule) -> dict[str, Any]:
     """Appwrite's ProxyRule; Tocsin's rules are function rules, verified at once."""
     return {
