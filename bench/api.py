@@ -17,6 +17,7 @@ from bench import burst, common, loadgen
 
 KEY = "bench-key-0123456789abcdef0123456789ab"
 HEADERS = {"X-Appwrite-Project": "b", "X-Appwrite-Key": KEY}
+CLIENTS = 4
 LIST = ("/v1/functions/f/executions?queries[]="
         + quote('{"method":"equal","attribute":"status","values":["waiting"]}')
         + "&queries[]=" + quote('{"method":"limit","values":[25]}'))
@@ -97,7 +98,7 @@ def _sync(url: str, seconds: float) -> list[list[Any]]:
         for _ in range(20):  # warm both runners
             httpx.post(base + "/v1/functions/t/executions", headers=HEADERS,
                        json={"async": False}, timeout=30)
-        load = loadgen.hey(base + "/v1/functions/t/executions", seconds, 4, "POST", HEADERS,
+        load = loadgen.hey(base + "/v1/functions/t/executions", seconds, CLIENTS, "POST", HEADERS,
                            {"async": False})
         own = httpx.get(base + "/v1/functions/t/executions?queries[]="
                         + quote('{"method":"limit","values":[200]}'), headers=HEADERS).json()

@@ -24,7 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from scheduler import metrics
+from scheduler import heap, metrics
 from scheduler.backfiller import Backfiller
 from scheduler.config import Settings
 from scheduler.dispatcher import Dispatcher
@@ -140,6 +140,7 @@ class Daemon:
 
     def run_forever(self) -> None:
         self.start()
+        heap.settle()  # a serving process: its start-up heap is frozen (scheduler.heap)
         try:
             while not self._stop.wait(1):
                 pass

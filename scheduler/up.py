@@ -71,7 +71,7 @@ def run(settings: Settings, host: str, port: int, workers: int) -> None:
                                   "--without-mingle", "--loglevel", settings.log_level])
     daemon = Daemon(settings, publisher=publisher)
     daemon.start()
-    app = create_app(settings, publisher=publisher)
+    app = create_app(settings, publisher=publisher, settle_heap=True)
     print(f"Tocsin is up: http://{host}:{port}/v1  (docs: http://{host}:{port}/docs)",
           flush=True)
     print(f"console: http://{host}:{port}/console", flush=True)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
 
+from celery import Celery
+from celery.signals import worker_process_init
+
+from scheduler import heap
 from scheduler.config import get_settings
 from scheduler.publish import QUEUE, VISIBILITY_TIMEOUT
 
@@ -26,3 +30,9 @@ app.conf.update(
     worker_hijack_root_logger=False,
     worker_send_task_events=False,
 )
+
+
+@worker_process_init.connect
+def _settle(**_: Any) -> None:
+    """Each prefork child freezes its start-up heap (``scheduler.heap``)."""
+    heap.settle()

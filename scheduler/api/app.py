@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scheduler import __version__
+from scheduler import __version__, heap
 from scheduler.api.app_response import AppwriteJSON
 from scheduler.api.bodylimit import TOO_LARGE, BodyLimit
 from scheduler.api.context import Context
@@ -75,7 +75,9 @@ def bootstrap(ctx: Context) -> None:
 
 
 def create_app(settings: Settings, publisher: Publisher | None = None,
-               results: ResultChannel | None = None) -> FastAPI:
+               results: ResultChannel | None = None, settle_heap: bool = False) -> FastAPI:
+    """``settle_heap``: a serving process's own app freezes its start-up heap
+    (``scheduler.heap``); tests building many apps in one process do not."""
     # As many connections as concurrent requests commonly need (anyio's thread pool
     # runs up to 40): a request should not queue for a connection at 16 clients.
     engine = make_engine(settings.database_url, pool_size=20)
@@ -93,6 +95,8 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
         bootstrap(ctx)
         if ctx.fast is not None:
             await ctx.fast.open()
+        if settle_heap:
+            heap.settle()
         yield
         if ctx.fast is not None:
             await ctx.fast.close()
@@ -162,4 +166,4 @@ def app_from_env() -> FastAPI:
     processes serves."""
     from scheduler.config import get_settings
 
-    return create_app(get_settings())
+    return create_app(get_settings(), settle_heap=True)

@@ -80,7 +80,8 @@ def api_cmd(
     if workers > 1:
         serve_processes(settings, host, port, workers)
         return
-    uvicorn.Server(uvicorn_config(create_app(settings), settings, host, port)).run()
+    app = create_app(settings, settle_heap=True)
+    uvicorn.Server(uvicorn_config(app, settings, host, port)).run()
 
 
 def worker_cmd(
