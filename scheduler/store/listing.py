@@ -16,6 +16,10 @@ from sqlalchemy.orm import Session
 from scheduler.errors import CursorNotFound
 from scheduler.listspec import Condition, Filter, Group, ListSpec
 
+# Appwrite counts a list's matches up to APP_LIMIT_COUNT (5,000), never further: a
+# page of 25 from a function with a million runs must not cost a million-row count.
+COUNT_LIMIT = 5000
+
 
 def _words(column: Any, text: str) -> ColumnElement[bool]:
     """Appwrite's ``search``: every word appears, in any case."""
@@ -57,7 +61,8 @@ def list_rows(session: Session, model: Any, where: list[ColumnElement[bool]],
               columns: dict[str, Any], spec: ListSpec, with_total: bool,
               default_order: str = "$createdAt",
               filter_columns: dict[str, Any] | None = None) -> tuple[list[Any], int]:
-    """``columns`` are the orderable attributes' columns; ``filter_columns`` adds or
+    """``total`` stops at ``COUNT_LIMIT``, as Appwrite's does. ``columns`` are the
+    orderable attributes' columns; ``filter_columns`` adds or
     replaces what filters see (constants for fields Tocsin does not store, the status
     as reported rather than as stored)."""
     filterable = {**columns, **(filter_columns or {})}
@@ -84,8 +89,8 @@ def list_rows(session: Session, model: Any, where: list[ColumnElement[bool]],
         rows.reverse()
     total = 0
     if with_total:
-        total = session.execute(
-            select(func.count()).select_from(model).where(*conditions)).scalar_one()
+        matches = select(model.id).where(*conditions).limit(COUNT_LIMIT).subquery()
+        total = session.execute(select(func.count()).select_from(matches)).scalar_one()
     return rows, total
 
 

@@ -260,7 +260,7 @@ class Execution(Base):
         _belongs_to_function("fk_executions_function"),
         UniqueConstraint("schedule_id", "scheduled_for"),
         UniqueConstraint("event_id", "function_id", name="uq_executions_event_function"),
-        Index("ix_executions_listing", "project_id", "function_id", "created_at"),
+        Index("ix_executions_listing", "project_id", "function_id", "created_at", "id"),
         _partial_index("ix_executions_due_oneshots", "scheduled_at", "id",
                        where="status = 'scheduled'"),
         # The outbox: waiting rows, to (re)publish those the broker never got.

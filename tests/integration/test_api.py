@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from scheduler.api.app import create_app
 from scheduler.api.errors import HEADERS_RULE, UID_RULE
@@ -306,6 +307,30 @@ def test_list_queries_filter_order_limit_offset_cursor_total(client, fn, store):
     r = client.get(url, params={"queries[0]": _q(method="greaterThan",
                                                  attribute="responseStatusCode", values=[0])})
     assert r.json()["total"] == 0
+
+
+def test_list_total_stops_at_appwrites_count_limit(client, fn, store):
+    """Appwrite counts matches up to APP_LIMIT_COUNT (5,000); so does Tocsin, and the
+    page beside it is still the first 25 in order (the listing index ends with the id,
+    the tiebreak of rows created in the same instant)."""
+    with store.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO executions (id, project_id, function_id, trigger, status, sync,"
+            " request_method, request_path, request_headers, request_body,"
+            " response_status_code, response_headers, logs, errors, duration, attempts,"
+            " created_at, updated_at) SELECT 'bulk' || lpad(g::text, 6, '0'), 'p1', :fn,"
+            " 'http', 'completed', false, 'POST', '/', '{}', '', 200, '[]', '', '', 0, 1,"
+            " now(), now() FROM generate_series(1, 5003) g"), {"fn": fn})
+    url = f"/v1/functions/{fn}/executions"
+    status = _q(method="equal", attribute="status", values=["completed"])
+    r = client.get(url, params={"queries[0]": status})
+    assert r.json()["total"] == 5000
+    assert [e["$id"] for e in r.json()["executions"]] == [
+        f"bulk{n:06d}" for n in range(1, 26)]
+    r = client.get(url, params={"queries[0]": status,
+                                "queries[1]": _q(method="greaterThan", attribute="$id",
+                                                 values=["bulk004990"])})
+    assert r.json()["total"] == 13
 
 
 @pytest.mark.parametrize(
