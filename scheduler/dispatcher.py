@@ -26,7 +26,7 @@ from scheduler.logs import first_line, get_logger
 from scheduler.overlap import Active, Overlap
 from scheduler.policies import MissedRunRule, decide
 from scheduler.publish import Publisher
-from scheduler.states import ExecutionStatus, Trigger
+from scheduler.states import ExecutionStatus
 from scheduler.store import fires as store
 from scheduler.store.db import db_now, transaction
 from scheduler.store.executions import cancel_waiting
@@ -79,25 +79,21 @@ class FireSource(Protocol):
 
 def fire_row(sched: FireSource, nominal: datetime, now: datetime, epoch: int,
              start_at: datetime | None, held: bool) -> dict[str, Any]:
-    """An execution row for one fire. ``held``: written ``scheduled``, to start at
+    """An execution row for one fire (its own values: ``store.fires.FIRE_CONSTANTS``
+    holds what every fire shares). ``held``: written ``scheduled``, to start at
     ``start_at`` (jitter), or, with none, when the schedule's running one ends."""
     payload = sched.payload or {}
     return {
         "id": new_id(), "project_id": sched.project_id,
         "function_id": sched.function_id, "schedule_id": sched.id,
         "scheduled_for": nominal, "scheduled_at": start_at if held else None,
-        "trigger": Trigger.SCHEDULE,
         "status": ExecutionStatus.SCHEDULED if held else ExecutionStatus.WAITING,
-        "sync": False,
         "request_method": payload.get("method", "POST"),
         "request_path": payload.get("path", "/"),
         "request_headers": payload.get("headers", {}),
         "request_body": payload.get("body", ""),
-        "response_status_code": 0, "response_headers": [], "logs": "", "errors": "",
-        "duration": 0.0, "epoch": epoch, "enqueued_at": None if held else now,
-        "started_at": None, "finished_at": None, "attempts": 0, "created_at": now,
-        "updated_at": now, "timeout": None, "deadline_at": None, "event_id": None,
-        "depth": 0, "request_body_base64": False, "user_id": None,
+        "epoch": epoch, "enqueued_at": None if held else now,
+        "created_at": now, "updated_at": now,
     }
 
 
@@ -196,6 +192,7 @@ class Dispatcher:
         with transaction(self.sessions) as session:
             now, since = fence(session, self.node, epoch, pin=False,
                                idle_timeout=self.idle_timeout)
+            store.plan_by_indexes(session)
             due = store.claim_due_schedules(session, now, self.batch_size, cursors[0])
             if due:
                 pause_point("dispatch.claimed")

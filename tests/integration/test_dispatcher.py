@@ -8,11 +8,15 @@ from datetime import timedelta
 
 import pytest
 import redis
+from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
 
 from scheduler.dispatcher import Dispatcher
 from scheduler.errors import FencedOut
 from scheduler.lease import LeaseKeeper
 from scheduler.publish import QUEUE, RedisPublisher
+from scheduler.store import fires
+from scheduler.store.db import transaction
 from scheduler.store.models import Execution, Schedule
 
 
@@ -169,3 +173,27 @@ def test_a_leader_stalled_mid_batch_releases_its_claimed_rows(store, leader_keep
         stalled.execute(text("SELECT 1"))
     with contextlib.suppress(DBAPIError):
         stalled.close()
+
+
+def test_the_due_claim_walks_its_index_on_a_table_never_analyzed(store):
+    """A freshly filled schedules table (no statistics yet) must not turn a claim of
+    a few due rows into a scan and sort of them all: the query states the partial
+    index's own predicate, and the batch plans by its indexes."""
+    store.function()
+    now = store.now()
+    with store.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO schedules (id, project_id, function_id, key, cron, timezone,"
+            " next_fire_at, paused, pause_note, disabled, missed_policy, misfire_grace,"
+            " catchup_window, catchup_cap, payload, skipped_missed, skipped_paused,"
+            " skipped_disabled, last_skip_reason, created_at, updated_at)"
+            " SELECT 's' || g, 'p1', 'f1', 's' || g, '* * * * *', 'UTC', :at, false, '',"
+            " false, 'latest', 60, 86400, 100, '{}', 0, 0, 0, '', now(), now()"
+            " FROM generate_series(1, 20000) g"), {"at": now - timedelta(minutes=1)})
+    query = fires.due_query(now, 5000).compile(
+        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    with transaction(store.sessions) as session:
+        fires.plan_by_indexes(session)
+        plan = "\n".join(session.execute(text(f"EXPLAIN {query}")).scalars())
+    assert "Index Scan using ix_schedules_due" in plan, plan
+    assert "Sort" not in plan and "Seq Scan" not in plan, plan
