@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     )
     lease_ttl: float = Field(default=10.0, gt=0.5, le=600, description="Leader lease TTL, s.")
     dispatch_batch: int = Field(default=5000, ge=1, le=100_000)
+    dispatch_lanes: int = Field(
+        default=2, ge=1, le=8,
+        description="Dispatch transactions a backlog is drained by at once (PostgreSQL).")
     poll_interval: float = Field(default=5.0, gt=0, le=300, description="Safety-net re-poll, s.")
     backfill_step: int = Field(
         default=500, ge=1, le=10_000,

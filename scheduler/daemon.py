@@ -85,8 +85,10 @@ class Daemon:
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.publisher = publisher or make_publisher(settings.broker_url)
         self.keeper = LeaseKeeper(self.sessions, self.node, settings.lease_ttl)
-        self.dispatcher = Dispatcher(self.sessions, self.publisher, self.node,
-                                     settings.dispatch_batch, settings.lease_ttl)
+        self.dispatcher = Dispatcher(
+            self.sessions, self.publisher, self.node, settings.dispatch_batch,
+            settings.lease_ttl,
+            lanes=settings.dispatch_lanes if capabilities(self.engine).row_locks else 1)
         self.fanout = EventFanOut(self.dispatcher, settings.event_max_depth)
         self.backfiller = Backfiller(self.dispatcher, settings.backfill_step)
         self.started_at = datetime.now(UTC)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -151,7 +151,7 @@ def plan_fires(
 
 class Dispatcher:
     def __init__(self, sessions: sessionmaker[Session], publisher: Publisher, node: str,
-                 batch_size: int = 1000, lease_ttl: float = 10.0) -> None:
+                 batch_size: int = 1000, lease_ttl: float = 10.0, lanes: int = 1) -> None:
         self.sessions = sessions
         self.publisher = publisher
         self.node = node
@@ -159,29 +159,57 @@ class Dispatcher:
         # A transaction idle longer than this is cut off by PostgreSQL; planning
         # (Python work with the session idle) gets half of it.
         self.idle_timeout = max(1.0, lease_ttl / 2)
+        self.lanes = lanes
         self._relay_cursor: store.Cursor | None = None
 
     def drain(self, epoch: int, still_leading: Callable[[], bool]) -> int:
         """Batches until nothing is due, publishing batch k while batch k+1 is written.
 
-        One publisher thread keeps messages in dispatch order. Returns rows fired.
+        When the first batch is full (a backlog), ``lanes - 1`` more lanes join: each
+        runs its own fenced batches, and ``SKIP LOCKED`` keeps their claims apart, so
+        one lane's Python (deciding, formatting) overlaps another's database work. A
+        row a failed lane leaves due is claimed by the next drain. One publisher
+        thread hands the batches to the broker as they commit. Returns rows fired.
         """
-        fired = 0
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tocsin-publish") as pool:
-            pending = []
-            cursors: tuple[store.Cursor | None, store.Cursor | None] = (None, None)
+        with (ThreadPoolExecutor(max_workers=1, thread_name_prefix="tocsin-publish") as pool,
+              ThreadPoolExecutor(max_workers=max(1, self.lanes - 1),
+                                 thread_name_prefix="tocsin-lane") as helpers):
+            pending: list[Future[int]] = []
+            joined: list[Future[int]] = []
+
+            def submit(ids: list[str]) -> None:
+                pending.append(pool.submit(self.publish, ids, True))
+
+            def widen() -> None:
+                joined.extend(helpers.submit(self._lane, epoch, still_leading, submit, None)
+                              for _ in range(self.lanes - 1))
+
             try:
-                while still_leading():
-                    result = self.run_batch(epoch, publish=False, cursors=cursors)
-                    cursors = (result.schedule_cursor, result.oneshot_cursor)
-                    fired += result.fired + result.oneshots
-                    if result.ids:
-                        pending.append(pool.submit(self.publish, result.ids, True))
-                    if not result.full:
-                        break
+                fired = self._lane(epoch, still_leading, submit,
+                                   widen if self.lanes > 1 else None)
+                fired += sum(lane.result() for lane in joined)
             finally:
+                wait(joined)  # no lane outlives its drain, even when this one failed
                 for future in pending:
                     future.result()
+        return fired
+
+    def _lane(self, epoch: int, still_leading: Callable[[], bool],
+              submit: Callable[[list[str]], None],
+              on_backlog: Callable[[], None] | None) -> int:
+        fired = 0
+        cursors: tuple[store.Cursor | None, store.Cursor | None] = (None, None)
+        while still_leading():
+            result = self.run_batch(epoch, publish=False, cursors=cursors)
+            cursors = (result.schedule_cursor, result.oneshot_cursor)
+            fired += result.fired + result.oneshots
+            if result.ids:
+                submit(result.ids)
+            if not result.full:
+                break
+            if on_backlog is not None:
+                on_backlog()
+                on_backlog = None
         return fired
 
     def run_batch(self, epoch: int, publish: bool = True,
