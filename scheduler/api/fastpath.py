@@ -1,9 +1,12 @@
-"""The API's fast paths: creating an asynchronous execution and reading one.
+"""The API's fast paths: creating an execution (asynchronous or synchronous) and
+reading one.
 
 For the common case (an API key with the scope, valid input, a function of the
 project with no subscriber to its executions' ``create`` event) the row is written in
 one asynchronous statement and handed to Redis on the event loop; a read is one
-statement too: no thread, no ORM, one database round trip. Anything else returns None
+statement too: no thread, no ORM, one database round trip. A synchronous run waits
+on the event loop as on the reference path, and its finished row is read the same
+way. Anything else returns None
 and the route takes its reference path (``routes.executions``), which gives every
 error its exact answer by the database clock. PostgreSQL and Redis only; see
 ``store.fastpath`` for the invariants both paths share.
@@ -71,6 +74,14 @@ class FastPath:
 
     async def create(self, function_id: str, request: Request, payload: ExecutionCreate,
                      ctx: Context) -> dict[str, Any] | None:
+        """An asynchronous execution's document, or None: the reference path answers."""
+        created = await self.insert(function_id, request, payload, ctx)
+        return None if created is None else execution_json(created)
+
+    async def insert(self, function_id: str, request: Request, payload: ExecutionCreate,
+                     ctx: Context) -> Execution | None:
+        """Write and hand over the execution (asynchronous, scheduled or synchronous);
+        None when the reference path must decide."""
         caller = await self._key_caller(request, ctx, "executions.write")
         if caller is None:
             return None
@@ -81,8 +92,7 @@ class FastPath:
                                       datetime.now(UTC))
         except TocsinError:
             return None  # the reference path answers, judging scheduledAt by the db clock
-        if not spec.asynchronous:
-            return None
+        sync = not spec.asynchronous
         scheduled = spec.scheduled_at is not None
         row: dict[str, Any] = {
             "id": new_id(), "project": caller.project_id, "function": function_id,
@@ -90,26 +100,34 @@ class FastPath:
             "status": ExecutionStatus.SCHEDULED if scheduled else ExecutionStatus.WAITING,
             "method": spec.method, "path": spec.path, "body": spec.body,
             "headers": {**spec.headers, **caller_headers(caller, client_ip(request))},
-            "scheduled_at": spec.scheduled_at}
+            "scheduled_at": spec.scheduled_at, "sync": sync}
         written = await self.store.create(
             row, execution_event_names(function_id, row["id"], "create"))
         if written is None:
             return None
+        if sync:
+            ctx.results.expect(row["id"])
         if not scheduled:
             try:
                 await self.publisher.publish([row["id"]])
             except Exception as exc:  # the row stands; the relay republishes it
                 log.warning("publish.failed", execution_id=row["id"], error=first_line(exc))
                 await self.store.unmark(row["id"])
-        return execution_json(Execution(
+        return Execution(
             id=row["id"], project_id=caller.project_id, function_id=function_id,
             schedule_id=None, scheduled_for=None, scheduled_at=spec.scheduled_at,
-            trigger=row["trigger"], status=row["status"], sync=False,
+            trigger=row["trigger"], status=row["status"], sync=sync,
             request_method=spec.method, request_path=spec.path,
             request_headers=row["headers"], request_body=spec.body,
             response_status_code=0, response_headers=[], logs="", errors="", duration=0.0,
             user_id=None, created_at=written["created_at"],
-            updated_at=written["updated_at"]))
+            updated_at=written["updated_at"])
+
+    async def reread(self, execution: Execution) -> Execution | None:
+        """The row as it is now (a synchronous run's, once it has finished)."""
+        found = await self.store.get(execution.project_id, execution.function_id,
+                                     execution.id)
+        return None if found is None else Execution(**found[0])
 
     async def get(self, function_id: str, execution_id: str, request: Request,
                   ctx: Context) -> dict[str, Any] | None:

@@ -33,7 +33,8 @@ WITH ins AS (
     request_headers, request_body, request_body_base64, response_status_code,
     response_headers, logs, errors, duration, attempts, depth, scheduled_at, enqueued_at,
     created_at, updated_at)
-  SELECT %(id)s, f.project_id, f.id, %(trigger)s, %(status)s, false, %(method)s, %(path)s,
+  SELECT %(id)s, f.project_id, f.id, %(trigger)s, %(status)s, %(sync)s, %(method)s,
+    %(path)s,
     %(headers)s::json, %(body)s, false, 0, '[]'::json, '', '', 0, 0, 0,
     %(scheduled_at)s::timestamptz,
     CASE WHEN %(scheduled_at)s::timestamptz IS NULL THEN clock_timestamp() END,

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from scheduler.store.models import Execution
-from tests.helpers import start_api, tocsin_env, wait_for
+from tests.helpers import start_api, start_worker, tocsin_env, wait_for
 from tests.integration.test_api import KEY
 from tests.services import Redis
 
@@ -126,3 +126,29 @@ def test_a_read_reports_as_the_reference_path_does(api, store):
         r = client.get(path)
         assert (r.status_code, r.json()["type"]) == (404, kind)
     assert _served(client, "get")["reference"] == 2
+
+
+def test_a_synchronous_run_by_key_takes_the_fast_path_end_to_end(api, store, pg_url,
+                                                                 broker_url, tmp_path):
+    """Written and handed over on the event loop, awaited there, its finished row read
+    by one statement: a 201 with the finished run, as the reference path gives."""
+    client, _ = api
+    r = client.put("/functions/f", json={"name": "f", "runtime": "python-3.12",
+                                         "entrypoint": "tests.fixtures.functions:hello"})
+    assert r.status_code == 200, r.text
+    worker = start_worker(tocsin_env(pg_url, broker_url), "w", tmp_path)
+    try:
+        before = _served(client)
+        r = client.post("/functions/f/executions", json={"async": False, "body": "hi",
+                                                         "headers": {"x-a": "1"}}, timeout=30)
+        assert r.status_code == 201, r.text
+        got = r.json()
+        assert (got["status"], got["responseStatusCode"], got["trigger"]) == (
+            "completed", 200, "http")
+        assert got["responseBody"] and got["duration"] > 0
+        assert got["$updatedAt"] > got["$createdAt"]  # read back after it finished
+        row = store.get(Execution, got["$id"])
+        assert (row.sync, row.status) == (True, "completed")
+        assert _served(client)["fast"] == before["fast"] + 1
+    finally:
+        worker.stop()

@@ -40,14 +40,13 @@ SYNC_TIMEOUT = errors.ApiError(
 @dataclass(frozen=True)
 class _Created:
     execution: Execution
-    caller: Caller
+    private: bool  # the caller may read logs and errors (an API key)
     sync: bool
     scheduled: bool
 
     def json(self, finished: Execution | None = None,
              result: dict[str, Any] | None = None) -> dict[str, Any]:
-        return execution_json(finished or self.execution, result,
-                              private=self.caller.is_key)
+        return execution_json(finished or self.execution, result, private=self.private)
 
 
 def _create(functionId: str, request: Request, payload: ExecutionCreate,
@@ -79,13 +78,13 @@ def _create(functionId: str, request: Request, payload: ExecutionCreate,
         if sync:
             ctx.results.expect(execution.id)
         enqueue.hand_over(ctx.sessions, ctx.publisher, execution.id)
-    return _Created(execution, caller, sync, scheduled)
+    return _Created(execution, caller.is_key, sync, scheduled)
 
 
 def _finished(ctx: Context, created: _Created) -> Execution | None:
     with transaction(ctx.sessions) as session:
-        return store.get(session, created.caller.project_id, created.execution.function_id,
-                         created.execution.id)
+        ex = created.execution
+        return store.get(session, ex.project_id, ex.function_id, ex.id)
 
 
 @router.post("/functions/{functionId}/executions", status_code=202, responses={
@@ -107,14 +106,22 @@ async def create_execution(functionId: str, request: Request,
     # A synchronous call holds a slot (never a thread) while it waits; the slot is
     # taken before the row exists, so a 429 leaves nothing behind.
     with ctx.sync_gate.slot(request.headers.get("x-appwrite-project", "")):
-        created = await run_in_threadpool(_create, functionId, request, payload, ctx)
-        if created.scheduled:
-            return json_response(created.json(), 202)
+        fast = await ctx.fast.insert(functionId, request, payload, ctx) if ctx.fast else None
+        if fast is not None:
+            created = _Created(fast, private=True, sync=True, scheduled=False)
+        else:
+            created = await run_in_threadpool(_create, functionId, request, payload, ctx)
+            if created.scheduled:
+                return json_response(created.json(), 202)
+        metrics.API_PATHS.labels("create", "reference" if fast is None else "fast").inc()
         result = await enqueue.wait_result(ctx.results, created.execution.id,
                                            ctx.settings.sync_timeout + 2)
     if result is None or result.get("timedOut"):
         raise SYNC_TIMEOUT
-    finished = await run_in_threadpool(_finished, ctx, created)
+    if fast is not None and ctx.fast is not None:
+        finished = await ctx.fast.reread(fast)
+    else:
+        finished = await run_in_threadpool(_finished, ctx, created)
     body = created.json(finished, result)
     body["responseHeaders"] = result.get("headers", [])
     return json_response(body, 201)
