@@ -1,6 +1,6 @@
 """`python -m bench [scenario ...] [--burst-n 10000 100000] [--quick]`
 
-Scenarios: burst catchup lag failover api isolation events domains backfill memory.
+Scenarios: burst catchup lag failover api isolation events domains backfill memory soak.
 
 Runs Tocsin and its peers on this machine against the local PostgreSQL and Redis, prints
 Markdown tables, and writes bench/results/<scenario>.json with the machine description."""
@@ -13,7 +13,7 @@ import json
 from bench import common
 
 SCENARIOS = ("burst", "catchup", "lag", "failover", "api", "isolation", "events", "domains",
-             "backfill", "memory")
+             "backfill", "memory", "soak")
 
 
 def main() -> None:
@@ -69,6 +69,10 @@ def main() -> None:
             from bench import backfill
 
             out = backfill.run(*((20, 1000) if args.quick else (60, 10_000)))
+        elif name == "soak":
+            from bench import soak
+
+            out = soak.run(seconds=60 if args.quick else 600, every=10 if args.quick else 30)
         else:
             from bench import memory
 

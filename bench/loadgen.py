@@ -33,8 +33,12 @@ def ensure_hey() -> str:
 
 
 def hey(url: str, seconds: float, clients: int, method: str = "GET",
-        headers: dict[str, str] | None = None, body: object | None = None) -> Load:
+        headers: dict[str, str] | None = None, body: object | None = None,
+        rate: float | None = None) -> Load:
+    """``rate``: requests a second per client (hey's -q); unlimited by default."""
     args = [ensure_hey(), "-z", f"{seconds:g}s", "-c", str(clients), "-m", method]
+    if rate:
+        args += ["-q", f"{rate:g}"]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
     if body is not None:
