@@ -14,8 +14,9 @@ error its exact answer by the database clock. PostgreSQL and Redis only; see
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 
@@ -29,6 +30,7 @@ from scheduler.ids import new_id
 from scheduler.logs import first_line, get_logger
 from scheduler.publish import AsyncRedisPublisher
 from scheduler.states import ExecutionStatus, Trigger
+from scheduler.store.db import make_async_engine, make_async_sessionmaker
 from scheduler.store.documents import execution_json
 from scheduler.store.events import execution_event_names
 from scheduler.store.executions import Overdue
@@ -36,12 +38,15 @@ from scheduler.store.fastpath import FastStore
 from scheduler.store.models import Execution
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 
 class FastPath:
     def __init__(self, settings: Settings) -> None:
         self.store = FastStore(settings.database_url)
         self.publisher = AsyncRedisPublisher(settings.broker_url)
+        self.read_engine = make_async_engine(settings.database_url)
+        self.reads = make_async_sessionmaker(self.read_engine)
 
     @staticmethod
     def usable(settings: Settings) -> bool:
@@ -54,9 +59,16 @@ class FastPath:
     async def close(self) -> None:
         await self.store.close()
         await self.publisher.close()
+        await self.read_engine.dispose()
 
-    async def _key_caller(self, request: Request, ctx: Context, scope: str
-                          ) -> Caller | None:
+    async def run(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(session, *args)``, a store-layer function written for a sync Session,
+        in one transaction on the event loop (no thread hop, no thread-pool queue)."""
+        async with self.reads() as session, session.begin():
+            return await session.run_sync(work, *args)
+
+    async def key_caller(self, request: Request, ctx: Context, scope: str
+                         ) -> Caller | None:
         project = request.headers.get("x-appwrite-project", "")
         secret = request.headers.get("x-appwrite-key", "")
         if not project or not secret:
@@ -82,7 +94,7 @@ class FastPath:
                      ctx: Context) -> Execution | None:
         """Write and hand over the execution (asynchronous, scheduled or synchronous);
         None when the reference path must decide."""
-        caller = await self._key_caller(request, ctx, "executions.write")
+        caller = await self.key_caller(request, ctx, "executions.write")
         if caller is None:
             return None
         try:
@@ -131,7 +143,7 @@ class FastPath:
 
     async def get(self, function_id: str, execution_id: str, request: Request,
                   ctx: Context) -> dict[str, Any] | None:
-        caller = await self._key_caller(request, ctx, "executions.read")
+        caller = await self.key_caller(request, ctx, "executions.read")
         if caller is None:
             return None
         try:

@@ -8,6 +8,12 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.store.dialect import capabilities
@@ -55,6 +61,18 @@ def make_engine(url: str, application_name: str | None = None, **kwargs: Any) ->
         kwargs.setdefault("max_overflow", 10)
     return create_engine(url, pool_pre_ping=True, pool_recycle=1800,
                          connect_args=connect_args, **kwargs)
+
+
+def make_async_engine(url: str, pool_size: int = 20) -> AsyncEngine:
+    """For the API's event loop (PostgreSQL, psycopg's async driver): the same store
+    functions run on it through ``AsyncSession.run_sync``, with no thread."""
+    return create_async_engine(url, pool_pre_ping=True, pool_recycle=1800,
+                               pool_size=pool_size, max_overflow=10,
+                               connect_args=dict(PG_KEEPALIVES))
+
+
+def make_async_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

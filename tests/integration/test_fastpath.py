@@ -5,6 +5,7 @@ the broker is down (a 202 means the row is committed; the relay sends it later).
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import httpx
@@ -126,6 +127,36 @@ def test_a_read_reports_as_the_reference_path_does(api, store):
         r = client.get(path)
         assert (r.status_code, r.json()["type"]) == (404, kind)
     assert _served(client, "get")["reference"] == 2
+
+
+
+def test_a_key_lists_on_the_event_loop_with_the_reference_answers(api, store):
+    """The same list code, run in an async session: filters, order, cursor, the
+    reported status and every error answer as the reference path's do."""
+    client, _ = api
+    made = [client.post("/functions/f/executions", json={"async": True}).json()["$id"]
+            for _ in range(3)]
+    store.scalar("UPDATE executions SET created_at = now() - interval '1 hour' "
+                 "WHERE id = :id RETURNING id", id=made[0])
+    status = json.dumps({"method": "equal", "attribute": "status", "values": ["failed"]})
+    r = client.get("/functions/f/executions", params={"queries[]": status})
+    assert r.status_code == 200, r.text
+    assert (r.json()["total"], [e["$id"] for e in r.json()["executions"]]) == (1, made[:1])
+    assert r.json()["executions"][0]["errors"]  # a key reads errors
+    order = [json.dumps({"method": "orderDesc", "attribute": "$createdAt"}),
+             json.dumps({"method": "cursorAfter", "values": [made[2]]})]
+    r = client.get("/functions/f/executions", params={"queries[]": order})
+    assert [e["$id"] for e in r.json()["executions"]] == [made[1], made[0]]
+    assert _served(client, "list") == {"fast": 2, "reference": 0}
+    for params, path, status_code, kind in (
+            ({"queries[]": "nonsense"}, "/functions/f/executions", 400,
+             "general_query_invalid"),
+            ({}, "/functions/nope/executions", 404, "function_not_found")):
+        r = client.get(path, params=params)
+        assert (r.status_code, r.json()["type"]) == (status_code, kind), r.text
+    r = client.get("/functions/f/executions", headers={"X-Appwrite-Key": "wrong"})
+    assert (r.status_code, r.json()["type"]) == (401, "general_unauthorized_scope")
+    assert _served(client, "list") == {"fast": 4, "reference": 1}
 
 
 def test_a_synchronous_run_by_key_takes_the_fast_path_end_to_end(api, store, pg_url,
