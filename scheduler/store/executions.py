@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, false, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.errors import ExecutionInProgress
 from scheduler.states import FINISHED, ExecutionStatus
 from scheduler.store import events
 from scheduler.store.db import affected, db_now
+from scheduler.store.listing import Derived
 from scheduler.store.models import Execution, Function
 from scheduler.store.schedules import notify_wakeup
 
@@ -198,7 +199,9 @@ class Overdue:
 
     def clause(self) -> ColumnElement[bool]:
         return or_(
+            # IS NOT NULL: never unknown, so NOT (this) is true for a run with no deadline.
             and_(Execution.status == ExecutionStatus.PROCESSING,
+                 Execution.deadline_at.is_not(None),
                  Execution.deadline_at < self.now - timedelta(seconds=self.margin)),
             and_(Execution.status == ExecutionStatus.WAITING,
                  Execution.created_at < self._waiting_since()))
@@ -206,6 +209,26 @@ class Overdue:
     def status_column(self) -> ColumnElement[str]:
         return case((self.clause(), literal(ExecutionStatus.FAILED.value)),
                     else_=Execution.status)
+
+    def status_in(self, values: list[Any]) -> ColumnElement[bool]:
+        """``status_column() IN values``, spelled so the listing index serves it: a
+        ``waiting`` run reads as waiting only if created since the cut-off, a range of
+        ``created_at`` (the everyday "what is still queued" list reads the recent rows,
+        not the function's whole history)."""
+        parts: list[ColumnElement[bool]] = []
+        for value in dict.fromkeys(values):
+            if value == ExecutionStatus.WAITING:
+                parts.append(and_(Execution.status == value,
+                                  Execution.created_at >= self._waiting_since()))
+            elif value == ExecutionStatus.PROCESSING:
+                parts.append(and_(Execution.status == value, or_(
+                    Execution.deadline_at.is_(None),
+                    Execution.deadline_at >= self.now - timedelta(seconds=self.margin))))
+            elif value == ExecutionStatus.FAILED:
+                parts.append(or_(Execution.status == value, self.clause()))
+            else:
+                parts.append(Execution.status == value)
+        return or_(*parts) if parts else false()
 
     def applies(self, execution: Execution) -> bool:
         if execution.status == ExecutionStatus.PROCESSING:
@@ -224,7 +247,8 @@ class Overdue:
 
     def filter_columns(self) -> dict[str, Any]:
         """What list filters see: the status as reported; no deployments, so ''."""
-        return {"status": self.status_column(), "deploymentId": literal("")}
+        return {"status": Derived(self.status_column(), self.status_in),
+                "deploymentId": literal("")}
 
 
 EXECUTION_COLUMNS: dict[str, Any] = {

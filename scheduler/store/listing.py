@@ -8,6 +8,7 @@ project, or a project and function), so filters run on that index's range.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, select
@@ -49,12 +50,28 @@ _OPS: dict[str, Callable[[Any, list[Any]], ColumnElement[bool]]] = {
 }
 
 
+@dataclass(frozen=True)
+class Derived:
+    """A filterable value computed in SQL (``expression``) that also knows how to say
+    "equals one of these" in terms its table's indexes can serve (``equal``): a filter
+    on the expression itself has no index and reads every row of the list's range."""
+
+    expression: ColumnElement[Any]
+    equal: Callable[[list[Any]], ColumnElement[bool]]
+
+
 def condition(node: Condition, columns: dict[str, Any]) -> ColumnElement[bool]:
     if isinstance(node, Group):
         parts = [condition(child, columns) for child in node.children]
         return and_(*parts) if node.method == "and" else or_(*parts)
     assert isinstance(node, Filter)
-    return _OPS[node.method](columns[node.attribute], list(node.values))
+    column = columns[node.attribute]
+    if isinstance(column, Derived):
+        if node.method in ("equal", "notEqual"):
+            same = column.equal(list(node.values))
+            return same if node.method == "equal" else not_(same)
+        column = column.expression
+    return _OPS[node.method](column, list(node.values))
 
 
 def list_rows(session: Session, model: Any, where: list[ColumnElement[bool]],

@@ -548,3 +548,43 @@ def test_routes_tocsin_lacks_say_so_and_wrong_methods_are_404(client, fn):
         body = assert_error(client.get(path), 404, "general_route_not_found")
         assert "Tocsin has no" in body["message"], path
     assert_error(client.patch(f"/v1/functions/{fn}/executions"), 404, "general_route_not_found")
+
+
+def test_status_filters_agree_with_the_status_each_run_reads_as(client, fn, store):
+    """``equal``/``notEqual`` on status are rewritten for the listing index (a waiting
+    run counts as waiting only while it is recent); the rows they pick must be exactly
+    those whose own read reports one of the values, for every state a run can be in."""
+    states = {  # id: (stored status, created this long ago, deadline from now)
+        "fresh000waiting00000": ("waiting", "0 s", None),
+        "stale000waiting00000": ("waiting", "1 hour", None),
+        "live0000processing00": ("processing", "0 s", "10 minutes"),
+        "overdue0processing00": ("processing", "1 hour", "-1 hour"),
+        "nodeadlineprocessing": ("processing", "0 s", None),
+        "done0000completed000": ("completed", "0 s", None),
+        "done0000failed000000": ("failed", "0 s", None),
+        "later000scheduled000": ("scheduled", "0 s", None),
+    }
+    with store.engine.begin() as conn:
+        for eid, (status, age, deadline) in states.items():
+            conn.execute(text(
+                "INSERT INTO executions (id, project_id, function_id, trigger, status, sync,"
+                " request_method, request_path, request_headers, request_body,"
+                " response_status_code, response_headers, logs, errors, duration, attempts,"
+                " deadline_at, created_at, updated_at) VALUES (:id, 'p1', :fn, 'http',"
+                " :status, false, 'POST', '/', '{}', '', 0, '[]', '', '', 0, 0,"
+                " now() + CAST(:deadline AS interval),"
+                " now() - CAST(:age AS interval), now())"),
+                {"id": eid, "fn": fn, "status": status, "age": age, "deadline": deadline})
+    url = f"/v1/functions/{fn}/executions"
+    reads = {eid: client.get(f"{url}/{eid}").json()["status"] for eid in states}
+    assert reads["stale000waiting00000"] == reads["overdue0processing00"] == "failed"
+    for values in (["waiting"], ["processing"], ["failed"], ["completed"], ["scheduled"],
+                   ["waiting", "failed"], ["processing", "completed"]):
+        for method in ("equal", "notEqual"):
+            r = client.get(url, params={"queries[0]": _q(method=method, attribute="status",
+                                                         values=values)})
+            picked = {e["$id"] for e in r.json()["executions"]}
+            want = {eid for eid, status in reads.items()
+                    if (status in values) == (method == "equal")}
+            assert picked == want, (method, values)
+            assert r.json()["total"] == len(want)
