@@ -83,8 +83,9 @@ def run(seconds: float = 10.0, clients: int = 16) -> dict[str, Any]:
                      None, 200),
                 ]
                 if workers > 1:
-                    cases = [c for c in cases if c[0] in ("GET /v1/health",
-                                                          "createExecution async")]
+                    cases = [c for c in cases if c[0] in (
+                        "GET /v1/health", "createExecution async",
+                        "listExecutions (25, status filter), 1,000-run function")]
                 for name, method, path, headers, body, ok in cases:
                     load = loadgen.hey(base + path, seconds, clients, method, headers, body)
                     rows.append(_row(f"{name} ({workers} process{'es' * (workers > 1)})",
