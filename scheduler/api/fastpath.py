@@ -6,9 +6,10 @@ project with no subscriber to its executions' ``create`` event) the row is writt
 one asynchronous statement and handed to Redis on the event loop; a read is one
 statement too: no thread, no ORM, one database round trip. A synchronous run waits
 on the event loop as on the reference path, and its finished row is read the same
-way. Anything else returns None
-and the route takes its reference path (``routes.executions``), which gives every
-error its exact answer by the database clock. PostgreSQL and Redis only; see
+way; a list runs the reference path's own code in an async session (``run``).
+Anything else returns None and the route takes its reference path
+(``routes.executions``), which gives every error its exact answer by the database
+clock. PostgreSQL and Redis only; see
 ``store.fastpath`` for the invariants both paths share.
 """
 
