@@ -30,5 +30,8 @@ class Context:
     fast: Any = None  # FastPath on PostgreSQL + Redis with the process's own publisher
 
 
-def get_context(request: Request) -> Context:
-    return request.app.state.ctx
+async def get_context(request: Request) -> Context:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop
+    # (and a wait behind busy threads) on every request for one attribute read.
+    ctx: Context = request.app.state.ctx
+    return ctx
