@@ -6,7 +6,8 @@ project with no subscriber to its executions' ``create`` event) the row is writt
 one asynchronous statement and handed to Redis on the event loop; a read is one
 statement too: no thread, no ORM, one database round trip. A synchronous run waits
 on the event loop as on the reference path, and its finished row is read the same
-way; a list runs the reference path's own code in an async session (``run``).
+way; a list is one text statement for its page (``store.listsql``) after one for its
+function and clock.
 Anything else returns None and the route takes its reference path
 (``routes.executions``), which gives every error its exact answer by the database
 clock. PostgreSQL and Redis only; see
@@ -28,6 +29,7 @@ from scheduler.api.schemas import ExecutionCreate
 from scheduler.config import Settings
 from scheduler.errors import TocsinError
 from scheduler.ids import new_id
+from scheduler.listspec import ListSpec
 from scheduler.logs import first_line, get_logger
 from scheduler.publish import AsyncRedisPublisher
 from scheduler.states import ExecutionStatus, Trigger
@@ -141,6 +143,13 @@ class FastPath:
         found = await self.store.get(execution.project_id, execution.function_id,
                                      execution.id)
         return None if found is None else Execution(**found[0])
+
+    async def list(self, caller: Caller, function_id: str, spec: ListSpec, with_total: bool,
+                   ctx: Context) -> bytes | None:
+        """A page of executions for an API key (``caller``), as the response's body; or
+        None: the reference path answers."""
+        return await self.store.list(caller.project_id, function_id, spec, with_total,
+                                     ctx.settings.reap_margin)
 
     async def get(self, function_id: str, execution_id: str, request: Request,
                   ctx: Context) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from scheduler.states import FINISHED, ExecutionStatus
 from scheduler.store import events
 from scheduler.store.db import affected, db_now
 from scheduler.store.listing import Derived
+from scheduler.store.listsql import Column, DerivedSql, Sql, joined
 from scheduler.store.models import Execution, Function
 from scheduler.store.schedules import notify_wakeup
 
@@ -187,7 +188,8 @@ class Overdue:
 
     A ``processing`` run is judged by the deadline it started under, a ``waiting`` one
     by its creation plus the function's timeout; both with the reaper's margin. The
-    rule has two forms, side by side: SQL for filters, Python for the row in hand.
+    rule has three forms, side by side: SQLAlchemy for filters (every dialect), text for
+    the fast list path (``sql_columns``, PostgreSQL), Python for the row in hand.
     """
 
     now: datetime  # the database clock
@@ -197,12 +199,15 @@ class Overdue:
     def _waiting_since(self) -> datetime:
         return self.now - timedelta(seconds=self.function_timeout + self.margin)
 
+    def _deadline_cut(self) -> datetime:
+        return self.now - timedelta(seconds=self.margin)
+
     def clause(self) -> ColumnElement[bool]:
         return or_(
             # IS NOT NULL: never unknown, so NOT (this) is true for a run with no deadline.
             and_(Execution.status == ExecutionStatus.PROCESSING,
                  Execution.deadline_at.is_not(None),
-                 Execution.deadline_at < self.now - timedelta(seconds=self.margin)),
+                 Execution.deadline_at < self._deadline_cut()),
             and_(Execution.status == ExecutionStatus.WAITING,
                  Execution.created_at < self._waiting_since()))
 
@@ -223,7 +228,7 @@ class Overdue:
             elif value == ExecutionStatus.PROCESSING:
                 parts.append(and_(Execution.status == value, or_(
                     Execution.deadline_at.is_(None),
-                    Execution.deadline_at >= self.now - timedelta(seconds=self.margin))))
+                    Execution.deadline_at >= self._deadline_cut())))
             elif value == ExecutionStatus.FAILED:
                 parts.append(or_(Execution.status == value, self.clause()))
             else:
@@ -233,9 +238,48 @@ class Overdue:
     def applies(self, execution: Execution) -> bool:
         if execution.status == ExecutionStatus.PROCESSING:
             return (execution.deadline_at is not None
-                    and execution.deadline_at < self.now - timedelta(seconds=self.margin))
+                    and execution.deadline_at < self._deadline_cut())
         return (execution.status == ExecutionStatus.WAITING
                 and execution.created_at < self._waiting_since())
+
+    def late_sql(self) -> Sql:
+        """``clause`` as text."""
+        return Sql("((status = 'processing' AND deadline_at IS NOT NULL AND deadline_at < %s)"
+                   " OR (status = 'waiting' AND created_at < %s))",
+                   (self._deadline_cut(), self._waiting_since()))
+
+    def _status_in_sql(self, values: list[Any]) -> Sql:
+        """``status_in`` as text."""
+        parts: list[Sql] = []
+        for value in dict.fromkeys(values):
+            if value == ExecutionStatus.WAITING:
+                parts.append(Sql("(status = %s AND created_at >= %s)",
+                                 (value, self._waiting_since())))
+            elif value == ExecutionStatus.PROCESSING:
+                parts.append(Sql("(status = %s AND (deadline_at IS NULL OR deadline_at >= %s))",
+                                 (value, self._deadline_cut())))
+            elif value == ExecutionStatus.FAILED:
+                late = self.late_sql()
+                parts.append(Sql(f"(status = %s OR {late.text})", (value, *late.params)))
+            else:
+                parts.append(Sql("status = %s", (value,)))
+        return joined(parts, " OR ") if parts else Sql("false")
+
+    def sql_columns(self) -> dict[str, Column]:
+        """``filter_columns`` as text, for the fast list path (``store.listsql``)."""
+        return {**EXECUTION_SQL,
+                "status": DerivedSql(self.reported_sql()[0], self._status_in_sql),
+                "deploymentId": Sql("''::varchar")}
+
+    def reported_sql(self) -> tuple[Sql, Sql]:
+        """``reported`` as text: (status, errors)."""
+        late = self.late_sql()
+        status = Sql(f"CASE WHEN {late.text} THEN 'failed' ELSE status END", late.params)
+        before, after = OVERDUE_ERROR.format(timeout="\0", margin=self.margin).split("\0")
+        errors = Sql(f"CASE WHEN {late.text} THEN coalesce(nullif(errors, ''), "
+                     "%s || coalesce(nullif(timeout, 0), %s)::text || %s) ELSE errors END",
+                     (*late.params, before, self.function_timeout, after))
+        return status, errors
 
     def reported(self, execution: Execution) -> tuple[str, str]:
         """(status, errors) as the API reports them."""
@@ -262,6 +306,10 @@ EXECUTION_COLUMNS: dict[str, Any] = {
     "$updatedAt": Execution.updated_at,
     "$id": Execution.id,
 }
+# The same columns by name, for the fast list path's text (``store.listsql``).
+EXECUTION_NAMES: dict[str, str] = {
+    attribute: column.expression.name for attribute, column in EXECUTION_COLUMNS.items()}
+EXECUTION_SQL: dict[str, Column] = {a: Sql(name) for a, name in EXECUTION_NAMES.items()}
 
 
 def create(session: Session, fields: dict[str, Any]) -> Execution:

@@ -19,10 +19,14 @@ import json
 from datetime import datetime
 from typing import Any
 
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
+from scheduler.listspec import ListSpec
 from scheduler.scopes import canonical
+from scheduler.store import listsql
+from scheduler.store.executions import EXECUTION_NAMES, Overdue
+from scheduler.store.jsondocs import execution_document
 from scheduler.store.projects import EXECUTION_KEY_PREFIX, KeyView, hash_key
 from scheduler.store.schedules import WAKEUP_CHANNEL
 
@@ -60,6 +64,17 @@ SELECT e.*, f.timeout AS function_timeout, clock_timestamp() AS database_now
 FROM e JOIN functions f ON f.project_id = e.project_id AND f.id = e.function_id
 WHERE e.project_id = %(project)s AND e.function_id = %(function)s
 """
+# A list's first statement: the function (its timeout judges overdue runs), the
+# database clock, and the cursor's row (its orderable columns) when there is one.
+_LIST_CONTEXT = f"""
+SELECT f.timeout AS function_timeout, clock_timestamp() AS database_now,
+       {", ".join(f"a.{c}" for c in EXECUTION_NAMES.values())}
+FROM functions f
+LEFT JOIN executions a
+  ON a.id = %(cursor)s AND a.project_id = f.project_id AND a.function_id = f.id
+WHERE f.project_id = %(project)s AND f.id = %(function)s
+"""
+_LISTING = listsql.Listing(table="executions", orderable=EXECUTION_NAMES)
 _UNMARK = "UPDATE executions SET enqueued_at = NULL WHERE id = %(id)s AND status = 'waiting'"
 _KEY = """
 SELECT EXISTS (SELECT 1 FROM projects WHERE id = %(project)s) AS project_exists,
@@ -113,6 +128,44 @@ class FastStore:
             return None
         timeout, now = row.pop("function_timeout"), row.pop("database_now")
         return row, int(timeout), now
+
+    async def list(self, project_id: str, function_id: str, spec: ListSpec, with_total: bool,
+                   margin: float) -> bytes | None:
+        """The list's response body (``{"total", "executions"}``), its page selected as
+        ``listing.list_rows`` selects it and each document built by PostgreSQL
+        (``store.jsondocs``); None when the reference path must answer (no such
+        function, a cursor that names no run of it)."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(_LIST_CONTEXT, {"project": project_id, "function": function_id,
+                                              "cursor": spec.cursor and spec.cursor[1]},
+                              prepare=True)
+            context = await cur.fetchone()
+            if context is None or (spec.cursor is not None and context["id"] is None):
+                return None
+            overdue = Overdue(context["database_now"], margin,
+                              int(context["function_timeout"]))
+            filterable = overdue.sql_columns()
+            where = [listsql.Sql("project_id = %s", (project_id,)),
+                     listsql.Sql("function_id = %s", (function_id,))]
+            document = execution_document(*overdue.reported_sql())
+            statement, reverse = listsql.page(_LISTING, document, filterable, where, spec,
+                                              with_total, context)
+            async with conn.cursor(row_factory=tuple_row) as pages:
+                await pages.execute(statement.text, statement.params)
+                rows = await pages.fetchall()
+            total = 0
+            if rows and with_total:
+                total = int(rows[0][1])
+            elif with_total:  # an empty page carries no count: ask for it alone
+                alone = listsql.counted(_LISTING, filterable, where, spec)
+                await cur.execute(alone.text, alone.params)
+                got = await cur.fetchone()
+                assert got is not None
+                total = int(got["count"])
+        documents = [row[0] for row in rows]
+        if reverse:
+            documents.reverse()
+        return f'{{"total":{total},"executions":[{",".join(documents)}]}}'.encode()
 
     async def unmark(self, execution_id: str) -> None:
         async with self.pool.connection() as conn:
