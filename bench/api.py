@@ -78,6 +78,8 @@ def run(seconds: float = 10.0, clients: int = 16) -> dict[str, Any]:
                     ("getExecution", "GET", f"/v1/functions/f/executions/{seeded}", HEADERS,
                      None, 200),
                     ("listExecutions (25, status filter)", "GET", LIST, HEADERS, None, 200),
+                    ("listExecutions (25, status filter, total=false)", "GET",
+                     LIST + "&total=false", HEADERS, None, 200),
                     ("listExecutions (25, status filter), 1,000-run function", "GET",
                      LIST.replace("/f/", "/g/").replace("waiting", "completed"), HEADERS,
                      None, 200),
