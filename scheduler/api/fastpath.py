@@ -79,6 +79,8 @@ class FastPath:
         known = ctx.keys.get(project, secret)
         if known is None:
             known = await self.store.key(project, secret)
+            if known is None:  # the database dropped the connection: the reference path
+                return None
             ctx.keys.put(project, secret, *known)
         exists, key = known
         if (not exists or key is None or key.project_id != project

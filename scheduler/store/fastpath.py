@@ -9,6 +9,11 @@ Invariants (as ``enqueue.create``'s, which stays the reference):
 * An immediate execution is marked handed over (``enqueued_at``) in the statement
   that writes it; a failed publish takes the mark back (``unmark``), as ``hand_over``
   does. A one-shot wakes the leader (``pg_notify``) in the same statement.
+* A statement that fails with its connection (PostgreSQL restarted, a backend
+  terminated) is never a 500 for what can be known: a read answers None (the route's
+  reference path, whose pool pings first, answers), and a create asks a new connection
+  whether its row, by its own id, was written; it ran alone, so it was written whole
+  or not at all. Not written, the reference path writes it.
 
 PostgreSQL only (the embedded SQLite store takes the reference path).
 """
@@ -16,19 +21,25 @@ PostgreSQL only (the embedded SQLite store takes the reference path).
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import psycopg
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from scheduler.listspec import ListSpec
+from scheduler.logs import first_line, get_logger
 from scheduler.scopes import canonical
 from scheduler.store import listsql
 from scheduler.store.executions import EXECUTION_NAMES, Overdue
 from scheduler.store.jsondocs import execution_document
 from scheduler.store.projects import EXECUTION_KEY_PREFIX, KeyView, hash_key
 from scheduler.store.schedules import WAKEUP_CHANNEL
+
+log = get_logger(__name__)
+T = TypeVar("T")
 
 _INSERT = f"""
 WITH ins AS (
@@ -86,8 +97,8 @@ LEFT JOIN api_keys k ON k.secret_hash = %(digest)s
 
 class FastStore:
     def __init__(self, database_url: str, max_size: int = 20) -> None:
-        conninfo = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-        self.pool = AsyncConnectionPool(conninfo, min_size=2, max_size=max_size, open=False,
+        self.conninfo = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self.pool = AsyncConnectionPool(self.conninfo, min_size=2, max_size=max_size, open=False,
                                         kwargs={"autocommit": True})
 
     async def open(self) -> None:
@@ -100,11 +111,44 @@ class FastStore:
         """Write the execution; its database times, or None when the reference path
         must decide (no such function, a one-shot too soon, a subscribed event)."""
         params = {**row, "headers": json.dumps(row["headers"]), "names": names}
-        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(_INSERT, params, prepare=True)
+        try:
+            async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(_INSERT, params, prepare=True)
+                return await cur.fetchone()
+        except psycopg.OperationalError as exc:
+            # The statement failed or its connection died (a restart, a terminated
+            # backend). It ran alone (autocommit), so it committed whole or not at all,
+            # and the server has finished with it: the row's own id says which.
+            log.warning("fastpath.create_interrupted", execution_id=row["id"],
+                        error=first_line(exc))
+            return await self._written(row["id"])
+
+    async def _written(self, execution_id: str) -> dict[str, datetime] | None:
+        """The times of a row this process wrote, read on a new connection (the pool's
+        others may be as dead as the one that failed); None if it was never written."""
+        async with await psycopg.AsyncConnection.connect(
+                self.conninfo, autocommit=True, connect_timeout=5) as conn,\
+                conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute("SELECT created_at, updated_at, enqueued_at FROM executions"
+                              " WHERE id = %(id)s", {"id": execution_id})
             return await cur.fetchone()
 
-    async def key(self, project_id: str, secret: str) -> tuple[bool, KeyView | None]:
+    async def key(self, project_id: str, secret: str
+                  ) -> tuple[bool, KeyView | None] | None:
+        """``_key``, or None on a dropped connection (see ``_guarded``)."""
+        return await _guarded(self._key(project_id, secret))
+
+    async def get(self, project_id: str, function_id: str, execution_id: str
+                  ) -> tuple[dict[str, Any], int, datetime] | None:
+        """``_get``; None also on a dropped connection (see ``_guarded``)."""
+        return await _guarded(self._get(project_id, function_id, execution_id))
+
+    async def list(self, project_id: str, function_id: str, spec: ListSpec, with_total: bool,
+                   margin: float) -> bytes | None:
+        """``_list``; None also on a dropped connection (see ``_guarded``)."""
+        return await _guarded(self._list(project_id, function_id, spec, with_total, margin))
+
+    async def _key(self, project_id: str, secret: str) -> tuple[bool, KeyView | None]:
         """As ``projects.project_exists`` and ``projects.find_key``, in one statement."""
         digest = hash_key(secret)
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -117,8 +161,8 @@ class FastStore:
             got["project_id"], canonical(got["scopes"]), got["expires_at"],
             ephemeral=got["name"].startswith(EXECUTION_KEY_PREFIX))
 
-    async def get(self, project_id: str, function_id: str, execution_id: str
-                  ) -> tuple[dict[str, Any], int, datetime] | None:
+    async def _get(self, project_id: str, function_id: str, execution_id: str
+                   ) -> tuple[dict[str, Any], int, datetime] | None:
         """The execution's columns, its function's timeout and the database clock."""
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(_GET, {"project": project_id, "function": function_id,
@@ -129,8 +173,8 @@ class FastStore:
         timeout, now = row.pop("function_timeout"), row.pop("database_now")
         return row, int(timeout), now
 
-    async def list(self, project_id: str, function_id: str, spec: ListSpec, with_total: bool,
-                   margin: float) -> bytes | None:
+    async def _list(self, project_id: str, function_id: str, spec: ListSpec,
+                    with_total: bool, margin: float) -> bytes | None:
         """The list's response body (``{"total", "executions"}``), its page selected as
         ``listing.list_rows`` selects it and each document built by PostgreSQL
         (``store.jsondocs``); None when the reference path must answer (no such
@@ -170,3 +214,15 @@ class FastStore:
     async def unmark(self, execution_id: str) -> None:
         async with self.pool.connection() as conn:
             await conn.execute(_UNMARK, {"id": execution_id})
+
+
+async def _guarded(read: Awaitable[T]) -> T | None:
+    """A read on a connection PostgreSQL has dropped (a restart, a terminated backend)
+    answers None, so the route's reference path (whose pool pings before use) answers
+    instead of a 500; the pool discards the dead connection. Reads only: a create
+    that fails this way is not retried, since it may have committed."""
+    try:
+        return await read
+    except psycopg.OperationalError as exc:
+        log.warning("fastpath.read_failed", error=first_line(exc))
+        return None

@@ -5,13 +5,16 @@ the broker is down (a 202 means the row is committed; the relay sends it later).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 import redis
 
+from scheduler.store.fastpath import FastStore
 from scheduler.store.models import Execution
 from tests.helpers import start_api, start_worker, tocsin_env, wait_for
 from tests.integration.test_api import KEY
@@ -162,6 +165,53 @@ def test_a_key_lists_on_the_event_loop_with_the_reference_answers(api, store):
     assert _served(client, "list") == {"fast": 2, "reference": 2}
 
 
+def test_reads_outlive_postgresql_dropping_the_api_connections(api, store):
+    """Every backend of the API is terminated (as a PostgreSQL restart does to them):
+    the next reads and lists by key still answer 200 with the same documents, the
+    ones whose pooled connection was dead through the reference path, and the fast
+    path takes over again once its pool has replaced them."""
+    client, _ = api
+    made = [client.post("/functions/f/executions", json={"async": True}).json()["$id"]
+            for _ in range(3)]
+    listed = client.get("/functions/f/executions").json()
+    got = client.get(f"/functions/f/executions/{made[0]}").json()
+    before = {route: _served(client, route) for route in ("list", "get")}
+    dropped = store.scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    assert dropped >= 2
+    for _ in range(6):
+        r = client.get("/functions/f/executions")
+        assert r.status_code == 200, r.text
+        assert r.json() == listed
+        r = client.get(f"/functions/f/executions/{made[0]}")
+        assert r.status_code == 200, r.text
+        assert r.json() == got
+    after = {route: _served(client, route) for route in ("list", "get")}
+    fell_back = sum(after[r]["reference"] - before[r]["reference"] for r in after)
+    assert fell_back >= 1  # a dead connection was met, and the reference path answered
+    wait_for(lambda: client.get("/functions/f/executions").status_code == 200
+             and _served(client, "list")["fast"] > after["list"]["fast"], 10,
+             what="the fast path to serve lists again")
+
+
+def test_creates_outlive_postgresql_dropping_the_api_connections(api, store):
+    """A create whose pooled connection PostgreSQL has dropped is still one 202 and one
+    row: the statement ran alone, so its own id says whether it was written, and an
+    unwritten one is made by the reference path."""
+    client, _ = api
+    client.post("/functions/f/executions", json={"async": True}).raise_for_status()
+    store.scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                 "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    ids = []
+    for _ in range(6):
+        r = client.post("/functions/f/executions", json={"async": True, "body": "x"})
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["$id"])
+    rows = [e.id for e in store.executions()]
+    assert len(rows) == 7 and set(ids) <= set(rows)
+
+
 def test_a_synchronous_run_by_key_takes_the_fast_path_end_to_end(api, store, pg_url,
                                                                  broker_url, tmp_path):
     """Written and handed over on the event loop, awaited there, its finished row read
@@ -186,3 +236,25 @@ def test_a_synchronous_run_by_key_takes_the_fast_path_end_to_end(api, store, pg_
         assert _served(client)["fast"] == before["fast"] + 1
     finally:
         worker.stop()
+
+
+def test_an_interrupted_create_is_judged_by_its_own_id(pg_url, store):
+    """What ``create`` asks after a failed statement: the row's times if it was
+    written, None if not (the reference path then writes it)."""
+    store.function("f", "p1")
+    fast = FastStore(pg_url)
+    row = {"id": "interrupted0000000001", "project": "p1", "function": "f",
+           "trigger": "http", "status": "waiting", "method": "POST", "path": "/",
+           "body": "", "headers": {}, "scheduled_at": None, "sync": False}
+
+    async def go() -> tuple[Any, Any, Any]:
+        await fast.open()
+        try:
+            written = await fast.create(row, [])
+            return written, await fast._written(row["id"]), await fast._written("nope")
+        finally:
+            await fast.close()
+
+    written, again, missing = asyncio.run(go())
+    assert written is not None and again is not None and missing is None
+    assert again["created_at"] == written["created_at"]
