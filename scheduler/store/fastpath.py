@@ -33,6 +33,7 @@ from scheduler.listspec import ListSpec
 from scheduler.logs import first_line, get_logger
 from scheduler.scopes import canonical
 from scheduler.store import listsql
+from scheduler.store.db import PG_KEEPALIVES
 from scheduler.store.executions import EXECUTION_NAMES, Overdue
 from scheduler.store.jsondocs import execution_document
 from scheduler.store.projects import EXECUTION_KEY_PREFIX, KeyView, hash_key
@@ -99,7 +100,7 @@ class FastStore:
     def __init__(self, database_url: str, max_size: int = 20) -> None:
         self.conninfo = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
         self.pool = AsyncConnectionPool(self.conninfo, min_size=2, max_size=max_size, open=False,
-                                        kwargs={"autocommit": True})
+                                        kwargs={"autocommit": True, **PG_KEEPALIVES})
 
     async def open(self) -> None:
         await self.pool.open()
@@ -127,7 +128,7 @@ class FastStore:
         """The times of a row this process wrote, read on a new connection (the pool's
         others may be as dead as the one that failed); None if it was never written."""
         async with await psycopg.AsyncConnection.connect(
-                self.conninfo, autocommit=True, connect_timeout=5) as conn,\
+                self.conninfo, autocommit=True, **PG_KEEPALIVES) as conn,\
                 conn.cursor(row_factory=dict_row) as cur:
             await cur.execute("SELECT created_at, updated_at, enqueued_at FROM executions"
                               " WHERE id = %(id)s", {"id": execution_id})
