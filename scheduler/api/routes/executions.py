@@ -131,10 +131,11 @@ async def create_execution(functionId: str, request: Request,
 @router.get("/functions/{functionId}/executions")
 async def list_executions(functionId: str, request: Request,
                           ctx: Context = Depends(get_context)) -> Response:
-    # An API key's list is one text statement on the event loop (store.listsql); what
-    # it cannot answer (a missing function, a cursor naming no run) runs the reference
-    # code in an async session. Anyone else (users, guests, a key that lacks the
-    # scope) is identified in a thread, as before.
+    # An API key's list is text statements on the event loop (the function and the
+    # clock, then the page: store.listsql); what they cannot answer (a missing
+    # function, a cursor naming no run, a dropped connection) runs the reference code
+    # in an async session. Anyone else (users, guests, a key that lacks the scope) is
+    # identified in a thread, as before.
     caller = (await ctx.fast.key_caller(request, ctx, "executions.read")
               if ctx.fast else None)
     if caller is not None and ctx.fast is not None:
