@@ -158,9 +158,9 @@ def page(listing: Listing, selected: Sql, filterable: Mapping[str, Column],
     text = f"SELECT {selected.text}"
     params: tuple[Any, ...] = selected.params
     if with_total:
-        counted = count(listing, conditions)
-        text += f", ({counted.text}) AS total"
-        params += counted.params
+        total = count(listing, conditions)
+        text += f", ({total.text}) AS total"
+        params += total.params
     text += f" FROM {listing.table} WHERE {filters.text}"
     params += filters.params
     if spec.cursor is not None:
