@@ -13,6 +13,7 @@ from scheduler.api.context import Context
 from scheduler.errors import ProjectNotFound
 from scheduler.roles import Identity, roles_of
 from scheduler.store.db import transaction
+from scheduler.store.executions import USER_JWT_HEADER
 from scheduler.store.projects import find_key, project_exists
 
 # What a caller without a key may do at all; which functions and executions is then
@@ -92,5 +93,5 @@ def caller_headers(caller: Caller, ip: str) -> dict[str, str]:
     out = {"x-appwrite-client-ip": ip} if ip else {}
     if caller.user is not None:
         out["x-appwrite-user-id"] = caller.user.user_id
-        out["x-appwrite-user-jwt"] = caller.jwt
+        out[USER_JWT_HEADER] = caller.jwt
     return out

@@ -19,6 +19,8 @@ from scheduler.store.listsql import Column, DerivedSql, Sql, joined
 from scheduler.store.models import Execution, Function
 from scheduler.store.schedules import notify_wakeup
 
+# The signed-in user's token, passed to the function it asked to run (Appwrite's header).
+USER_JWT_HEADER = "x-appwrite-user-jwt"
 LOST_WORKER_ERROR = (
     "Execution failed: the worker running it was lost (killed or crashed) and did not "
     "report within the function timeout plus {margin:g} s."
@@ -45,12 +47,20 @@ def claim(session: Session, execution_id: str, now: datetime,
     if function is None:
         return None
     timeout = limit_for(execution, function)
+    values: dict[str, Any] = {
+        "status": ExecutionStatus.PROCESSING, "started_at": now, "updated_at": now,
+        "attempts": Execution.attempts + 1, "timeout": timeout,
+        "deadline_at": now + timedelta(seconds=timeout)}
+    headers = execution.request_headers or {}
+    if USER_JWT_HEADER in headers:
+        # The user's token goes to this run (``execution`` keeps it in memory) and to
+        # nothing after it: a claimed run never runs again, so it is not kept at rest.
+        values["request_headers"] = {k: v for k, v in headers.items()
+                                     if k != USER_JWT_HEADER}
     claimed = affected(session.execute(
         update(Execution)
         .where(Execution.id == execution_id, Execution.status == ExecutionStatus.WAITING)
-        .values(status=ExecutionStatus.PROCESSING, started_at=now, updated_at=now,
-                attempts=Execution.attempts + 1, timeout=timeout,
-                deadline_at=now + timedelta(seconds=timeout))
+        .values(**values)
         .execution_options(synchronize_session=False)
     ))
     return Claimed(execution, function) if claimed else None

@@ -162,7 +162,8 @@ def test_failures_timeouts_and_limits(stack):
 # --------------------------------------------------------------------------- users
 
 
-def test_a_function_without_any_refuses_guests_and_admits_users_it_grants(stack):
+def test_a_function_without_any_refuses_guests_and_admits_users_it_grants(stack,
+                                                                         pg_url_session):
     stack.function("private", execute=["user:alice", "team:red/admin", "label:vip"])
     r = stack.domain("private.fn.test", "GET", "/")
     assert (r.status_code, r.json()["type"]) == (401, "user_unauthorized")
@@ -179,6 +180,16 @@ def test_a_function_without_any_refuses_guests_and_admits_users_it_grants(stack)
         r = stack.domain("private.fn.test", "GET", "/",
                          headers={"x-appwrite-user-jwt": refused})
         assert (r.status_code, r.json()["type"]) == (401, "user_unauthorized")
+    # The function had each user's token; the database keeps none of them.
+    engine = create_engine(pg_url_session)
+    with engine.connect() as conn:
+        runs = conn.execute(text(
+            "SELECT user_id, request_headers::text FROM executions "
+            "WHERE function_id = 'private' AND user_id IS NOT NULL")).all()
+    engine.dispose()
+    assert len(runs) == 3
+    assert not [user for user, headers in runs if "x-appwrite-user-jwt" in headers]
+    assert all('"x-appwrite-user-id"' in headers for _, headers in runs)
 
 
 @pytest.mark.parametrize("bad", [
