@@ -238,6 +238,10 @@ class Daemon:
     def reap_tick(self) -> None:
         with transaction(self.sessions) as session:
             lost = exec_store.reap_lost(session, db_now(session), self.settings.reap_margin)
+        with transaction(self.sessions) as session:
+            released = exec_store.release_orphaned_holds(session)
+        if released:
+            log.warning("reaper.released_holds", count=released)
         if lost:
             metrics.REAPED.inc(len(lost))
             log.warning("reaper.failed_lost", count=len(lost), ids=",".join(lost[:10]))

@@ -29,7 +29,7 @@ from scheduler.publish import Publisher
 from scheduler.states import ExecutionStatus
 from scheduler.store import fires as store
 from scheduler.store.db import db_now, transaction
-from scheduler.store.executions import cancel_waiting
+from scheduler.store.executions import cancel_waiting, release_buffered
 from scheduler.store.leases import fence, record_dispatch
 from scheduler.timerules import parse_cron
 
@@ -62,6 +62,7 @@ class Plan:
     skipped: int = 0
     held: set[str] = field(default_factory=set)
     cancel: list[str] = field(default_factory=list)
+    release: list[str] = field(default_factory=list)  # schedules whose orphaned hold starts
 
 
 class FireSource(Protocol):
@@ -137,6 +138,8 @@ def plan_fires(
             plan.rows.append(fire_row(sched, chosen.buffer, now, epoch, None, held=True))
         if chosen.cancel_waiting:
             plan.cancel.append(sched.id)
+        if chosen.release_buffered:
+            plan.release.append(sched.id)
         plan.skipped += decision.skipped + len(chosen.skipped)
         plan.advances.append(store.Advance(
             schedule_id=sched.id, next_fire_at=decision.next_fire_at,
@@ -234,6 +237,8 @@ class Dispatcher:
             due = due[: len(plan.advances)]
             if plan.cancel:
                 cancel_waiting(session, plan.cancel, now)
+            if plan.release:  # due now: the next batch (woken on commit) starts them
+                release_buffered(session, plan.release)
             inserted = [i for i in store.insert_fires(session, plan.rows)
                         if i not in plan.held]
             store.advance_schedules(session, plan.advances, now)

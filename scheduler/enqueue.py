@@ -42,6 +42,13 @@ class Request:
     schedule_id: str | None = None
     user_id: str | None = None
     body_base64: bool = False  # ``body`` is base64 of raw bytes (a domain's binary body)
+    # The row's id when the caller chose it (the API's fast path tried it first: the
+    # primary key then keeps the two attempts to one row).
+    execution_id: str | None = None
+    # Links in its chain of runs, and the function whose run created it with its own
+    # key (``scheduler.causes``); none for a run a person or a schedule asked for.
+    depth: int = 0
+    origin_function_id: str | None = None
 
 
 def create(session: Session, req: Request, now: datetime | None = None) -> Execution:
@@ -50,13 +57,14 @@ def create(session: Session, req: Request, now: datetime | None = None) -> Execu
     status = ExecutionStatus.SCHEDULED if req.scheduled_at else ExecutionStatus.WAITING
     execution = store.create(session, {
         "enqueued_at": None if req.scheduled_at else (now or db_now(session)),
-        "id": new_id(), "project_id": req.project_id,
+        "id": req.execution_id or new_id(), "project_id": req.project_id,
         "function_id": req.function_id, "schedule_id": req.schedule_id,
         "trigger": Trigger.SCHEDULE if req.scheduled_at else req.trigger, "status": status,
         "sync": req.sync, "scheduled_at": req.scheduled_at,
         "request_method": req.method, "request_path": req.path,
         "request_headers": req.headers, "request_body": req.body,
         "request_body_base64": req.body_base64, "user_id": req.user_id,
+        "depth": req.depth, "origin_function_id": req.origin_function_id,
     })
     if req.scheduled_at:
         notify_wakeup(session)

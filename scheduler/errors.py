@@ -211,6 +211,14 @@ class ExecutionInProgress(TocsinError):
     type = "execution_in_progress"
 
 
+class Overloaded(TocsinError):
+    """The server is busy: every database connection this process may use is taken.
+    Try again in a moment."""
+
+    status = 503
+    type = "general_server_error"
+
+
 # ------------------------------------------------------------------------ scheduling, running
 
 

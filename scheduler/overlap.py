@@ -5,7 +5,9 @@ transaction, so it holds across failover.
 * ``allow``        — every fire runs (default; runs may overlap);
 * ``skip``         — no new fire while a run of this schedule is waiting or running;
 * ``buffer_one``   — at most one fire waits (held, unpublished) for the running one and
-  starts when it ends; further fires are skipped;
+  starts when it ends; further fires are skipped. A held fire with nothing left
+  waiting or running (the run it waited for ended while the hold was being written)
+  is released by the next decision, so a schedule can never be held silent;
 * ``cancel_other`` — the new fire runs; a run of the schedule still waiting (not yet
   started) is failed with a clear error; a running one is left alone.
 
@@ -17,7 +19,7 @@ reason ``overlap``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -52,6 +54,7 @@ class OverlapDecision:
     buffer: datetime | None  # written held, started when the active run ends
     skipped: tuple[datetime, ...]
     cancel_waiting: bool = False  # fail the schedule's waiting runs
+    release_buffered: bool = False  # start the held fire now: nothing it waits for is left
 
 
 def decide(policy: Overlap | str, active: Active, fires: tuple[datetime, ...]
@@ -67,6 +70,11 @@ def decide(policy: Overlap | str, active: Active, fires: tuple[datetime, ...]
     if policy == Overlap.CANCEL_OTHER:
         return OverlapDecision((latest,), None, older, cancel_waiting=active.waiting > 0)
     if policy == Overlap.BUFFER_ONE:
+        if active.buffered and not (active.waiting or active.processing):
+            # An orphaned hold: the run it waited for is gone. It starts now, so the
+            # fires are decided as if it were waiting.
+            started = decide(policy, Active(waiting=1), fires)
+            return replace(started, release_buffered=True)
         if active.buffered:
             return OverlapDecision((), None, fires)
         if active.waiting or active.processing:

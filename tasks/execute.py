@@ -141,15 +141,16 @@ def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: st
     return _Run(claimed, timeout, capped, env, key)
 
 
-def _record(sessions: sessionmaker[Session], execution_id: str,
-            fields: dict[str, Any]) -> bool:
+def _record(sessions: sessionmaker[Session], execution_id: str, fields: dict[str, Any],
+            schedule_id: str | None = None, margin: float | None = None) -> bool:
     """Record the outcome, retrying through a database outage: the function has run,
     and losing its outcome would leave the row to be reaped as "worker lost"."""
     for pause in (*RECORD_RETRIES, None):
         try:
             with transaction(sessions) as session:
                 projects.revoke_execution_key(session, execution_id)
-                return store.finish(session, execution_id, fields, db_now(session))
+                return store.finish(session, execution_id, fields, db_now(session),
+                                    schedule_id=schedule_id, margin=margin)
         except OperationalError as exc:
             if pause is None:
                 raise
@@ -195,7 +196,7 @@ def run_execution(execution_id: str) -> str | None:
         "response_headers": kept, "logs": outcome.logs if fn.logging else "",
         "errors": outcome.errors if fn.logging else "", "duration": outcome.duration,
     }
-    recorded = _record(sessions, ex.id, fields)
+    recorded = _record(sessions, ex.id, fields, ex.schedule_id, settings.reap_margin)
     if ex.sync:
         results.post(ex.id, {
             "status": status, "statusCode": outcome.status_code,

@@ -197,11 +197,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_api(env: dict[str, str], tmp: Path, name: str = "api") -> tuple[Proc, str]:
+def start_api(env: dict[str, str], tmp: Path, name: str = "api",
+              port: int | None = None) -> tuple[Proc, str]:
     """A real `tocsin api` process; returns it and its base URL (``.../v1``) once it serves."""
     import httpx
 
-    port = free_port()
+    port = port or free_port()
     proc = Proc([sys.executable, "-m", "scheduler", "api", "--port", str(port)], env,
                 tmp / f"{name}.log")
     base = f"http://127.0.0.1:{port}/v1"

@@ -10,10 +10,11 @@ from fastapi import Request
 
 from scheduler.api import errors
 from scheduler.api.context import Context
+from scheduler.causes import Cause
 from scheduler.errors import ProjectNotFound
 from scheduler.roles import Identity, roles_of
 from scheduler.store.db import transaction
-from scheduler.store.executions import USER_JWT_HEADER
+from scheduler.store.executions import USER_JWT_HEADER, cause_of
 from scheduler.store.projects import find_key, project_exists
 
 # What a caller without a key may do at all; which functions and executions is then
@@ -28,6 +29,7 @@ class Caller:
     role: str  # "applications" for a key, "users" with a JWT, "guests" otherwise
     user: Identity | None = None
     jwt: str = ""  # the user's token, passed on to the function as x-appwrite-user-jwt
+    cause: Cause | None = None  # the run whose own key this is (``scheduler.causes``)
 
     @property
     def is_key(self) -> bool:
@@ -72,7 +74,11 @@ def identify(request: Request, ctx: Context) -> Caller:
         return as_user(project, request.headers.get("x-appwrite-jwt", ""), ctx)
     if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
         raise errors.key_expired()
-    return Caller(project, key.scopes, "applications")
+    cause = None
+    if key.execution_id is not None:  # a run's own key: never cached, read each time
+        with transaction(ctx.sessions) as session:
+            cause = cause_of(session, key.execution_id)
+    return Caller(project, key.scopes, "applications", cause=cause)
 
 
 def as_user(project: str, token: str, ctx: Context) -> Caller:

@@ -28,7 +28,6 @@ from scheduler.api.context import Context
 from scheduler.api.schemas import ExecutionCreate
 from scheduler.config import Settings
 from scheduler.errors import TocsinError
-from scheduler.ids import new_id
 from scheduler.listspec import ListSpec
 from scheduler.logs import first_line, get_logger
 from scheduler.publish import AsyncRedisPublisher
@@ -83,22 +82,25 @@ class FastPath:
                 return None
             ctx.keys.put(project, secret, *known)
         exists, key = known
-        if (not exists or key is None or key.project_id != project
+        # A run's own key: what it causes carries the run (``causes``), which the
+        # reference path reads; never on this path.
+        if (not exists or key is None or key.ephemeral or key.project_id != project
                 or scope not in key.scopes
                 or (key.expires_at is not None and key.expires_at <= datetime.now(UTC))):
             return None
         return Caller(project, key.scopes, "applications")
 
     async def create(self, function_id: str, request: Request, payload: ExecutionCreate,
-                     ctx: Context) -> dict[str, Any] | None:
+                     ctx: Context, execution_id: str) -> dict[str, Any] | None:
         """An asynchronous execution's document, or None: the reference path answers."""
-        created = await self.insert(function_id, request, payload, ctx)
+        created = await self.insert(function_id, request, payload, ctx, execution_id)
         return None if created is None else execution_json(created)
 
     async def insert(self, function_id: str, request: Request, payload: ExecutionCreate,
-                     ctx: Context) -> Execution | None:
+                     ctx: Context, execution_id: str) -> Execution | None:
         """Write and hand over the execution (asynchronous, scheduled or synchronous);
-        None when the reference path must decide."""
+        None when the reference path must decide, which it does under the same
+        ``execution_id`` (a write this path began may still commit)."""
         caller = await self.key_caller(request, ctx, "executions.write")
         if caller is None:
             return None
@@ -112,7 +114,7 @@ class FastPath:
         sync = not spec.asynchronous
         scheduled = spec.scheduled_at is not None
         row: dict[str, Any] = {
-            "id": new_id(), "project": caller.project_id, "function": function_id,
+            "id": execution_id, "project": caller.project_id, "function": function_id,
             "trigger": Trigger.SCHEDULE if scheduled else Trigger.HTTP,
             "status": ExecutionStatus.SCHEDULED if scheduled else ExecutionStatus.WAITING,
             "method": spec.method, "path": spec.path, "body": spec.body,

@@ -26,6 +26,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from scheduler.causes import Cause
 from scheduler.errors import EventNameError
 from scheduler.eventnames import variants
 from scheduler.ids import new_id
@@ -116,13 +117,17 @@ def _own_names(name: str) -> list[str] | None:
         return None
 
 
-def function_changed(session: Session, fn: Function, action: str) -> None:
-    """``functions.[id].create|update|delete``, carrying the Function document."""
+def function_changed(session: Session, fn: Function, action: str,
+                     cause: Cause | None = None) -> None:
+    """``functions.[id].create|update|delete``, carrying the Function document;
+    ``cause``: the run whose key made the change."""
     name = f"functions.{fn.id}.{action}"
     names = _own_names(name)
     if names is not None and "." not in fn.id:
         emit(session, fn.project_id, name, function_json(fn), source="tocsin", names=names,
-             only_if_subscribed=True)
+             only_if_subscribed=True,
+             origin_function_id=cause.function_id if cause else None,
+             depth=cause.depth if cause else 0)
 
 
 def execution_event_names(function_id: str, execution_id: str, action: str) -> list[str]:
@@ -139,8 +144,10 @@ def execution_changed(session: Session, execution: Execution, action: str) -> No
     names = _own_names(name)
     if names is None or "." in execution.function_id:
         return
+    # The run's own function never hears of it, nor does a function whose run caused it.
+    origin = execution.origin_function_id or execution.function_id
     emit(session, execution.project_id, name, execution_json(execution), source="tocsin",
-         names=names, origin_function_id=execution.function_id,
+         names=names, origin_function_id=origin,
          depth=execution.depth or 0, only_if_subscribed=True)
 
 
@@ -189,7 +196,8 @@ def _subscribers(session: Session, batch: list[Event]) -> dict[tuple[str, str], 
 
 
 def _own_execution_event(event: Event, function_id: str) -> bool:
-    """An execution's events never trigger the function that ran it."""
+    """An execution's events never trigger the function that ran it, nor anything a run
+    causes through its own key the function whose run it was (``origin_function_id``)."""
     return (event.origin_function_id == function_id
             or event.name.startswith(f"functions.{function_id}.executions."))
 

@@ -1,4 +1,15 @@
-"""Execution statements of the worker side: claim, record, reap, prune."""
+"""Execution statements of the worker side: claim, record, reap, prune.
+
+Invariants:
+* A run starts only by moving its row ``waiting -> processing`` in one statement.
+* Whatever ends a run of a schedule first takes a share lock on the schedule row
+  (``lock_schedules``), then ends the row, then releases the fire ``buffer_one`` held
+  for it. The dispatcher holds the schedule row ``FOR UPDATE`` while it decides and
+  writes a hold, so the two are ordered: either the dispatcher sees the run ended, or
+  the run's end sees the committed hold. A hold neither can release (written before
+  this rule, or by a crash between) is released by the leader's sweep
+  (``release_orphaned_holds``) and by the schedule's next decision.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +21,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, delete, false, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from scheduler.causes import Cause
 from scheduler.errors import ExecutionInProgress
 from scheduler.states import FINISHED, ExecutionStatus
 from scheduler.store import events
 from scheduler.store.db import affected, db_now
+from scheduler.store.dialect import capabilities
 from scheduler.store.listing import Derived
 from scheduler.store.listsql import Column, DerivedSql, Sql, joined
-from scheduler.store.models import Execution, Function
+from scheduler.store.models import Execution, Function, Schedule
 from scheduler.store.schedules import notify_wakeup
 
 # The signed-in user's token, passed to the function it asked to run (Appwrite's header).
@@ -85,6 +98,47 @@ def _ended(session: Session, rows: Any) -> list[str]:
 _ENDED = (Execution.id, Execution.project_id, Execution.function_id, Execution.schedule_id)
 
 
+def lock_schedules(session: Session, schedule_ids: list[str | None]) -> None:
+    """Share-lock the schedules whose runs this transaction is about to end (in id
+    order, as every taker does): it waits for a dispatch transaction deciding them,
+    so a hold that transaction writes is committed before ``release_buffered`` looks."""
+    ids = sorted({i for i in schedule_ids if i is not None})
+    if ids and capabilities(session).row_locks:  # SQLite: one writer, nothing to order
+        session.execute(select(Schedule.id).where(Schedule.id.in_(ids))
+                        .order_by(Schedule.id).with_for_update(read=True))
+
+
+def _lock_schedules_of(session: Session, execution_ids: list[str]) -> None:
+    if not execution_ids or not capabilities(session).row_locks:
+        return
+    owners = select(Execution.schedule_id).where(Execution.id.in_(execution_ids),
+                                                 Execution.schedule_id.is_not(None))
+    session.execute(select(Schedule.id).where(Schedule.id.in_(owners.scalar_subquery()))
+                    .order_by(Schedule.id).with_for_update(read=True))
+
+
+def release_orphaned_holds(session: Session, limit: int = 500) -> int:
+    """Release held fires (``buffer_one``) whose schedule has nothing left waiting or
+    running: nothing else would ever start them. Each schedule is locked first
+    (skipping one a dispatcher or a finishing run holds), then judged afresh."""
+    held = select(Execution.schedule_id).where(
+        Execution.status == ExecutionStatus.SCHEDULED, Execution.scheduled_at.is_(None),
+        Execution.schedule_id.is_not(None)).limit(limit)
+    candidates = sorted({s for s in session.execute(held).scalars() if s is not None})
+    if not candidates:
+        return 0
+    lock = select(Schedule.id).where(Schedule.id.in_(candidates)).order_by(Schedule.id)
+    if capabilities(session).row_locks:
+        lock = lock.with_for_update(skip_locked=True)
+    locked = list(session.execute(lock).scalars())
+    busy = set(session.execute(select(Execution.schedule_id).where(
+        Execution.schedule_id.in_(locked) if locked else false(),
+        Execution.status.in_((ExecutionStatus.WAITING, ExecutionStatus.PROCESSING))
+    )).scalars())
+    orphaned = [s for s in locked if s not in busy]
+    return release_buffered(session, orphaned) if orphaned else 0
+
+
 def release_buffered(session: Session, schedule_ids: list[str]) -> int:
     """A held fire (status ``scheduled`` with no time) becomes due now: the one-shot
     path dispatches it. Runs in the transaction that ended the run it waited for."""
@@ -118,19 +172,48 @@ def cancel_waiting(session: Session, schedule_ids: list[str], now: datetime) -> 
     ).all())
 
 
-def finish(session: Session, execution_id: str, fields: dict[str, Any], now: datetime) -> bool:
-    """Record the outcome unless the reaper already gave up on this run."""
-    return bool(_ended(session, session.execute(
-        update(Execution)
-        .where(Execution.id == execution_id, Execution.status == ExecutionStatus.PROCESSING)
+LATE_OUTCOME_ERROR = (
+    "Execution failed: its outcome ({status}) arrived after the function timeout plus "
+    "{margin:g} s, when the run had already been reported failed.")
+
+
+def finish(session: Session, execution_id: str, fields: dict[str, Any], now: datetime,
+           schedule_id: str | None = None, margin: float | None = None) -> bool:
+    """Record the outcome unless the reaper already gave up on this run.
+
+    ``schedule_id``: the run's schedule, locked first (see the module's invariants).
+    ``margin``: the reaper's; an outcome arriving after the deadline plus it finds the
+    run already reported ``failed`` (``Overdue``), so ``failed`` is what is recorded,
+    with the outcome's logs: a reported status never changes. False then."""
+    lock_schedules(session, [schedule_id])
+    mine = [Execution.id == execution_id, Execution.status == ExecutionStatus.PROCESSING]
+    on_time = mine if margin is None else [*mine, or_(
+        Execution.deadline_at.is_(None),
+        Execution.deadline_at >= now - timedelta(seconds=margin))]
+    ended = _ended(session, session.execute(
+        update(Execution).where(*on_time)
         .values(**fields, finished_at=now, updated_at=now)
         .returning(*_ENDED)
         .execution_options(synchronize_session=False)
-    ).all()))
+    ).all())
+    if ended or margin is None:
+        return bool(ended)
+    late = {**fields, "status": ExecutionStatus.FAILED,
+            "errors": "\n".join(e for e in (LATE_OUTCOME_ERROR.format(
+                status=fields.get("status", "?"), margin=margin), fields.get("errors", ""))
+                if e)}
+    _ended(session, session.execute(
+        update(Execution).where(*mine)
+        .values(**late, finished_at=now, updated_at=now)
+        .returning(*_ENDED)
+        .execution_options(synchronize_session=False)
+    ).all())
+    return False
 
 
 def fail_waiting(session: Session, execution_id: str, error: str, now: datetime) -> bool:
     """A waiting execution that can never run (its function is gone or disabled)."""
+    _lock_schedules_of(session, [execution_id])
     return bool(_ended(session, session.execute(
         update(Execution)
         .where(Execution.id == execution_id, Execution.status == ExecutionStatus.WAITING)
@@ -163,6 +246,7 @@ def reap_lost(session: Session, now: datetime, margin: float, limit: int = 1000)
                       or now - r.started_at > timedelta(seconds=r.timeout + margin)]
     if not lost:
         return []
+    _lock_schedules_of(session, lost)
     return _ended(session, session.execute(
         update(Execution)
         .where(Execution.id.in_(lost), Execution.status == ExecutionStatus.PROCESSING)
@@ -196,46 +280,37 @@ class Overdue:
     """Appwrite reports a run that outlived its timeout as ``failed`` when it is read,
     before anything has written so (here: before the leader's reaper gets to it).
 
-    A ``processing`` run is judged by the deadline it started under, a ``waiting`` one
-    by its creation plus the function's timeout; both with the reaper's margin. The
-    rule has three forms, side by side: SQLAlchemy for filters (every dialect), text for
-    the fast list path (``sql_columns``, PostgreSQL), Python for the row in hand.
+    Only a ``processing`` run is judged so, by the deadline it started under plus the
+    reaper's margin; ``finish`` then never records another outcome for it (a reported
+    status is final). A ``waiting`` run is reported ``waiting`` however long it has
+    queued: it will still run (a backlog drains, a lost message is republished), so
+    reporting it failed would be a status that changes afterwards. The rule has three
+    forms, side by side: SQLAlchemy for filters (every dialect), text for the fast list
+    path (``sql_columns``, PostgreSQL), Python for the row in hand.
     """
 
     now: datetime  # the database clock
     margin: float
     function_timeout: int
 
-    def _waiting_since(self) -> datetime:
-        return self.now - timedelta(seconds=self.function_timeout + self.margin)
-
     def _deadline_cut(self) -> datetime:
         return self.now - timedelta(seconds=self.margin)
 
     def clause(self) -> ColumnElement[bool]:
-        return or_(
-            # IS NOT NULL: never unknown, so NOT (this) is true for a run with no deadline.
-            and_(Execution.status == ExecutionStatus.PROCESSING,
-                 Execution.deadline_at.is_not(None),
-                 Execution.deadline_at < self._deadline_cut()),
-            and_(Execution.status == ExecutionStatus.WAITING,
-                 Execution.created_at < self._waiting_since()))
+        # IS NOT NULL: never unknown, so NOT (this) is true for a run with no deadline.
+        return and_(Execution.status == ExecutionStatus.PROCESSING,
+                    Execution.deadline_at.is_not(None),
+                    Execution.deadline_at < self._deadline_cut())
 
     def status_column(self) -> ColumnElement[str]:
         return case((self.clause(), literal(ExecutionStatus.FAILED.value)),
                     else_=Execution.status)
 
     def status_in(self, values: list[Any]) -> ColumnElement[bool]:
-        """``status_column() IN values``, spelled so the listing index serves it: a
-        ``waiting`` run reads as waiting only if created since the cut-off, a range of
-        ``created_at`` (the everyday "what is still queued" list reads the recent rows,
-        not the function's whole history)."""
+        """``status_column() IN values``, spelled without a CASE on every row."""
         parts: list[ColumnElement[bool]] = []
         for value in dict.fromkeys(values):
-            if value == ExecutionStatus.WAITING:
-                parts.append(and_(Execution.status == value,
-                                  Execution.created_at >= self._waiting_since()))
-            elif value == ExecutionStatus.PROCESSING:
+            if value == ExecutionStatus.PROCESSING:
                 parts.append(and_(Execution.status == value, or_(
                     Execution.deadline_at.is_(None),
                     Execution.deadline_at >= self._deadline_cut())))
@@ -246,26 +321,20 @@ class Overdue:
         return or_(*parts) if parts else false()
 
     def applies(self, execution: Execution) -> bool:
-        if execution.status == ExecutionStatus.PROCESSING:
-            return (execution.deadline_at is not None
-                    and execution.deadline_at < self._deadline_cut())
-        return (execution.status == ExecutionStatus.WAITING
-                and execution.created_at < self._waiting_since())
+        return (execution.status == ExecutionStatus.PROCESSING
+                and execution.deadline_at is not None
+                and execution.deadline_at < self._deadline_cut())
 
     def late_sql(self) -> Sql:
         """``clause`` as text."""
-        return Sql("((status = 'processing' AND deadline_at IS NOT NULL AND deadline_at < %s)"
-                   " OR (status = 'waiting' AND created_at < %s))",
-                   (self._deadline_cut(), self._waiting_since()))
+        return Sql("(status = 'processing' AND deadline_at IS NOT NULL AND deadline_at < %s)",
+                   (self._deadline_cut(),))
 
     def _status_in_sql(self, values: list[Any]) -> Sql:
         """``status_in`` as text."""
         parts: list[Sql] = []
         for value in dict.fromkeys(values):
-            if value == ExecutionStatus.WAITING:
-                parts.append(Sql("(status = %s AND created_at >= %s)",
-                                 (value, self._waiting_since())))
-            elif value == ExecutionStatus.PROCESSING:
+            if value == ExecutionStatus.PROCESSING:
                 parts.append(Sql("(status = %s AND (deadline_at IS NULL OR deadline_at >= %s))",
                                  (value, self._deadline_cut())))
             elif value == ExecutionStatus.FAILED:
@@ -328,6 +397,14 @@ def create(session: Session, fields: dict[str, Any]) -> Execution:
     session.add(execution)
     session.flush()
     return execution
+
+
+def cause_of(session: Session, execution_id: str) -> Cause | None:
+    """The run behind a key of its own: its function and depth (None once it is gone,
+    when its key is revoked anyway)."""
+    row = session.execute(select(Execution.function_id, Execution.depth)
+                          .where(Execution.id == execution_id)).first()
+    return None if row is None else Cause(row.function_id, row.depth or 0)
 
 
 def get(session: Session, project_id: str, function_id: str, execution_id: str,

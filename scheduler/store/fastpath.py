@@ -12,8 +12,12 @@ Invariants (as ``enqueue.create``'s, which stays the reference):
 * A statement that fails with its connection (PostgreSQL restarted, a backend
   terminated) is never a 500 for what can be known: a read answers None (the route's
   reference path, whose pool pings first, answers), and a create asks a new connection
-  whether its row, by its own id, was written; it ran alone, so it was written whole
-  or not at all. Not written, the reference path writes it.
+  whether its row, by its own id, was written. Not written yet (it may still be: a
+  statement the server has not finished, blocked on a lock), the reference path writes
+  it **under the same id**, so the primary key lets one of the two commit, never both.
+* No free connection within ``POOL_WAIT`` seconds is overload: ``Overloaded`` (503),
+  never a new connection opened beside the pool (that would exhaust
+  ``max_connections`` and starve the leader's lease renewals).
 
 PostgreSQL only (the embedded SQLite store takes the reference path).
 """
@@ -27,8 +31,9 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row, tuple_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from scheduler.errors import Overloaded
 from scheduler.listspec import ListSpec
 from scheduler.logs import first_line, get_logger
 from scheduler.scopes import canonical
@@ -36,7 +41,7 @@ from scheduler.store import listsql
 from scheduler.store.db import PG_KEEPALIVES
 from scheduler.store.executions import EXECUTION_NAMES, Overdue
 from scheduler.store.jsondocs import execution_document
-from scheduler.store.projects import EXECUTION_KEY_PREFIX, KeyView, hash_key
+from scheduler.store.projects import KeyView, hash_key
 from scheduler.store.schedules import WAKEUP_CHANNEL
 
 log = get_logger(__name__)
@@ -96,10 +101,16 @@ LEFT JOIN api_keys k ON k.secret_hash = %(digest)s
 """
 
 
+POOL_WAIT = 5.0  # seconds a request waits for a free connection before 503
+
+
 class FastStore:
-    def __init__(self, database_url: str, max_size: int = 20) -> None:
+    def __init__(self, database_url: str, max_size: int = 20,
+                 pool_wait: float = POOL_WAIT) -> None:
         self.conninfo = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-        self.pool = AsyncConnectionPool(self.conninfo, min_size=2, max_size=max_size, open=False,
+        self.pool = AsyncConnectionPool(self.conninfo, min_size=min(2, max_size),
+                                        max_size=max_size, open=False,
+                                        timeout=pool_wait,
                                         kwargs={"autocommit": True, **PG_KEEPALIVES})
 
     async def open(self) -> None:
@@ -116,6 +127,9 @@ class FastStore:
             async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(_INSERT, params, prepare=True)
                 return await cur.fetchone()
+        except PoolTimeout:  # an OperationalError too, but nothing was sent: overload
+            log.warning("fastpath.pool_exhausted", execution_id=row["id"])
+            raise Overloaded() from None
         except psycopg.OperationalError as exc:
             # The statement failed or its connection died (a restart, a terminated
             # backend). It ran alone (autocommit), so it committed whole or not at all,
@@ -158,9 +172,10 @@ class FastStore:
         assert got is not None
         if got["project_id"] is None:
             return bool(got["project_exists"]), None
+        run = KeyView.run_of(got["name"])
         return bool(got["project_exists"]), KeyView(
             got["project_id"], canonical(got["scopes"]), got["expires_at"],
-            ephemeral=got["name"].startswith(EXECUTION_KEY_PREFIX))
+            ephemeral=run is not None, execution_id=run)
 
     async def _get(self, project_id: str, function_id: str, execution_id: str
                    ) -> tuple[dict[str, Any], int, datetime] | None:
@@ -213,8 +228,15 @@ class FastStore:
         return f'{{"total":{total},"executions":[{",".join(documents)}]}}'.encode()
 
     async def unmark(self, execution_id: str) -> None:
-        async with self.pool.connection() as conn:
-            await conn.execute(_UNMARK, {"id": execution_id})
+        """Take back the hand-over mark after a failed publish. Best effort: the row is
+        committed either way, and a row still marked is republished by the relay's
+        requeue (``TOCSIN_REQUEUE_AFTER``) once the broker is found not to hold it."""
+        try:
+            async with self.pool.connection() as conn:
+                await conn.execute(_UNMARK, {"id": execution_id})
+        except Exception as exc:  # never a 500 for a row that stands
+            log.warning("publish.unmark_failed", execution_id=execution_id,
+                        error=first_line(exc))
 
 
 async def _guarded(read: Awaitable[T]) -> T | None:
@@ -224,6 +246,8 @@ async def _guarded(read: Awaitable[T]) -> T | None:
     that fails this way is not retried, since it may have committed."""
     try:
         return await read
+    except PoolTimeout:
+        raise Overloaded() from None
     except psycopg.OperationalError as exc:
         log.warning("fastpath.read_failed", error=first_line(exc))
         return None

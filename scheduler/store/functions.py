@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, literal, select
 from sqlalchemy.orm import Session
 
 from scheduler import intervals
+from scheduler.causes import Cause
 from scheduler.errors import FunctionAlreadyExists, ScheduleAlreadyExists
 from scheduler.ids import new_id
 from scheduler.policies import Policy
@@ -72,7 +73,7 @@ def named_anywhere(session: Session, function_id: str) -> list[tuple[str, str]]:
 
 
 def create_function(session: Session, project_id: str, function_id: str,
-                    fields: dict[str, Any]) -> Function:
+                    fields: dict[str, Any], cause: Cause | None = None) -> Function:
     if get_function(session, project_id, function_id) is not None:
         raise FunctionAlreadyExists()
     now = db_now(session)
@@ -82,11 +83,12 @@ def create_function(session: Session, project_id: str, function_id: str,
     session.flush()
     sync_default_schedule(session, fn)
     events.set_subscriptions(session, fn)
-    events.function_changed(session, fn, "create")
+    events.function_changed(session, fn, "create", cause)
     return fn
 
 
-def update_function(session: Session, fn: Function, fields: dict[str, Any]) -> Function:
+def update_function(session: Session, fn: Function, fields: dict[str, Any],
+                    cause: Cause | None = None) -> Function:
     was_enabled = fn.enabled
     for name, value in fields.items():
         setattr(fn, name, value)
@@ -98,13 +100,13 @@ def update_function(session: Session, fn: Function, fields: dict[str, Any]) -> F
             set_inactive(session, sched, "disabled", not fn.enabled)
     if "events" in fields:
         events.set_subscriptions(session, fn)
-    events.function_changed(session, fn, "update")
+    events.function_changed(session, fn, "update", cause)
     return fn
 
 
-def delete_function(session: Session, fn: Function) -> None:
+def delete_function(session: Session, fn: Function, cause: Cause | None = None) -> None:
     """One transaction: its schedules and pending one-shots go with it."""
-    events.function_changed(session, fn, "delete")
+    events.function_changed(session, fn, "delete", cause)
     session.execute(delete(Execution).where(
         Execution.project_id == fn.project_id, Execution.function_id == fn.id,
         Execution.status == ExecutionStatus.SCHEDULED))

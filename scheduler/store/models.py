@@ -255,6 +255,9 @@ class Execution(Base):
     # one event runs one function once. ``depth``: links in its chain of events.
     event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The function whose run created this one with its own key (``scheduler.causes``):
+    # this run's events never trigger it.
+    origin_function_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
     __table_args__ = (
         _belongs_to_function("fk_executions_function"),

@@ -33,6 +33,13 @@ class KeyView:
     scopes: frozenset[str]
     expires_at: datetime | None
     ephemeral: bool = False  # a run's own key, revoked when the run ends
+    execution_id: str | None = None  # the run whose own key it is
+
+    @staticmethod
+    def run_of(name: str) -> str | None:
+        """The execution a key belongs to, by its name (``execution:<id>``)."""
+        return name.removeprefix(EXECUTION_KEY_PREFIX) if name.startswith(
+            EXECUTION_KEY_PREFIX) else None
 
 
 def ensure_project(session: Session, project_id: str, name: str | None = None) -> Project:
@@ -105,8 +112,9 @@ def find_key(session: Session, secret: str) -> KeyView | None:
     # The lookup is by hash; comparing in constant time keeps it that way end to end.
     if key is None or not hmac.compare_digest(key.secret_hash, digest):
         return None
+    run = KeyView.run_of(key.name)
     return KeyView(key.project_id, canonical(key.scopes), key.expires_at,
-                   ephemeral=key.name.startswith(EXECUTION_KEY_PREFIX))
+                   ephemeral=run is not None, execution_id=run)
 
 
 def has_keys(session: Session, project_id: str) -> bool:

@@ -119,9 +119,10 @@ def test_a_read_reports_as_the_reference_path_does(api, store):
     got = client.get(f"/functions/f/executions/{made['$id']}").json()
     assert {k: got[k] for k in made if k != "$updatedAt"} == {
         k: made[k] for k in made if k != "$updatedAt"}
-    # A waiting run older than its function's timeout and the margin reads as failed.
-    store.scalar("UPDATE executions SET created_at = now() - interval '1 hour' "
-                 "WHERE id = :id RETURNING id", id=made["$id"])
+    # A running run past its deadline and the margin reads as failed.
+    store.scalar("UPDATE executions SET status = 'processing', timeout = 15, "
+                 "deadline_at = now() - interval '1 hour' WHERE id = :id RETURNING id",
+                 id=made["$id"])
     aged = client.get(f"/functions/f/executions/{made['$id']}").json()
     assert aged["status"] == "failed" and "timeout" in aged["errors"]
     assert _served(client, "get") == {"fast": 2, "reference": 0}
@@ -141,8 +142,9 @@ def test_a_key_lists_on_the_event_loop_with_the_reference_answers(api, store):
     client, _ = api
     made = [client.post("/functions/f/executions", json={"async": True}).json()["$id"]
             for _ in range(3)]
-    store.scalar("UPDATE executions SET created_at = now() - interval '1 hour' "
-                 "WHERE id = :id RETURNING id", id=made[0])
+    store.scalar("UPDATE executions SET status = 'processing', timeout = 15, "
+                 "deadline_at = now() - interval '1 hour' WHERE id = :id RETURNING id",
+                 id=made[0])
     status = json.dumps({"method": "equal", "attribute": "status", "values": ["failed"]})
     r = client.get("/functions/f/executions", params={"queries[]": status})
     assert r.status_code == 200, r.text

@@ -216,17 +216,20 @@ def _age(store: Store, eid: str, **fields: Any) -> None:
 
 def test_a_run_past_its_timeout_reads_failed_lists_failed_and_can_be_deleted(wire):
     """Kills the mutations: no override on read; filters on the stored status; the
-    waiting rule judged without the margin; delete refusing an overdue run."""
+    deadline judged without the margin; delete refusing an overdue run; a waiting run
+    reported failed by its age (#29: it would run afterwards)."""
     client, store = wire
     now = store.now()
     ids = {}
     for name in ("stuck", "fresh", "slow", "edge"):
         ids[name] = client.post("/v1/functions/f1/executions",
                                 json={"async": True}).json()["$id"]
-    # waiting since before timeout (10 s) + margin: overdue.
+    # waiting since long before timeout (10 s) + margin: still waiting, it will run.
     _age(store, ids["stuck"], created_at=now - timedelta(seconds=10 + MARGIN + 5))
-    # waiting, within timeout + margin (the margin matters): not overdue.
-    _age(store, ids["edge"], created_at=now - timedelta(seconds=10 + MARGIN - 5))
+    # processing, deadline passed by less than the margin (the margin matters).
+    _age(store, ids["edge"], status="processing", timeout=3,
+         created_at=now - timedelta(minutes=5),
+         deadline_at=now - timedelta(seconds=MARGIN - 5))
     # processing, deadline passed by more than the margin: overdue.
     _age(store, ids["slow"], status="processing", timeout=3,
          created_at=now - timedelta(minutes=5),
@@ -235,24 +238,23 @@ def test_a_run_past_its_timeout_reads_failed_lists_failed_and_can_be_deleted(wir
     def read(eid: str) -> dict:
         return client.get(f"/v1/functions/f1/executions/{eid}").json()
 
-    assert read(ids["stuck"])["status"] == "failed"
-    assert "timed out" in read(ids["stuck"])["errors"]
+    assert read(ids["stuck"])["status"] == "waiting"
     assert read(ids["slow"])["status"] == "failed"
     assert "(3 s)" in read(ids["slow"])["errors"]  # the timeout the run started under
     assert read(ids["fresh"])["status"] == "waiting"
-    assert read(ids["edge"])["status"] == "waiting"
+    assert read(ids["edge"])["status"] == "processing"
     failed = _ids(client, Query.equal("status", "failed"))
-    assert failed == sorted([ids["stuck"], ids["slow"]])
+    assert failed == [ids["slow"]]
     waiting = _ids(client, Query.equal("status", "waiting"))
-    assert waiting == sorted([ids["fresh"], ids["edge"]])
+    assert waiting == sorted([ids["fresh"], ids["stuck"]])
     listed = {e["$id"]: e["status"] for e in
               client.get("/v1/functions/f1/executions").json()["executions"]}
-    assert listed[ids["stuck"]] == "failed" and listed[ids["fresh"]] == "waiting"
+    assert listed[ids["slow"]] == "failed" and listed[ids["stuck"]] == "waiting"
 
-    assert client.delete(f"/v1/functions/f1/executions/{ids['stuck']}").status_code == 204
     assert client.delete(f"/v1/functions/f1/executions/{ids['slow']}").status_code == 204
-    assert_error(client.delete(f"/v1/functions/f1/executions/{ids['edge']}"), 400,
-                 "execution_in_progress")
+    for eid in (ids["stuck"], ids["edge"]):
+        assert_error(client.delete(f"/v1/functions/f1/executions/{eid}"), 400,
+                     "execution_in_progress")
 
 
 # ------------------------------------------------------------------ scopes and project

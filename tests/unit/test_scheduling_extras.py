@@ -141,7 +141,11 @@ def test_the_policies_for_every_state(active):
     cancel = decide(Overlap.CANCEL_OTHER, active, three)
     assert cancel.run == (FIRES[-1],) and cancel.cancel_waiting == (active.waiting > 0)
     buffer = decide(Overlap.BUFFER_ONE, active, one)
-    if active.buffered:
+    assert buffer.release_buffered == (active.buffered > 0 and not (
+        active.waiting or active.processing))
+    if buffer.release_buffered:  # an orphaned hold starts now; the new fire waits for it
+        assert (buffer.run, buffer.buffer) == ((), FIRES[0])
+    elif active.buffered:
         assert (buffer.run, buffer.buffer) == ((), None)  # one waits already
     elif active.waiting or active.processing:
         assert (buffer.run, buffer.buffer) == ((), FIRES[0])

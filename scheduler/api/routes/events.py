@@ -84,8 +84,11 @@ def publish_event(request: Request, payload: dict[str, Any] = Body(...),
         raise errors.invalid_param("eventId", f"Value must be a string of 1 to {MAX_EVENT_ID} "
                                               "characters")
     with transaction(ctx.sessions) as session:
+        cause = caller.cause  # a run's own key: the event carries the run
         emitted = store.emit(session, caller.project_id, name, body, source="api",
-                             event_key=event_id, user_id=user_of(name))
+                             event_key=event_id, user_id=user_of(name),
+                             origin_function_id=cause.function_id if cause else None,
+                             depth=cause.depth if cause else 0)
         assert emitted is not None
         view = store.EventView(emitted.event, [])
         return json_response(event_json(view), 200 if emitted.duplicate else 201)

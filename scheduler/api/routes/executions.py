@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -18,8 +19,11 @@ from scheduler.api.auth import Caller, caller_headers, client_ip, identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.routes.shared import bool_param, load_function
 from scheduler.api.schemas import ERROR_RESPONSES, ErrorBody, ExecutionCreate, execution_json
+from scheduler.causes import too_deep, too_deep_message
 from scheduler.errors import ExecutionNotFound, FunctionNotFound, UserUnauthorized
+from scheduler.ids import new_id
 from scheduler.listspec import ListSpec
+from scheduler.logs import get_logger
 from scheduler.roles import permits
 from scheduler.store import executions as store
 from scheduler.store import functions as functions_store
@@ -28,6 +32,7 @@ from scheduler.store.listing import list_rows
 from scheduler.store.models import Execution, Function
 
 router = APIRouter(tags=["executions"], responses=ERROR_RESPONSES)
+log = get_logger(__name__)
 
 FILTERABLE = {"trigger": str, "status": str, "responseStatusCode": int, "duration": float,
               "requestMethod": str, "requestPath": str, "deploymentId": str, "$id": str,
@@ -51,8 +56,32 @@ class _Created:
 
 
 def _create(functionId: str, request: Request, payload: ExecutionCreate,
-            ctx: Context) -> _Created:
-    """Validate, insert and hand over (in a worker thread: it does blocking I/O)."""
+            ctx: Context, execution_id: str | None = None) -> _Created:
+    """Validate, insert and hand over (in a worker thread: it does blocking I/O).
+
+    ``execution_id``: the id the fast path tried first. If its write committed after
+    all, the primary key refuses this one and the row it wrote is the answer."""
+    try:
+        return _insert(functionId, request, payload, ctx, execution_id)
+    except IntegrityError:
+        if execution_id is None:
+            raise
+        with transaction(ctx.sessions) as session:
+            existing = session.get(Execution, execution_id)
+        if existing is None or existing.function_id != functionId:
+            raise
+        log.info("execution.created_once", execution_id=execution_id)
+        created = _Created(existing, private=True, sync=existing.sync,
+                           scheduled=existing.scheduled_at is not None)
+    if not created.scheduled:  # it may never have reached the broker: again is harmless
+        if created.sync:
+            ctx.results.expect(execution_id)
+        enqueue.hand_over(ctx.sessions, ctx.publisher, execution_id)
+    return created
+
+
+def _insert(functionId: str, request: Request, payload: ExecutionCreate,
+            ctx: Context, execution_id: str | None) -> _Created:
     caller = identify(request, ctx)
     if caller.is_key:
         caller.require("executions.write")
@@ -69,11 +98,18 @@ def _create(functionId: str, request: Request, payload: ExecutionCreate,
                 raise errors.missing_scope("executions.write", caller.role)
             raise UserUnauthorized()
         sync = not spec.asynchronous
+        cause = caller.cause
+        depth = cause.next_depth if cause else 0
+        if too_deep(depth, ctx.settings.event_max_depth):
+            raise errors.ApiError(400, "general_argument_invalid",
+                                  too_deep_message(depth, ctx.settings.event_max_depth))
         execution = enqueue.create(session, enqueue.Request(
             project_id=caller.project_id, function_id=fn.id, method=spec.method,
             path=spec.path, body=spec.body,
             headers={**spec.headers, **caller_headers(caller, client_ip(request))},
-            scheduled_at=spec.scheduled_at, sync=sync, user_id=caller.user_id), now)
+            scheduled_at=spec.scheduled_at, sync=sync, user_id=caller.user_id,
+            execution_id=execution_id, depth=depth,
+            origin_function_id=cause.function_id if cause else None), now)
     scheduled = spec.scheduled_at is not None
     if not scheduled:
         if sync:
@@ -96,22 +132,27 @@ async def create_execution(functionId: str, request: Request,
                            payload: ExecutionCreate | None = Body(None),
                            ctx: Context = Depends(get_context)) -> JSONResponse:
     payload = payload or ExecutionCreate()
+    execution_id = new_id()  # both paths write under it: one row, whichever commits
     if payload.async_:
-        fast = await ctx.fast.create(functionId, request, payload, ctx) if ctx.fast else None
+        fast = (await ctx.fast.create(functionId, request, payload, ctx, execution_id)
+                if ctx.fast else None)
         if fast is not None:
             metrics.API_PATHS.labels("create", "fast").inc()
             return json_response(fast, 202)
-        created = await run_in_threadpool(_create, functionId, request, payload, ctx)
+        created = await run_in_threadpool(_create, functionId, request, payload, ctx,
+                                          execution_id)
         metrics.API_PATHS.labels("create", "reference").inc()
         return json_response(created.json(), 202)
     # A synchronous call holds a slot (never a thread) while it waits; the slot is
     # taken before the row exists, so a 429 leaves nothing behind.
     with ctx.sync_gate.slot(request.headers.get("x-appwrite-project", "")):
-        fast = await ctx.fast.insert(functionId, request, payload, ctx) if ctx.fast else None
+        fast = (await ctx.fast.insert(functionId, request, payload, ctx, execution_id)
+                if ctx.fast else None)
         if fast is not None:
             created = _Created(fast, private=True, sync=True, scheduled=False)
         else:
-            created = await run_in_threadpool(_create, functionId, request, payload, ctx)
+            created = await run_in_threadpool(_create, functionId, request, payload, ctx,
+                                              execution_id)
             if created.scheduled:
                 return json_response(created.json(), 202)
         metrics.API_PATHS.labels("create", "reference" if fast is None else "fast").inc()

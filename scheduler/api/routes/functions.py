@@ -43,7 +43,8 @@ def create_function(request: Request, payload: FunctionWrite = Body(...),
     fields = validate.function_fields(data, ctx.settings.entrypoint_prefixes)
     validate.schedule_or_interval(fields.get("schedule", ""), fields.get("interval", 0))
     with transaction(ctx.sessions) as session:
-        fn = store.create_function(session, caller.project_id, function_id, fields)
+        fn = store.create_function(session, caller.project_id, function_id, fields,
+                                   caller.cause)
     return function_json(fn)
 
 
@@ -95,7 +96,7 @@ def update_function(functionId: str, request: Request, payload: FunctionWrite = 
         fn = load_function(session, caller.project_id, functionId, lock=True)
         validate.schedule_or_interval(fields.get("schedule", fn.schedule),
                                       fields.get("interval", fn.interval))
-        fn = store.update_function(session, fn, fields)
+        fn = store.update_function(session, fn, fields, caller.cause)
         return function_json(fn, variables.all_of(session, caller.project_id, [fn.id]))
 
 
@@ -106,5 +107,5 @@ def delete_function(functionId: str, request: Request,
     caller.require("functions.write")
     with transaction(ctx.sessions) as session:
         fn = load_function(session, caller.project_id, functionId, lock=True)
-        store.delete_function(session, fn)
+        store.delete_function(session, fn, caller.cause)
     return Response(status_code=204, media_type="text/plain")
