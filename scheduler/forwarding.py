@@ -6,6 +6,9 @@
   extended as a proxy extends them.
 * Outbound: the function's headers minus hop-by-hop and framing ones (the server
   frames the body it sends).
+* Credentials (``CREDENTIALS``: ``Authorization``, ``Cookie``, a user's JWT) are split
+  off (``split_credentials``): the run gets them in memory, its row never holds them.
+  ``x-tocsin-*`` headers are Tocsin's to set (the scheduled time) and are dropped.
 * Bodies are bytes end to end; one that is not UTF-8 text (or holds NUL, which a
   PostgreSQL text column refuses) is kept base64-encoded on the execution row.
 """
@@ -20,6 +23,9 @@ HOP_BY_HOP = frozenset({
     "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
 })
 FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+# What a run is handed but its row never keeps (at rest it could be replayed).
+CREDENTIALS = frozenset({"authorization", "cookie", "x-appwrite-user-jwt"})
+RESERVED_PREFIXES = ("x-appwrite-", "x-tocsin-")  # set by Tocsin only
 MAX_BODY = 10 * 1024 * 1024  # Appwrite's limit on an execution's body
 HOST_SUFFIX_SEP = "."
 
@@ -32,7 +38,7 @@ def inbound_headers(raw: Iterable[tuple[str, str]], client_ip: str, scheme: str,
     named = {t.strip().lower() for k, v in pairs if k == "connection" for t in v.split(",")}
     out: dict[str, str] = {}
     for name, value in pairs:
-        if name in HOP_BY_HOP or name in named or name.startswith("x-appwrite-"):
+        if name in HOP_BY_HOP or name in named or name.startswith(RESERVED_PREFIXES):
             continue
         out[name] = f"{out[name]}, {value}" if name in out else value
     if client_ip:
@@ -47,6 +53,13 @@ def inbound_headers(raw: Iterable[tuple[str, str]], client_ip: str, scheme: str,
     if "host" in out:
         out.setdefault("x-forwarded-host", out["host"])
     return out
+
+
+def split_credentials(headers: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(headers the row may keep, credentials the run gets only in memory)."""
+    kept = {k: v for k, v in headers.items() if k.lower() not in CREDENTIALS}
+    secret = {k.lower(): v for k, v in headers.items() if k.lower() in CREDENTIALS}
+    return kept, secret
 
 
 def outbound_headers(headers: Iterable[dict[str, str]]) -> list[tuple[str, str]]:

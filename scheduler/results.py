@@ -12,6 +12,10 @@ Rules:
 * Waiting never holds a thread: the API awaits results on an asyncio client.
 * A result nobody waits for is dropped (in-process) or expires after
   ``RESULT_TTL`` (Redis); memory does not grow with abandoned calls.
+* A synchronous run's credentials (the caller's ``Authorization``, ``Cookie``, a
+  user's JWT) travel beside it the same way, never in its row: ``stash`` before the
+  hand-over, ``take_stash`` once by the worker that claimed it (gone after, or after
+  ``RESULT_TTL``). A broker restart loses them with the caller's wait.
 """
 
 from __future__ import annotations
@@ -39,6 +43,13 @@ class ResultChannel(Protocol):
 
     async def wait_async(self, execution_id: str, timeout: float) -> dict[str, Any] | None: ...
 
+    def stash(self, execution_id: str, secrets: dict[str, str]) -> None:
+        """Hold a run's credentials for its worker (never written to the database)."""
+
+    def take_stash(self, execution_id: str) -> dict[str, str]:
+        """The run's credentials, once; {} when there are none (or they expired)."""
+        ...
+
 
 class RedisResults:
     def __init__(self, url: str) -> None:
@@ -63,6 +74,15 @@ class RedisResults:
         pipe.rpush(key, json.dumps(payload))
         pipe.expire(key, RESULT_TTL)
         pipe.execute()
+
+    def stash(self, execution_id: str, secrets: dict[str, str]) -> None:
+        if secrets:
+            self._redis.set(f"tocsin:secret:{execution_id}", json.dumps(secrets),
+                            ex=RESULT_TTL)
+
+    def take_stash(self, execution_id: str) -> dict[str, str]:
+        got = self._redis.getdel(f"tocsin:secret:{execution_id}")
+        return dict(json.loads(got)) if got else {}
 
     def wait(self, execution_id: str, timeout: float) -> dict[str, Any] | None:
         import redis
@@ -107,6 +127,21 @@ class LocalResults:
         self._slots: dict[str, list[Any]] = {}
         self._events: dict[str, threading.Event] = {}
         self._waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = {}
+        self._secrets: dict[str, tuple[float, dict[str, str]]] = {}
+
+    def stash(self, execution_id: str, secrets: dict[str, str]) -> None:
+        if not secrets:
+            return
+        now = time.monotonic()
+        with self._lock:
+            for eid in [e for e, (deadline, _) in self._secrets.items() if deadline < now]:
+                del self._secrets[eid]
+            self._secrets[execution_id] = (now + RESULT_TTL, dict(secrets))
+
+    def take_stash(self, execution_id: str) -> dict[str, str]:
+        with self._lock:
+            got = self._secrets.pop(execution_id, None)
+        return got[1] if got and got[0] >= time.monotonic() else {}
 
     def expect(self, execution_id: str) -> None:
         with self._lock:

@@ -69,8 +69,14 @@ def _forget_held(execution_id: str) -> None:
 
 
 def request_headers(headers: dict[str, str], execution_id: str, trigger: str,
-                    scheduled_for: str | None) -> dict[str, str]:
-    out = {k.lower(): str(v) for k, v in (headers or {}).items()}
+                    scheduled_for: str | None,
+                    secrets: dict[str, str] | None = None) -> dict[str, str]:
+    """What the function sees: the stored headers (never an ``x-tocsin-*`` one a row
+    from before the rule may hold), the run's credentials handed over in memory, and
+    Tocsin's own."""
+    out = {k.lower(): str(v) for k, v in (headers or {}).items()
+           if not k.lower().startswith("x-tocsin-")}
+    out.update(secrets or {})
     out["x-appwrite-trigger"] = trigger
     out["x-appwrite-execution-id"] = execution_id
     if scheduled_for:
@@ -180,7 +186,9 @@ def run_execution(execution_id: str) -> str | None:
                                  "body": "", "headers": [], "logs": "", "errors": DISABLED_ERROR,
                                  "duration": 0.0})
         return ExecutionStatus.FAILED
-    headers = request_headers(ex.request_headers, ex.id, ex.trigger, iso(ex.scheduled_for))
+    secrets = results.take_stash(ex.id) if ex.sync else {}
+    headers = request_headers(ex.request_headers, ex.id, ex.trigger, iso(ex.scheduled_for),
+                              secrets)
     if got.key:  # callers can never send x-appwrite-* headers: this one is ours
         headers["x-appwrite-key"] = got.key
     body = (base64.b64decode(ex.request_body) if ex.request_body_base64

@@ -19,6 +19,7 @@ from scheduler.api.cors import Cors
 from scheduler.api.domains import Domains
 from scheduler.api.errors import ApiError, envelope
 from scheduler.api.fastpath import FastPath
+from scheduler.api.hosts import ApiHosts
 from scheduler.api.keycache import KeyCache
 from scheduler.api.limits import SyncGate
 from scheduler.api.routes import (
@@ -85,7 +86,8 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
                   publisher=publisher or make_publisher(settings.broker_url),
                   results=results or make_results(settings.result_backend_url),
                   sync_gate=SyncGate(settings.sync_concurrency),
-                  verifier=Verifier(settings), keys=KeyCache(settings.key_cache_seconds))
+                  verifier=Verifier(settings), keys=KeyCache(settings.key_cache_seconds),
+                  hosts=ApiHosts(settings.api_host_names))
 
     if publisher is None and FastPath.usable(settings):
         ctx.fast = FastPath(settings)
@@ -95,6 +97,11 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
         bootstrap(ctx)
         if ctx.fast is not None:
             await ctx.fast.open()
+        if not settings.is_sqlite and not settings.api_host_names:
+            log.warning("api.hosts_unset", detail=(
+                "neither TOCSIN_API_HOSTS nor TOCSIN_PUBLIC_URL is set: the API's own host "
+                "names are learned from requests, so a function domain rule could take "
+                "one before it is first used; set TOCSIN_API_HOSTS"))
         if settle_heap:
             heap.settle()
         yield

@@ -74,6 +74,7 @@ def identify(request: Request, ctx: Context) -> Caller:
         return as_user(project, request.headers.get("x-appwrite-jwt", ""), ctx)
     if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
         raise errors.key_expired()
+    ctx.hosts.learn(request.headers.get("host", ""))  # a real API call came in on it
     cause = None
     if key.execution_id is not None:  # a run's own key: never cached, read each time
         with transaction(ctx.sessions) as session:

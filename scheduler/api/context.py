@@ -9,6 +9,7 @@ from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from scheduler.api.hosts import ApiHosts
 from scheduler.api.keycache import KeyCache
 from scheduler.api.limits import SyncGate
 from scheduler.api.users import Verifier
@@ -27,6 +28,7 @@ class Context:
     sync_gate: SyncGate
     verifier: Verifier
     keys: KeyCache
+    hosts: ApiHosts
     fast: Any = None  # FastPath on PostgreSQL + Redis with the process's own publisher
 
 

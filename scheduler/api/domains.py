@@ -7,7 +7,8 @@ Three ways to name the function, all on the API's own port:
 * the path form, for local use without DNS: ``/v1/run/<functionId>/<path>``.
 
 Any other host is the API, unless ``TOCSIN_API_HOSTS`` lists the API's hosts: then
-it is 404 ``router_host_not_found``. The request becomes a synchronous execution
+it is 404 ``router_host_not_found``. A host the API is known to be served on
+(``api.hosts``) is the API's even if a rule names it. The request becomes a synchronous execution
 (trigger ``http``) whose method, path and query, headers and raw body the function
 sees; its status, headers and body are the answer. A guest unless it carries
 ``x-appwrite-user-jwt``; the function's ``execute`` roles decide.
@@ -66,7 +67,7 @@ class Domains:
         self.ctx = ctx
         settings = ctx.settings
         self.functions_domain = settings.functions_domain.lower().strip(".")
-        self.api_hosts = settings.api_host_names
+        self.api_hosts = ctx.hosts
         self.api_hosts_listed = bool(settings.api_hosts.strip())
         self._seen: dict[str, tuple[float, tuple[str, str] | None]] = {}
 
@@ -99,7 +100,7 @@ class Domains:
             if not label:
                 raise RouterHostNotFound()
             return Target(label, None, full)
-        if not host or _is_address(host) or host == "localhost" or host in self.api_hosts:
+        if not host or _is_address(host) or host == "localhost" or self.api_hosts.is_api(host):
             return None
         rule = await self._cached(host)
         if rule is None:
@@ -162,6 +163,7 @@ class Domains:
         forwarded = forwarding.inbound_headers(headers, client[0] if client else "",
                                                scope.get("scheme", "http"))
         forwarded.update(caller_headers(caller, ""))  # the client IP is forwarding's
+        kept, secret = forwarding.split_credentials(forwarded)
         text, encoded = forwarding.store_body(body)
         with transaction(self.ctx.sessions) as session:
             fn = functions_store.get_function(session, project_id, function_id)
@@ -170,9 +172,10 @@ class Domains:
             _authorize(caller, fn.execute)
             execution = enqueue.create(session, enqueue.Request(
                 project_id=project_id, function_id=fn.id, method=scope["method"], path=path,
-                headers=forwarded, body=text, body_base64=encoded, trigger=Trigger.HTTP,
+                headers=kept, body=text, body_base64=encoded, trigger=Trigger.HTTP,
                 sync=True, user_id=caller.user_id))
         self.ctx.results.expect(execution.id)
+        self.ctx.results.stash(execution.id, secret)  # in memory only, never the row
         enqueue.hand_over(self.ctx.sessions, self.ctx.publisher, execution.id)
         log.info("domain.executed", execution_id=execution.id, function_id=function_id,
                  project_id=project_id, user=caller.user_id or "")

@@ -88,6 +88,7 @@ class FastPath:
                 or scope not in key.scopes
                 or (key.expires_at is not None and key.expires_at <= datetime.now(UTC))):
             return None
+        ctx.hosts.learn(request.headers.get("host", ""))  # a real API call came in on it
         return Caller(project, key.scopes, "applications")
 
     async def create(self, function_id: str, request: Request, payload: ExecutionCreate,

@@ -120,6 +120,9 @@ def check_headers(headers: dict[str, Any]) -> dict[str, str]:
         if not _HEADER_KEY.match(key) or key.lower().startswith("x-appwrite") \
                 or "\x00" in text:
             raise ApiError(400, "general_argument_invalid", HEADERS_RULE)
+        if key.lower().startswith("x-tocsin-"):  # x-tocsin-scheduled-for is the fire's
+            raise invalid_param("headers", f"'{key}' is set by Tocsin, not the caller "
+                                           "(refused: every x-tocsin-* header)")
         if key.lower() in httprules.REFUSED_HEADERS:
             raise invalid_param("headers", f"'{key}' is set by the transport, not the caller "
                                            "(refused: Host, Content-Length, Transfer-Encoding, "

@@ -271,3 +271,48 @@ def test_the_node_sdks_set_jwt_executes_as_that_user(stack, node_sdk):  # noqa: 
     assert json.loads(headers["x-seen"])["headers"]["x-appwrite-user-id"] == "nina"
     refused = run(token("otto"))["error"]
     assert (refused["code"], refused["type"]) == (401, "user_unauthorized")
+
+
+def test_a_rule_cannot_take_a_host_the_api_is_served_on(stack):
+    """#29 item 6. Kills rules judged by the settings alone: with neither
+    TOCSIN_API_HOSTS nor TOCSIN_PUBLIC_URL set, a key with rules.write took the host
+    every project called the API on, and its function then ran every project's calls
+    (Authorization headers and all)."""
+    stack.function("grabber")
+    r = stack.api.get("/v1/functions", headers={"Host": "api.tocsin.test"})
+    assert r.status_code == 200  # a key-bearing API call came in on this host
+    for host, via in (("api.tocsin.test", "127.0.0.1"),  # learned from that call
+                      ("admin.tocsin.test", "admin.tocsin.test")):  # this very request
+        taken = stack.api.post("/v1/proxy/rules/function", headers={"Host": via},
+                               json={"domain": host, "functionId": "grabber"})
+        assert (taken.status_code, taken.json()["type"]) == (400, "general_argument_invalid")
+        assert "reserved" in taken.json()["message"]
+    r = stack.api.get("/v1/functions/grabber", headers={"Host": "api.tocsin.test"})
+    assert (r.status_code, r.json()["$id"]) == (200, "grabber")  # still the API
+
+
+def test_credentials_reach_the_run_but_never_its_row(stack, pg_url_session):
+    """#29 item 11. Kills storing a domain request's Authorization and Cookie on the
+    run (readable at rest until claimed, and after) and passing on a caller's
+    x-tocsin-scheduled-for (a forged fire time)."""
+    stack.function("vault")
+    r = stack.domain("vault.fn.test", "POST", "/", content=b"{}", headers={
+        "Authorization": "Bearer s3cret", "Cookie": "session=abc",
+        "X-Tocsin-Scheduled-For": "2020-01-01T00:00:00+00:00",
+        "x-appwrite-user-jwt": token("carol")})
+    assert r.status_code == 200, r.text
+    headers = seen(r)["headers"]
+    assert (headers["authorization"], headers["cookie"]) == ("Bearer s3cret", "session=abc")
+    assert headers["x-appwrite-user-jwt"] and headers["x-appwrite-user-id"] == "carol"
+    assert "x-tocsin-scheduled-for" not in headers
+    engine = create_engine(pg_url_session)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT request_headers FROM executions "
+                                   "WHERE function_id = 'vault'")).scalar_one()
+    engine.dispose()
+    kept = {k.lower() for k in (json.loads(stored) if isinstance(stored, str) else stored)}
+    assert not kept & {"authorization", "cookie", "x-appwrite-user-jwt",
+                       "x-tocsin-scheduled-for"}
+    refused = stack.api.post("/v1/functions/vault/executions", json={
+        "async": True, "headers": {"X-Tocsin-Scheduled-For": "2020-01-01T00:00:00Z"}})
+    assert (refused.status_code, refused.json()["type"]) == (400, "general_argument_invalid")

@@ -68,3 +68,9 @@ def test_dockerfile_is_slim_non_root_and_copies_what_exists() -> None:
         if ln.startswith("COPY ") and "--from" not in ln:
             for src in ln.split()[1:-1]:
                 assert (ROOT / src).exists(), src
+
+
+def test_compose_names_the_api_hosts_no_function_domain_may_take() -> None:
+    """#29: with neither setting, a project's rule could capture the API's own host."""
+    env = compose()["services"]["api"]["environment"]
+    assert env["TOCSIN_API_HOSTS"] and env["TOCSIN_PUBLIC_URL"]

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scheduler import forwarding
 from scheduler.forwarding import (
     generated_label,
     host_name,
@@ -88,3 +89,14 @@ def test_a_generated_domain_names_one_label(host, label):
 
 def test_no_functions_domain_names_nothing():
     assert generated_label("echo.fn.test", "") is None
+
+
+def test_credentials_are_split_off_and_tocsins_own_headers_never_pass_inbound():
+    """#29 item 11: what a run gets in memory only, and a forged fire time dropped."""
+    inbound = forwarding.inbound_headers(
+        [("Authorization", "Bearer t"), ("Cookie", "a=1"), ("X-Tocsin-Scheduled-For", "x"),
+         ("X-Other", "1")], "10.0.0.1", "https")
+    assert "x-tocsin-scheduled-for" not in inbound
+    kept, secret = forwarding.split_credentials({**inbound, "x-appwrite-user-jwt": "j"})
+    assert secret == {"authorization": "Bearer t", "cookie": "a=1", "x-appwrite-user-jwt": "j"}
+    assert not set(kept) & forwarding.CREDENTIALS and kept["x-other"] == "1"

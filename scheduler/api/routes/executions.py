@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from scheduler import enqueue, metrics
+from scheduler import enqueue, forwarding, metrics
 from scheduler.api import errors, queries, validate
 from scheduler.api.app_response import JSON_TYPE, json_response
 from scheduler.api.auth import Caller, caller_headers, client_ip, identify
@@ -103,10 +103,13 @@ def _insert(functionId: str, request: Request, payload: ExecutionCreate,
         if too_deep(depth, ctx.settings.event_max_depth):
             raise errors.ApiError(400, "general_argument_invalid",
                                   too_deep_message(depth, ctx.settings.event_max_depth))
+        who = caller_headers(caller, client_ip(request))
+        secret: dict[str, str] = {}
+        if sync:  # the user's token goes to the run in memory (an async one waits at rest)
+            who, secret = forwarding.split_credentials(who)
         execution = enqueue.create(session, enqueue.Request(
             project_id=caller.project_id, function_id=fn.id, method=spec.method,
-            path=spec.path, body=spec.body,
-            headers={**spec.headers, **caller_headers(caller, client_ip(request))},
+            path=spec.path, body=spec.body, headers={**spec.headers, **who},
             scheduled_at=spec.scheduled_at, sync=sync, user_id=caller.user_id,
             execution_id=execution_id, depth=depth,
             origin_function_id=cause.function_id if cause else None), now)
@@ -114,6 +117,7 @@ def _insert(functionId: str, request: Request, payload: ExecutionCreate,
     if not scheduled:
         if sync:
             ctx.results.expect(execution.id)
+            ctx.results.stash(execution.id, secret)
         enqueue.hand_over(ctx.sessions, ctx.publisher, execution.id)
     return _Created(execution, caller.is_key, sync, scheduled)
 

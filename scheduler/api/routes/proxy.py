@@ -44,11 +44,10 @@ def domain(value: Any) -> str:
 
 def reserved(name: str, ctx: Context) -> None:
     """A rule cannot take the API's own host (it would capture every project's API
-    calls) nor a name under the generated functions domain."""
-    settings = ctx.settings
-    under = settings.functions_domain.lower().strip(".")
-    if name in settings.api_host_names or (under and (name == under
-                                                      or name.endswith("." + under))):
+    calls: configured, or learned from key-bearing requests, this one included:
+    ``api.hosts``) nor a name under the generated functions domain."""
+    under = ctx.settings.functions_domain.lower().strip(".")
+    if ctx.hosts.is_api(name) or (under and (name == under or name.endswith("." + under))):
         raise errors.invalid_param("domain", f"{name} is reserved: it is the API's own host "
                                              "or under TOCSIN_FUNCTIONS_DOMAIN")
 
