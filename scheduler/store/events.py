@@ -37,6 +37,7 @@ from scheduler.store.models import Event, EventSubscription, Execution, Function
 from scheduler.store.schedules import notify_wakeup
 
 SOURCES = ("tocsin", "api", "webhook")
+WEBHOOK_USER_HEADER = "x-appwrite-webhook-user-id"
 STOPPED_DEPTH = "depth"
 _CHUNK = 500  # names per IN (...): well inside SQLite's bound-parameter limit
 
@@ -225,8 +226,9 @@ def fan_out(session: Session, now: datetime, epoch: int, limit: int,
             result.stopped += 1
             continue
         headers = {"content-type": "application/json", "x-appwrite-event": event.name}
-        if event.user_id:
-            headers["x-appwrite-user-id"] = event.user_id
+        if event.user_id:  # a webhook's is what its sender claims, never a verified user
+            headers[WEBHOOK_USER_HEADER if event.source == "webhook"
+                    else "x-appwrite-user-id"] = event.user_id
         for function_id in sorted(functions):
             execution = Execution(
                 id=new_id(), project_id=event.project_id, function_id=function_id,

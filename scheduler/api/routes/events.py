@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -22,10 +23,10 @@ from scheduler.api.app_response import json_response
 from scheduler.api.auth import identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.schemas import ERROR_RESPONSES
-from scheduler.errors import EventNameError, ProjectNotFound
+from scheduler.errors import EventNameError
 from scheduler.eventnames import check_name, check_pattern, most_specific, user_of
 from scheduler.store import events as store
-from scheduler.store.db import transaction
+from scheduler.store.db import db_now, transaction
 from scheduler.store.projects import project_exists, webhook_key
 from scheduler.timerules import iso
 
@@ -122,12 +123,33 @@ async def appwrite_webhook(projectId: str, request: Request,
     return await run_in_threadpool(_accept_webhook, projectId, request, body, ctx)
 
 
+STALE_WEBHOOK = "The webhook's document was last updated more than {days} days ago: " \
+    "a delivery that old is refused as a replay."
+
+
+def _stale(data: Any, now: datetime, days: int) -> bool:
+    """The delivery's document is older than events are remembered (``days``), so a
+    replay of it could no longer be recognised by its signature."""
+    stamp = data.get("$updatedAt") or data.get("$createdAt") if isinstance(data, dict) else None
+    if days <= 0 or not isinstance(stamp, str):
+        return False
+    try:
+        at = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)) < now - timedelta(days=days)
+
+
 def _accept_webhook(project_id: str, request: Request, body: bytes,
                     ctx: Context) -> JSONResponse:
+    """Appwrite signs the URL and the body only. So: the signature is checked before
+    anything about the project is told (an unknown project is the same 401); a
+    delivery is recorded once per signature (``event_key``), so a captured one replayed,
+    with the same or other event names, records nothing new; the user id header is
+    passed on as ``x-appwrite-webhook-user-id``, never as a verified user."""
     with transaction(ctx.sessions) as session:
-        if not project_exists(session, project_id):
-            raise ProjectNotFound()
-        secret = webhook_key(session, project_id)
+        secret = webhook_key(session, project_id) if project_exists(session, project_id) \
+            else None
     signature = request.headers.get("x-appwrite-webhook-signature", "")
     if not secret or not signature or not _valid_signature(
             secret, _signed_urls(request, ctx), body, signature):
@@ -151,11 +173,17 @@ def _accept_webhook(project_id: str, request: Request, body: bytes,
         raise errors.invalid_param("X-Appwrite-Webhook-Events", exc.message) from None
     name = most_specific(names)
     user_id = request.headers.get("x-appwrite-webhook-user-id", "")[:64] or user_of(name)
+    delivery = "webhook:" + hashlib.sha256(signature.encode()).hexdigest()[:48]
     with transaction(ctx.sessions) as session:
+        if _stale(data, db_now(session), ctx.settings.retention_days):
+            raise errors.invalid_param("payload", STALE_WEBHOOK.format(
+                days=ctx.settings.retention_days))
         emitted = store.emit(session, project_id, name, _payload_text(data),
-                             source="webhook", names=names, user_id=user_id)
+                             source="webhook", names=names, user_id=user_id,
+                             event_key=delivery)
         assert emitted is not None
-        return json_response(event_json(store.EventView(emitted.event, [])), 202)
+        return json_response(event_json(store.EventView(emitted.event, [])),
+                             200 if emitted.duplicate else 202)
 
 
 @router.get("/scheduler/events")
