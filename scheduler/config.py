@@ -98,7 +98,12 @@ class Settings(BaseSettings):
         default=None, description="HS256 secret that signs users' JWTs (X-Appwrite-JWT).")
     jwks_url: str | None = Field(
         default=None, description="JWKS of an OIDC provider (RS256/ES256 user JWTs).")
-    jwt_audience: str | None = Field(default=None, description="Required JWT `aud`, if set.")
+    jwt_audience: str | None = Field(
+        default=None, description="Required JWT `aud`, if set; `{project}` in it stands for "
+                                  "the request's project (e.g. `tocsin:{project}`).")
+    jwt_claim_project: str | None = Field(
+        default=None, description="A JWT claim that must equal the request's project id, "
+                                  "if set.")
     jwt_issuer: str | None = Field(default=None, description="Required JWT `iss`, if set.")
     jwt_claim_user: str = Field(default="sub", description="Claim holding the user id.")
     jwt_claim_verified: str = Field(

@@ -86,7 +86,7 @@ def as_user(project: str, token: str, ctx: Context) -> Caller:
     """A guest without a token; with one, the user it names (or 401 user_jwt_invalid)."""
     if not token:
         return Caller(project, frozenset(), "guests")
-    return Caller(project, USER_SCOPES, "users", ctx.verifier.identify(token), token)
+    return Caller(project, USER_SCOPES, "users", ctx.verifier.identify(token, project), token)
 
 
 def client_ip(request: Request) -> str:

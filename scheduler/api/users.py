@@ -4,6 +4,11 @@ Tocsin keeps no accounts. ``X-Appwrite-JWT`` (client SDKs' ``setJWT``) and
 ``x-appwrite-user-jwt`` (function domains) carry a token signed with
 ``TOCSIN_JWT_SECRET`` (HS256) or by a key of ``TOCSIN_JWKS_URL`` (RS256/ES256, any
 OIDC provider); expiry is required, and audience and issuer are checked when set.
+
+A token is bound to a project by ``TOCSIN_JWT_AUDIENCE`` with ``{project}`` in it (the
+``aud`` must name the request's project) or by ``TOCSIN_JWT_CLAIM_PROJECT`` (that claim
+must equal it). With neither, one provider's user is a user in every project that
+admits users: fine for one application, wrong for several tenants.
 Whatever is wrong with a token, the answer is 401 ``user_jwt_invalid``, never a 500;
 the reason goes to the log only.
 """
@@ -31,6 +36,7 @@ class Verifier:
     def __init__(self, settings: Settings) -> None:
         self.secret = settings.jwt_secret
         self.audience = settings.jwt_audience
+        self.project_claim = settings.jwt_claim_project
         self.issuer = settings.jwt_issuer
         self.jwks = (jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300,
                                      timeout=5) if settings.jwks_url else None)
@@ -40,11 +46,15 @@ class Verifier:
                            if n.strip()),
             teams=settings.jwt_claim_teams, labels=settings.jwt_claim_labels)
 
-    def identify(self, token: str) -> Identity:
-        """The user ``token`` names; UserJwtInvalid for anything short of that.
-        Blocking (a JWKS fetch): call it from a worker thread."""
+    def identify(self, token: str, project: str) -> Identity:
+        """The user ``token`` names in ``project``; UserJwtInvalid for anything short of
+        that. Blocking (a JWKS fetch): call it from a worker thread."""
         try:
-            identity = identity_from_claims(self._claims(token), self.names)
+            claims = self._claims(token, project)
+            if self.project_claim and claims.get(self.project_claim) != project:
+                raise ValueError(f"claim '{self.project_claim}' does not name project "
+                                 f"{project}")
+            identity = identity_from_claims(claims, self.names)
         except (jwt.PyJWTError, ValueError) as exc:
             log.info("user.jwt_invalid", reason=first_line(exc))
             raise UserJwtInvalid() from None
@@ -53,7 +63,7 @@ class Verifier:
             raise UserJwtInvalid()
         return identity
 
-    def _claims(self, token: str) -> dict[str, object]:
+    def _claims(self, token: str, project: str) -> dict[str, object]:
         algorithm = jwt.get_unverified_header(token).get("alg", "")
         if algorithm in SHARED and self.secret:
             key: Any = self.secret
@@ -64,7 +74,9 @@ class Verifier:
         else:
             raise ValueError(f"no configured key signs '{algorithm}' tokens "
                              "(set TOCSIN_JWT_SECRET or TOCSIN_JWKS_URL)")
+        audience = (self.audience.replace("{project}", project)
+                    if self.audience is not None else None)
         claims: dict[str, object] = jwt.decode(
-            token, key, algorithms=list(allowed), audience=self.audience, issuer=self.issuer,
-            options={"require": ["exp"], "verify_aud": self.audience is not None})
+            token, key, algorithms=list(allowed), audience=audience, issuer=self.issuer,
+            options={"require": ["exp"], "verify_aud": audience is not None})
         return claims

@@ -131,3 +131,37 @@ def test_a_rule_cannot_take_the_apis_own_host(client):
             assert "reserved" in r.json()["message"]
         else:
             assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("binding", ["audience", "claim"])
+def test_a_token_can_be_bound_to_its_project(pg_url, broker_url, store, binding):
+    """#29 item 9. Kills verifying a token without its project: with no audience set, a
+    user of project A's application was a user in every project."""
+    from scheduler.store.db import transaction
+    from scheduler.store.projects import add_key, ensure_project
+
+    secret = "per-project-jwt-secret-0123456789abcdef"
+    bound = ({"jwt_audience": "tocsin:{project}"} if binding == "audience"
+             else {"jwt_claim_project": "tenant"})
+    settings = Settings(database_url=pg_url, broker_url=broker_url, bootstrap_project="p1",
+                        bootstrap_key=KEY, jwt_secret=secret, **bound)
+    with transaction(store.sessions) as s:
+        ensure_project(s, "p2")
+        add_key(s, "p2", "p2-key-0123456789abcdef0123456789", ["functions.write"])
+    with TestClient(create_app(settings, publisher=RedisPublisher(broker_url))) as c:
+        for project, key in (("p1", KEY), ("p2", "p2-key-0123456789abcdef0123456789")):
+            r = c.post("/v1/functions", json={"functionId": "f", "name": "f",
+                                              "runtime": "python-3.12", "execute": ["users"]},
+                       headers={"X-Appwrite-Project": project, "X-Appwrite-Key": key})
+            assert r.status_code == 201, r.text
+        claims = ({"aud": "tocsin:p1"} if binding == "audience" else {"tenant": "p1"})
+        token = jwt.encode({"sub": "alice", "exp": int(time.time()) + 300, **claims}, secret,
+                           algorithm="HS256")
+
+        def run_in(project: str):
+            return c.post("/v1/functions/f/executions", json={"async": True},
+                          headers={"X-Appwrite-Project": project, "X-Appwrite-JWT": token})
+
+        assert run_in("p1").status_code == 202
+        r = run_in("p2")
+        assert (r.status_code, r.json()["type"]) == (401, "user_jwt_invalid")
