@@ -36,6 +36,7 @@ from scheduler.api.routes import (
     schedules,
     variables,
 )
+from scheduler.api.targets import Targets
 from scheduler.api.users import Verifier
 from scheduler.config import Settings
 from scheduler.errors import TocsinError
@@ -82,12 +83,14 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
     # As many connections as concurrent requests commonly need (anyio's thread pool
     # runs up to 40): a request should not queue for a connection at 16 clients.
     engine = make_engine(settings.database_url, pool_size=20)
-    ctx = Context(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
+    sessions = make_sessionmaker(engine)
+    hosts = ApiHosts(settings.api_host_names)
+    ctx = Context(settings=settings, engine=engine, sessions=sessions,
                   publisher=publisher or make_publisher(settings.broker_url),
                   results=results or make_results(settings.result_backend_url),
                   sync_gate=SyncGate(settings.sync_concurrency),
                   verifier=Verifier(settings), keys=KeyCache(settings.key_cache_seconds),
-                  hosts=ApiHosts(settings.api_host_names))
+                  hosts=hosts, targets=Targets(settings, sessions, hosts))
 
     if publisher is None and FastPath.usable(settings):
         ctx.fast = FastPath(settings)

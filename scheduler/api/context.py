@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.api.hosts import ApiHosts
 from scheduler.api.keycache import KeyCache
 from scheduler.api.limits import SyncGate
+from scheduler.api.targets import Targets
 from scheduler.api.users import Verifier
 from scheduler.config import Settings
 from scheduler.publish import Publisher
@@ -29,6 +30,7 @@ class Context:
     verifier: Verifier
     keys: KeyCache
     hosts: ApiHosts
+    targets: Targets
     fast: Any = None  # FastPath on PostgreSQL + Redis with the process's own publisher
 
 

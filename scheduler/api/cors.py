@@ -2,9 +2,13 @@
 
 Allowed origins are ``TOCSIN_CORS_ORIGINS`` (every project) plus each project's
 platforms (``tocsin platforms``, ``PUT /v1/scheduler/platforms``). A preflight
-cannot say which project it is for (browsers send no custom header values with
-it), so it is answered for an origin some project allows; the real request is
-then judged by its own project (``X-Appwrite-Project``, or the domain's function).
+to a function's domain is judged by that function's project (``api.targets``): one
+project's ``*`` must not let other sites send credentialed requests to every
+project's functions. A preflight to the API itself cannot say which project it is
+for (browsers send no custom header values with it), so it is answered for an
+origin some project allows; the real request is then judged by its own project
+(``X-Appwrite-Project``), and the API's callers authenticate with headers a
+cross-site page does not have, never with ambient cookies.
 A disallowed origin gets no CORS headers, so the browser keeps the answer from the
 page, and the request is logged (``cors.refused``).
 """
@@ -19,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from scheduler import origins
 from scheduler.api.asgi import PROJECT_KEY, header
 from scheduler.api.context import Context
+from scheduler.errors import TocsinError
 from scheduler.logs import get_logger
 from scheduler.store.db import transaction
 from scheduler.store.projects import all_platforms
@@ -71,6 +76,7 @@ class Cors:
 
     def __init__(self, app: Any, ctx: Context) -> None:
         self.app = app
+        self.ctx = ctx
         self.origins = Origins(ctx)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -98,9 +104,19 @@ class Cors:
 
         await self.app(scope, receive, marked)
 
+    async def _project_of(self, scope: dict[str, Any]) -> str | None:
+        """The project of the function a request names; None for the API's own
+        requests; "" where no one function answers (only the operator's origins)."""
+        try:
+            target = await self.ctx.targets.target(scope)
+            return None if target is None else (await self.ctx.targets.locate(target))[0]
+        except TocsinError:
+            return ""
+
     async def _preflight(self, scope: dict[str, Any], origin: str, send: Any) -> None:
         headers = [(b"vary", b"Origin"), (b"content-length", b"0")]
-        if await self.origins.allows(origin, None):
+        project = await self._project_of(scope)
+        if await self.origins.allows(origin, project):
             asked = header(scope, b"access-control-request-headers")
             allow = ALLOW_HEADERS + (", " + asked if asked else "")
             headers += [*_allowed(origin),
@@ -108,7 +124,7 @@ class Cors:
                         (b"access-control-allow-headers", allow.encode("latin-1")),
                         (b"access-control-max-age", b"86400")]
         else:
-            _refused(origin, scope, None)
+            _refused(origin, scope, project)
         await send({"type": "http.response.start", "status": 204, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
 

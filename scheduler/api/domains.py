@@ -1,24 +1,14 @@
 """Function domains: any HTTP request to a function's domain runs it synchronously.
 
-Three ways to name the function, all on the API's own port:
-
-* generated: ``Host: <functionId>.<TOCSIN_FUNCTIONS_DOMAIN>``;
-* custom: a Proxy API rule's domain (``POST /v1/proxy/rules/function``);
-* the path form, for local use without DNS: ``/v1/run/<functionId>/<path>``.
-
-Any other host is the API, unless ``TOCSIN_API_HOSTS`` lists the API's hosts: then
-it is 404 ``router_host_not_found``. A host the API is known to be served on
-(``api.hosts``) is the API's even if a rule names it. The request becomes a synchronous execution
-(trigger ``http``) whose method, path and query, headers and raw body the function
-sees; its status, headers and body are the answer. A guest unless it carries
+Which function a request names (generated domain, Proxy API rule, or the path form
+``/v1/run/<functionId>/<path>``) is ``api.targets``' to say. The request becomes a
+synchronous execution (trigger ``http``) whose method, path and query, headers and
+raw body the function sees; its status, headers and body are the answer. A guest unless it carries
 ``x-appwrite-user-jwt``; the function's ``execute`` roles decide.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import time
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -29,18 +19,16 @@ from scheduler.api.asgi import PROJECT_KEY, header
 from scheduler.api.auth import Caller, as_user, caller_headers
 from scheduler.api.context import Context
 from scheduler.api.errors import METHODS, ApiError, envelope
-from scheduler.errors import FunctionNotFound, RouterHostNotFound, TocsinError, UserUnauthorized
+from scheduler.api.targets import Target
+from scheduler.errors import FunctionNotFound, TocsinError, UserUnauthorized
 from scheduler.logs import get_logger
 from scheduler.roles import permits
 from scheduler.states import Trigger
 from scheduler.store import functions as functions_store
-from scheduler.store import proxy as proxy_store
 from scheduler.store.db import transaction
 
 log = get_logger(__name__)
 
-PATH_FORM = "/v1/run/"
-CACHE_SECONDS = 2.0  # how long a domain's answer (function, or none) is reused
 SYNC_TIMEOUT = ApiError(
     408, "function_synchronous_timeout",
     "Synchronous function execution timed out. Use asynchronous execution instead, or "
@@ -50,80 +38,25 @@ NOT_ANY = ("To execute a function through a domain, its execute roles must inclu
            "(x-appwrite-user-jwt) that they grant.")
 
 
-@dataclass(frozen=True)
-class Target:
-    """The function a request names: by id (generated domain, path form) or by rule."""
-
-    function_id: str
-    project_id: str | None  # known from a rule; by id, looked up
-    path: str  # what the function sees: path and query string
-
-
 class Domains:
     """ASGI middleware in front of the API's routes."""
 
     def __init__(self, app: Any, ctx: Context) -> None:
         self.app = app
         self.ctx = ctx
-        settings = ctx.settings
-        self.functions_domain = settings.functions_domain.lower().strip(".")
-        self.api_hosts = ctx.hosts
-        self.api_hosts_listed = bool(settings.api_hosts.strip())
-        self._seen: dict[str, tuple[float, tuple[str, str] | None]] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         try:
-            target = await self._target(scope)
+            target = await self.ctx.targets.target(scope)
             if target is None:
                 await self.app(scope, receive, send)
                 return
             await self._run(target, scope, receive, send)
         except TocsinError as err:
             await _error(err, scope, receive, send)
-
-    # ---------------------------------------------------------------- which function
-
-    async def _target(self, scope: dict[str, Any]) -> Target | None:
-        # The path as sent (percent-escapes intact), then the query string.
-        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        query = scope.get("query_string", b"").decode("latin-1")
-        if path.startswith(PATH_FORM):
-            function_id, _, rest = path[len(PATH_FORM):].partition("/")
-            return Target(function_id, None, _with_query("/" + rest, query))
-        host = forwarding.host_name(header(scope, b"host"))
-        full = _with_query(path, query)
-        label = forwarding.generated_label(host, self.functions_domain)
-        if label is not None:
-            if not label:
-                raise RouterHostNotFound()
-            return Target(label, None, full)
-        if not host or _is_address(host) or host == "localhost" or self.api_hosts.is_api(host):
-            return None
-        rule = await self._cached(host)
-        if rule is None:
-            if self.api_hosts_listed:
-                raise RouterHostNotFound()
-            return None
-        return Target(rule[1], rule[0], full)
-
-    async def _cached(self, host: str) -> tuple[str, str] | None:
-        now = time.monotonic()
-        hit = self._seen.get(host)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        found = await run_in_threadpool(self._rule_of, host)
-        if len(self._seen) > 10_000:  # many hosts probed: start over, never grow
-            self._seen.clear()
-        self._seen[host] = (now + CACHE_SECONDS, found)
-        return found
-
-    def _rule_of(self, host: str) -> tuple[str, str] | None:
-        with transaction(self.ctx.sessions) as session:
-            rule = proxy_store.by_domain(session, host)
-            return (rule.project_id, rule.function_id) if rule else None
 
     # ---------------------------------------------------------------- running it
 
@@ -135,7 +68,7 @@ class Domains:
                            f"Method {method} cannot run a function; allowed: "
                            f"{', '.join(METHODS)}.")
         body = await _read_body(scope, receive)
-        project_id, function_id = await run_in_threadpool(self._locate, target)
+        project_id, function_id = await self.ctx.targets.locate(target)
         scope[PROJECT_KEY] = project_id
         with self.ctx.sync_gate.slot(project_id):
             execution_id = await run_in_threadpool(
@@ -145,15 +78,6 @@ class Domains:
         if result is None or result.get("timedOut"):
             raise SYNC_TIMEOUT
         await _respond(result, execution_id, method, send)
-
-    def _locate(self, target: Target) -> tuple[str, str]:
-        if target.project_id is not None:
-            return target.project_id, target.function_id
-        with transaction(self.ctx.sessions) as session:
-            found = functions_store.named_anywhere(session, target.function_id)
-        if len(found) != 1:  # none, or the same id in two projects: a rule is needed
-            raise RouterHostNotFound()
-        return found[0]
 
     def _start(self, project_id: str, function_id: str, path: str, scope: dict[str, Any],
                body: bytes) -> str:
@@ -242,15 +166,3 @@ def _too_large() -> ApiError:
     return ApiError(413, "general_payload_too_large",
                     f"Request body is larger than the {forwarding.MAX_BODY:,} bytes a "
                     "function domain accepts.")
-
-
-def _with_query(path: str, query: str) -> str:
-    return f"{path}?{query}" if query else path
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True

@@ -180,3 +180,46 @@ def test_preflight_answers(pg_url, broker_url, tmp_path):
     finally:
         api.stop()
 
+
+
+def test_a_preflight_to_a_function_is_judged_by_its_own_project(pg_url, broker_url, store,
+                                                                 tmp_path):
+    """#29 item 10. Kills preflights judged by any project's platforms: project p1's
+    ``*`` let every site send credentialed requests to p2's functions (which run
+    before the browser hides the answer)."""
+    from scheduler.store.db import transaction
+    from scheduler.store.projects import add_key, ensure_project, set_platforms
+
+    other_key = "other-project-key-0123456789abcdef012"
+    with transaction(store.sessions) as s:
+        ensure_project(s, "p2")
+        add_key(s, "p2", other_key, ["functions.write"])
+    env = tocsin_env(pg_url, broker_url, TOCSIN_BOOTSTRAP_PROJECT="p1",
+                     TOCSIN_BOOTSTRAP_KEY=KEY, TOCSIN_FUNCTIONS_DOMAIN="fn.test")
+    api, base = start_api(env, tmp_path)
+    try:
+        for project, key, fid in (("p1", KEY, "open-fn"), ("p2", other_key, "closed-fn")):
+            r = httpx.post(base + "/functions", headers={
+                "X-Appwrite-Project": project, "X-Appwrite-Key": key}, json={
+                "functionId": fid, "name": fid, "runtime": "python-3.12",
+                "entrypoint": "tests.fixtures.functions:echo", "execute": ["any"]})
+            assert r.status_code == 201, r.text
+        with transaction(store.sessions) as s:
+            set_platforms(s, "p1", ["*"])
+        asked = {"Origin": "https://evil.example.com", "Access-Control-Request-Method": "PUT",
+                 "Access-Control-Request-Headers": "content-type"}
+        root = base.removesuffix("/v1")
+
+        def preflight(host: str, path: str = "/") -> httpx.Response:
+            return httpx.options(root + path, headers={"Host": host, **asked})
+
+        wait_for(lambda: "access-control-allow-origin" in preflight("open-fn.fn.test").headers,
+                 10, what="p1's platforms to be read")
+        for refused in (preflight("closed-fn.fn.test"),
+                        preflight("127.0.0.1", "/v1/run/closed-fn/x"),
+                        preflight("nobody.fn.test")):
+            assert refused.status_code == 204
+            assert "access-control-allow-origin" not in refused.headers
+        assert "access-control-allow-origin" in preflight("127.0.0.1", "/v1/run/open-fn/x").headers
+    finally:
+        api.stop()
