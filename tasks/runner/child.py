@@ -1,6 +1,9 @@
-"""A runner process: ``python -m tasks.runner.child FD``, started by ``pool.Runner``.
+"""A runner process: ``python -P -m tasks.runner.child FD``, started by ``pool.Runner``.
 
-It applies its limits first (address space for memory, CPU affinity), loads the
+``-P``: the function's folder (the runner's working directory) is not on the import
+path, so a ``resource.py`` of its own cannot stand in for the module that applies its
+limits. It applies its limits first (address space for memory, file size,
+processes, CPU affinity), loads the
 function once, then runs one request at a time as the worker sends them over the
 socket ``FD``, and stays warm for the next. Messages are JSON both ways: the worker
 never unpickles what user code could have written.
@@ -34,11 +37,16 @@ def memory_message(memory_mb: int) -> str:
     return f"memory limit of {memory_mb} MB exceeded"
 
 
-def apply_limits(memory_mb: int, cores: int, cpus: float) -> None:
-    """Memory as an address-space limit (hard too: the function cannot raise it back
-    unless the worker runs as root), CPUs as an affinity to ``cores`` cores."""
+def apply_limits(memory_mb: int, cores: int, cpus: float, max_file_bytes: int,
+                 max_processes: int) -> None:
+    """Memory as an address-space limit, the largest file it may write, and how many
+    processes its user may have (all hard too: the function cannot raise them back
+    unless the worker runs as root, for whom the kernel does not count processes);
+    CPUs as an affinity to ``cores`` cores."""
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+    resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
     available = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(0, available[:cores])
     if cpus < 1:
@@ -73,7 +81,8 @@ def call(main: Callable[..., Any], job: dict[str, Any], memory_mb: int) -> dict[
 
 def serve(conn: Connection) -> None:
     init = json.loads(conn.recv_bytes())
-    apply_limits(init["memory"], init["cores"], init["cpus"])
+    apply_limits(init["memory"], init["cores"], init["cpus"], init["maxFileBytes"],
+                 init["maxProcesses"])
     try:
         main = load_entrypoint(init["projectId"], init["functionId"], init["entrypoint"],
                                init["functionsDir"], tuple(init["allowed"]))

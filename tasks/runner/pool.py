@@ -12,6 +12,12 @@ program (or starts one), sends the request, and waits at most the timeout; then:
 * the process died (segfault, ``os._exit``, out of memory, killed): a failed outcome
   that says how, and a fresh runner next time.
 
+A process the function started in a session of its own (``setsid``) is beyond the
+group kill. So the process that starts runners is their subreaper
+(``PR_SET_CHILD_SUBREAPER``): whatever a runner leaves behind becomes its child, and
+when a runner ends, every child of ours in another session that is not a runner is
+killed and reaped (``tasks.runner.orphans``).
+
 Runners are children of the worker process; one that loses its worker reads EOF
 and exits. Thread-safe: ``tocsin up`` runs executions from several threads.
 """
@@ -35,6 +41,7 @@ from typing import Any
 
 from scheduler.logs import get_logger
 from scheduler.specs import Spec
+from tasks.runner import orphans
 from tasks.runner.child import EXIT_MEMORY, memory_message
 from tasks.runner.context import Request
 from tasks.runtimes import Outcome
@@ -43,6 +50,8 @@ log = get_logger(__name__)
 
 KILL_GRACE = 0.5  # seconds between SIGTERM and SIGKILL at a timeout
 OUTPUT_LIMIT = 1_000_000  # bytes of stdout (logs) and of stderr (errors) kept per run
+MAX_FILE_BYTES = 1 << 30  # the largest file a function may write (RLIMIT_FSIZE)
+MAX_PROCESSES = 512  # processes and threads of the runner's user (RLIMIT_NPROC)
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,9 @@ def death_message(returncode: int | None, memory_mb: int) -> str:
 class Runner:
     """One runner process and its pipes."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, max_file_bytes: int = MAX_FILE_BYTES,
+                 max_processes: int = MAX_PROCESSES) -> None:
+        orphans.become_subreaper()
         self.program = program
         self.runs = 0
         self.ready = False
@@ -99,7 +110,7 @@ class Runner:
         spec = program.spec
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tasks.runner.child", str(theirs.fileno())],
+                [sys.executable, "-P", "-m", "tasks.runner.child", str(theirs.fileno())],
                 env=dict(program.env), cwd=program.cwd, stdin=subprocess.DEVNULL,
                 stdout=self.out, stderr=self.err, pass_fds=(theirs.fileno(),),
                 start_new_session=True, close_fds=True)
@@ -110,12 +121,14 @@ class Runner:
             raise
         finally:
             theirs.close()
+        orphans.RUNNERS.add(self.proc.pid)
         self.conn = Connection(ours.detach())
         self.conn.send_bytes(json.dumps({
             "projectId": program.project_id, "functionId": program.function_id,
             "entrypoint": program.entrypoint, "functionsDir": program.functions_dir,
             "allowed": list(program.allowed), "memory": spec.memory, "cores": spec.cores,
-            "cpus": spec.cpus}).encode())
+            "cpus": spec.cpus, "maxFileBytes": max_file_bytes,
+            "maxProcesses": max_processes}).encode())
 
     @property
     def alive(self) -> bool:
@@ -182,7 +195,8 @@ class Runner:
         return self._failed(death_message(code, self.program.spec.memory))
 
     def kill(self) -> None:
-        """SIGTERM to the runner's process group, SIGKILL after the grace."""
+        """SIGTERM to the runner's process group, SIGKILL after the grace; then what it
+        left in sessions of their own."""
         for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(self.proc.pid, sig)
@@ -193,6 +207,12 @@ class Runner:
                 break
             except subprocess.TimeoutExpired:
                 continue
+        self._ended()
+
+    def _ended(self) -> None:
+        if self.proc.poll() is not None:
+            orphans.RUNNERS.discard(self.proc.pid)
+            orphans.end_orphans()
 
     def close(self) -> None:
         self.conn.close()  # a warm runner reads EOF and exits
@@ -201,16 +221,20 @@ class Runner:
                 self.proc.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._ended()
         for fd in (self.out, self.err):
             os.close(fd)
 
 
 class RunnerPool:
     def __init__(self, max_idle_per_program: int = 2, max_idle: int = 16,
-                 max_runs: int = 1000) -> None:
+                 max_runs: int = 1000, max_file_bytes: int = MAX_FILE_BYTES,
+                 max_processes: int = MAX_PROCESSES) -> None:
         self.max_idle_per_program = max_idle_per_program
         self.max_idle = max_idle
         self.max_runs = max_runs
+        self.max_file_bytes = max_file_bytes
+        self.max_processes = max_processes
         self._idle: OrderedDict[Program, list[Runner]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -218,7 +242,7 @@ class RunnerPool:
             timeout: float) -> Outcome:
         runner = self._checkout(program)
         if runner is None:
-            runner = Runner(program)
+            runner = Runner(program, self.max_file_bytes, self.max_processes)
             log.info("runner.started", function_id=program.function_id, pid=runner.proc.pid)
         reusable = False
         try:

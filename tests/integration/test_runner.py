@@ -176,3 +176,58 @@ def test_garbage_on_the_runner_channel_fails_the_run_not_the_worker(pool):
     out = run(pool, "forge_reply")
     assert out.failed and "broke the runner protocol" in out.errors
     assert body(run(pool, "env_dump"))["pid"] != os.getpid()
+
+
+# ------------------------------------------------------------------ #29 item 8: limits
+
+
+def test_a_process_in_a_session_of_its_own_dies_with_its_runner(pool, tmp_path):
+    """Kills the group kill alone: a grandchild that called setsid() survived the
+    timeout's SIGKILL of the runner's process group, and ran on unbounded."""
+    pid_file = tmp_path / "pid"
+    out = run(pool, "daemonize", timeout=1.0, query=f"?file={pid_file}")
+    assert out.failed and out.timed_out
+    pid = int(pid_file.read_text())
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    assert gone()  # killed and reaped when its runner ended, not later
+
+
+def test_file_size_and_process_limits_are_set_in_the_runner(tmp_path):
+    """Kills a runner without RLIMIT_FSIZE and RLIMIT_NPROC: a function could fill the
+    disk, and (as an unprivileged worker's user) fork without bound."""
+    small = RunnerPool(max_file_bytes=1 << 20, max_processes=300)
+    try:
+        got = body(run(small, "limits", query="?bytes=2000000"))
+        assert got["wrote"] == "File too large"
+        limits = {line[:26].strip(): line[26:].split()[:2]
+                  for line in got["limits"].splitlines()[1:]}
+        assert limits["Max file size"] == [str(1 << 20)] * 2
+        assert limits["Max processes"] == ["300", "300"]
+        assert body(run(small, "limits", query="?bytes=1000"))["wrote"] == "yes"
+    finally:
+        small.close()
+
+
+def test_a_module_in_the_functions_folder_cannot_stand_in_for_the_limits(tmp_path, pool):
+    """Kills starting the runner with the function's folder first on its import path:
+    a ``resource.py`` there replaced the module that applies the memory limit."""
+    code = tmp_path / "p1" / "f1"
+    (code / "src").mkdir(parents=True)
+    (code / "resource.py").write_text(
+        "RLIMIT_AS = RLIMIT_FSIZE = RLIMIT_NPROC = 0\n"
+        "def setrlimit(*args):\n    pass\n")
+    (code / "src" / "main.py").write_text(
+        "def main(context):\n"
+        "    hog = bytearray(700 * 1024 * 1024)\n"
+        "    return context.res.text(str(len(hog)))\n")
+    out = python_runtime.run("p1", "f1", "src/main.py", str(tmp_path),
+                             Request("GET", "/", {}, b""), 10.0, (), pool=pool,
+                             execution_id="e1")
+    assert out.failed and "memory limit of 512 MB exceeded" in out.errors

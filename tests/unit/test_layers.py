@@ -23,7 +23,7 @@ PURE = {
     "scheduler.cli.humanize", "scheduler.specs", "tasks.runner.env", "scheduler.scopes",
     "scheduler.eventnames", "scheduler.roles", "scheduler.origins", "scheduler.forwarding",
     "scheduler.intervals", "scheduler.overlap", "scheduler.jitter", "scheduler.cronwords",
-    "scheduler.backfillwindow",
+    "scheduler.backfillwindow", "scheduler.causes",
 }
 IO_LIBRARIES = ("sqlalchemy", "psycopg", "redis", "celery", "kombu", "fastapi", "starlette",
                 "httpx", "uvicorn", "typer", "rich", "apscheduler")
