@@ -45,14 +45,18 @@ MAX_COUNT_SPAN = timedelta(days=366)
 # At most this many on-time fires of one schedule run in one decision (a leader that
 # fell far behind); older on-time fires beyond it are counted as skipped.
 ON_TIME_CAP = 100
+# A schedule's defaults for missed runs (Tocsin's own fields; Appwrite has none).
+DEFAULT_MISFIRE_GRACE = 60
+DEFAULT_CATCHUP_WINDOW = 86400  # one day
+DEFAULT_CATCHUP_CAP = 100
 
 
 @dataclass(frozen=True)
 class MissedRunRule:
     policy: Policy | str = Policy.LATEST
-    misfire_grace: int = 60
-    catchup_window: int = 86400
-    catchup_cap: int = 100
+    misfire_grace: int = DEFAULT_MISFIRE_GRACE
+    catchup_window: int = DEFAULT_CATCHUP_WINDOW
+    catchup_cap: int = DEFAULT_CATCHUP_CAP
 
 
 @dataclass(frozen=True)

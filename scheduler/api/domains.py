@@ -18,7 +18,7 @@ from scheduler.api.app_response import AppwriteJSON
 from scheduler.api.asgi import PROJECT_KEY, header
 from scheduler.api.auth import Caller, as_user, caller_headers
 from scheduler.api.context import Context
-from scheduler.api.errors import METHODS, ApiError, envelope
+from scheduler.api.errors import METHODS, ApiError, envelope, sync_timeout
 from scheduler.api.targets import Target
 from scheduler.errors import FunctionNotFound, TocsinError, UserUnauthorized
 from scheduler.logs import get_logger
@@ -29,10 +29,6 @@ from scheduler.store.db import transaction
 
 log = get_logger(__name__)
 
-SYNC_TIMEOUT = ApiError(
-    408, "function_synchronous_timeout",
-    "Synchronous function execution timed out. Use asynchronous execution instead, or "
-    "ensure the execution duration doesn't exceed 30 seconds.")
 NOT_ANY = ("To execute a function through a domain, its execute roles must include "
            '"any" or "guests", or the request must carry a user\'s JWT '
            "(x-appwrite-user-jwt) that they grant.")
@@ -76,7 +72,7 @@ class Domains:
             result = await enqueue.wait_result(self.ctx.results, execution_id,
                                                self.ctx.settings.sync_timeout + 2, raw=True)
         if result is None or result.get("timedOut"):
-            raise SYNC_TIMEOUT
+            raise sync_timeout(self.ctx.settings.sync_timeout)
         await _respond(result, execution_id, method, send)
 
     def _start(self, project_id: str, function_id: str, path: str, scope: dict[str, Any],

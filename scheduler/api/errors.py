@@ -36,6 +36,15 @@ def envelope(err: TocsinError) -> dict[str, object]:
             "version": APPWRITE_VERSION}
 
 
+def sync_timeout(limit: float) -> ApiError:
+    """Appwrite's 408 for a synchronous run past its limit (``TOCSIN_SYNC_TIMEOUT``;
+    with the default 30 s the message is Appwrite's own)."""
+    return ApiError(
+        408, "function_synchronous_timeout",
+        "Synchronous function execution timed out. Use asynchronous execution instead, or "
+        f"ensure the execution duration doesn't exceed {limit:g} seconds.")
+
+
 def invalid_param(name: str, description: str) -> ApiError:
     return ApiError(400, "general_argument_invalid", f"Invalid `{name}` param: {description}")
 

@@ -6,7 +6,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from scheduler.policies import Policy
+from scheduler.policies import (
+    DEFAULT_CATCHUP_CAP,
+    DEFAULT_CATCHUP_WINDOW,
+    DEFAULT_MISFIRE_GRACE,
+    Policy,
+)
 from scheduler.store.documents import (
     REQUEST_HEADER_ALLOWLIST,
     execution_json,
@@ -99,9 +104,9 @@ class ScheduleCreate(BaseModel):
     schedule: str
     timezone: str = "UTC"
     missedPolicy: str = Policy.LATEST
-    misfireGrace: int = 60
-    catchupWindow: int = 86400
-    catchupCap: int = 100
+    misfireGrace: int = DEFAULT_MISFIRE_GRACE
+    catchupWindow: int = DEFAULT_CATCHUP_WINDOW
+    catchupCap: int = DEFAULT_CATCHUP_CAP
     overlap: Any = "allow"
     jitter: Any = 0
     body: str = ""

@@ -18,7 +18,12 @@ from scheduler import intervals
 from scheduler.causes import Cause
 from scheduler.errors import FunctionAlreadyExists, ScheduleAlreadyExists
 from scheduler.ids import new_id
-from scheduler.policies import Policy
+from scheduler.policies import (
+    DEFAULT_CATCHUP_CAP,
+    DEFAULT_CATCHUP_WINDOW,
+    DEFAULT_MISFIRE_GRACE,
+    Policy,
+)
 from scheduler.states import ExecutionStatus
 from scheduler.store import events
 from scheduler.store.db import db_now
@@ -49,9 +54,9 @@ class ScheduleSpec:
     cron: str
     timezone: str
     missed_policy: str = Policy.LATEST
-    misfire_grace: int = 60
-    catchup_window: int = 86400
-    catchup_cap: int = 100
+    misfire_grace: int = DEFAULT_MISFIRE_GRACE
+    catchup_window: int = DEFAULT_CATCHUP_WINDOW
+    catchup_cap: int = DEFAULT_CATCHUP_CAP
     overlap: str = "allow"
     jitter: int = 0
 

@@ -37,12 +37,6 @@ log = get_logger(__name__)
 FILTERABLE = {"trigger": str, "status": str, "responseStatusCode": int, "duration": float,
               "requestMethod": str, "requestPath": str, "deploymentId": str, "$id": str,
               "$createdAt": datetime, "$updatedAt": datetime}
-SYNC_TIMEOUT = errors.ApiError(
-    408, "function_synchronous_timeout",
-    "Synchronous function execution timed out. Use asynchronous execution instead, or "
-    "ensure the execution duration doesn't exceed 30 seconds.")
-
-
 @dataclass(frozen=True)
 class _Created:
     execution: Execution
@@ -163,7 +157,7 @@ async def create_execution(functionId: str, request: Request,
         result = await enqueue.wait_result(ctx.results, created.execution.id,
                                            ctx.settings.sync_timeout + 2)
     if result is None or result.get("timedOut"):
-        raise SYNC_TIMEOUT
+        raise errors.sync_timeout(ctx.settings.sync_timeout)
     if fast is not None and ctx.fast is not None:
         finished = await ctx.fast.reread(fast)
     else:
