@@ -140,14 +140,21 @@ def tocsin_env(db_url: str, broker: str, **extra: str) -> dict[str, str]:
                 # Fixtures count their runs in a ledger file named by FIXTURE_LEDGER.
                 "TOCSIN_RUNNER_PASS_ENV": "FIXTURE_LEDGER"})
     env.update(extra)
+    ledger = extra.get("FIXTURE_LEDGER")
+    if ledger:  # sandboxed runners write it as TOCSIN_RUNNER_USER: a shared directory
+        folder = Path(ledger).parent
+        folder.chmod(0o777)
+        env["TOCSIN_RUNNER_WRITABLE"] = str(folder)
     return env
 
 
 class Proc:
     """A real child process with its output in a log file."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path,
+                 stop_signal: int = signal.SIGTERM) -> None:
         self.log = log
+        self.stop_signal = stop_signal
         self._fh = log.open("ab")
         self.popen = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self._fh,
                                       stderr=subprocess.STDOUT, start_new_session=True)
@@ -165,10 +172,12 @@ class Proc:
         self.popen.wait(10)
 
     def stop(self, timeout: float = 10) -> None:
-        if self.popen.poll() is None:
+        if self.popen.poll() is None and self.stop_signal == signal.SIGKILL:
+            self.kill_group()
+        elif self.popen.poll() is None:
             try:
                 os.killpg(self.popen.pid, signal.SIGCONT)
-                self.popen.send_signal(signal.SIGTERM)
+                self.popen.send_signal(self.stop_signal)
                 self.popen.wait(timeout)
             except (subprocess.TimeoutExpired, ProcessLookupError):
                 self.kill_group()
@@ -184,9 +193,13 @@ def start_scheduler(env: dict[str, str], name: str, tmp: Path) -> Proc:
 
 
 def start_worker(env: dict[str, str], name: str, tmp: Path, concurrency: int = 2) -> Proc:
+    # Killed with its children at the end: a test is done with it, and even Celery's
+    # cold shutdown waits 2 s for its pool (workers are killed mid-run in chaos tests
+    # anyway: nothing a test checks depends on a clean stop).
     return Proc([sys.executable, "-m", "celery", "-A", "tasks.app", "worker", "-Q", "tocsin",
                  "-c", str(concurrency), "-n", f"{name}@%h", "--without-gossip",
-                 "--without-mingle", "--loglevel", "INFO"], env, tmp / f"{name}.log")
+                 "--without-mingle", "--loglevel", "INFO"], env, tmp / f"{name}.log",
+                stop_signal=signal.SIGKILL)
 
 
 def free_port() -> int:
