@@ -1,7 +1,7 @@
 """Isolation: synchronous executions of a trivial python function end to end through the
-API (request in, response out), with warm runners, with cold ones, and with the
-in-process runtime of the last version before runners (a git worktree at BASELINE),
-all in one run on one machine.
+API (request in, response out), with warm runners and cold ones, sandboxed (bubblewrap,
+TOCSIN_RUNNER_SANDBOX=bwrap) and not (off), and with the in-process runtime of the last
+version before runners (a git worktree at BASELINE), all in one run on one machine.
 
 One `tocsin api` and one Celery worker (concurrency 1) per version, each on its own
 fresh database; the function is a file entrypoint, which both versions run. A cold
@@ -26,11 +26,12 @@ KEY = "bench-key-0123456789abcdef0123456789ab"
 CODE = "def main(context):\n    return context.res.text('ok')\n"
 
 
-def _stack(tree: Path, functions_dir: Path, tag: str) -> tuple[list[Any], str, str]:
+def _stack(tree: Path, functions_dir: Path, tag: str,
+           **extra: str) -> tuple[list[Any], str, str]:
     url = common.fresh_database(f"tocsin_iso_{tag}")
     env = common.tocsin_env(url, common.REDIS, PYTHONPATH=str(tree),
                             TOCSIN_BOOTSTRAP_PROJECT="b", TOCSIN_BOOTSTRAP_KEY=KEY,
-                            TOCSIN_FUNCTIONS_DIR=str(functions_dir))
+                            TOCSIN_FUNCTIONS_DIR=str(functions_dir), **extra)
     subprocess.run([common.python(), "-m", "scheduler", "migrate"], env=env, cwd=tree,
                    check=True, capture_output=True)
     port = common.free_port()
@@ -62,12 +63,13 @@ def _measure(base: str, code: Path, runs: int, cold: bool) -> list[float]:
     return took
 
 
-def _version(tree: Path, tag: str, modes: list[tuple[str, int, bool]]) -> dict[str, list[float]]:
+def _version(tree: Path, tag: str, modes: list[tuple[str, int, bool]],
+             **extra: str) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         code = Path(tmp) / "b" / "t" / "main.py"
         code.parent.mkdir(parents=True)
         code.write_text(CODE)
-        procs, base, url = _stack(tree, Path(tmp), tag)
+        procs, base, url = _stack(tree, Path(tmp), tag, **extra)
         try:
             headers = {"X-Appwrite-Project": "b", "X-Appwrite-Key": KEY}
             common.wait_until(lambda: common.api_up(base), 30)
@@ -92,8 +94,12 @@ def run(runs: int = 300, cold_runs: int = 40) -> dict[str, Any]:
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(baseline)],
                        cwd=common.ROOT, capture_output=True)
-    isolated = _version(common.ROOT, "runner", [("runner, warm", runs, False),
-                                                ("runner, cold", cold_runs, True)])
+    isolated = {}
+    for mode in ("off", "bwrap"):
+        isolated.update(_version(
+            common.ROOT, f"runner_{mode}", [(f"runner, warm, sandbox {mode}", runs, False),
+                                            (f"runner, cold, sandbox {mode}", cold_runs, True)],
+            TOCSIN_RUNNER_SANDBOX=mode))
     base50 = common.percentile(next(iter(inline.values())), 50)
     rows = []
     for label, took in {**inline, **isolated}.items():

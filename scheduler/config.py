@@ -79,6 +79,24 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated names of the worker's environment variables passed "
                     "on to function runners (e.g. HTTPS_PROXY); TOCSIN_* never are.")
+    runner_sandbox: Literal["auto", "bwrap", "off"] = Field(
+        default="auto",
+        description="Confine function runners with bubblewrap: auto (when it works here, "
+                    "else one warning), bwrap (a worker refuses to start without it), off.")
+    runner_network: Literal["host", "none"] = Field(
+        default="host",
+        description="A sandboxed runner's network: host (the worker's, as Appwrite "
+                    "functions reach the internet) or none (its own loopback only).")
+    runner_user: str = Field(
+        default="nobody",
+        description="The user a sandboxed runner runs as when the worker runs as root.")
+    runner_writable: str = Field(
+        default="",
+        description="Comma-separated directories a sandboxed runner may write (bound "
+                    "read-write at the same path); empty: only its /tmp.")
+    runner_tmp_mb: int = Field(
+        default=64, ge=1, le=65536,
+        description="Size of a sandboxed runner's private /tmp (memory-backed), MiB.")
     http_deny_private: bool = Field(
         default=True,
         description="The http runtime refuses loopback, private, link-local and other "

@@ -58,6 +58,9 @@ def up(
     # A local sandbox: functions may call local services unless the operator says not.
     os.environ.setdefault("TOCSIN_HTTP_DENY_PRIVATE", "false")
     settings = _settings_with_logging()
+    from tasks.runtimes.python import sandbox_from_settings
+
+    sandbox_from_settings()  # bwrap mode without a sandbox: one line, exit non-zero
     embedded.run(settings, host or settings.api_host, port or settings.api_port, workers)
 
 
@@ -91,6 +94,11 @@ def worker_cmd(
     """Run a Celery worker for executions (extra options go to celery)."""
     settings = _settings_with_logging()
     from tasks.app import app as celery_app
+    from tasks.runtimes.python import sandbox_from_settings
+
+    # TOCSIN_RUNNER_SANDBOX=bwrap and no working sandbox: one line, exit non-zero;
+    # auto: one warning now, runners unconfined.
+    sandbox_from_settings()
 
     celery_app.worker_main([
         "worker", "-Q", "tocsin", "-c", str(concurrency), "--loglevel", settings.log_level,

@@ -1,12 +1,16 @@
-"""What runners leave behind: processes in sessions of their own, ended with them.
+"""What unconfined runners leave behind: processes in sessions of their own, ended
+with them. (A sandboxed runner needs none of this: its PID namespace ends with it.)
 
 A runner's process group is killed at a timeout, but a process the function started
 with ``setsid`` (a daemon) is in no group of the runner's and would live on. Linux
 lets the process that starts runners be their *subreaper*: whatever a runner's
 descendants orphan becomes its child instead of init's. When a runner ends, every
-child of ours that is not a live runner and lives in another session than ours is
-one of those: it is killed and reaped. Our own children (a Celery child under
-``tocsin up``) share our session and are left alone.
+child of ours that is no live runner, lives in another session than ours and carries
+a function's environment (``APPWRITE_FUNCTION_ID``, which every runner is started
+with) is one of those: it is killed and reaped. Other orphans this process adopts (a
+daemon some other code of ours started: a test restarting Redis) are not a runner's,
+and are left alone. A function that means harm can shed that environment; against it
+there is the sandbox.
 """
 
 from __future__ import annotations
@@ -56,16 +60,28 @@ def _children() -> list[int]:
     return found
 
 
+MARKER = b"APPWRITE_FUNCTION_ID="  # in every runner's environment (tasks.runner.env)
+
+
+def _a_functions(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return any(v.startswith(MARKER) for v in fh.read().split(b"\0"))
+    except OSError:
+        return False
+
+
 def end_orphans() -> int:
-    """Kill and reap what runners left behind: our children that are no runner and live
-    in another session than ours (a runner's, or one they made with setsid)."""
+    """Kill and reap what runners left behind: our children that are no runner, live in
+    another session than ours (a runner's, or one they made with setsid) and carry a
+    function's environment."""
     if _subreaper_pid != os.getpid():
         return 0
     mine = os.getsid(0)
     orphans = []
     for pid in _children():
         try:
-            if pid not in RUNNERS and os.getsid(pid) != mine:
+            if pid not in RUNNERS and os.getsid(pid) != mine and _a_functions(pid):
                 os.kill(pid, signal.SIGKILL)
                 orphans.append(pid)
         except (ProcessLookupError, PermissionError):

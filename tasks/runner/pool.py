@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -42,6 +43,7 @@ from typing import Any
 from scheduler.logs import get_logger
 from scheduler.specs import Spec
 from tasks.runner import orphans
+from tasks.runner import sandbox as sandboxes
 from tasks.runner.child import EXIT_MEMORY, memory_message
 from tasks.runner.context import Request
 from tasks.runtimes import Outcome
@@ -65,6 +67,7 @@ class Program:
     env: tuple[tuple[str, str], ...]
     cwd: str
     version: str = ""  # changes when the code does (function update, file mtime)
+    code_dir: str = ""  # the function's own folder, if it has one (cwd is then it)
 
 
 def _capture_file() -> int:
@@ -100,18 +103,27 @@ class Runner:
     """One runner process and its pipes."""
 
     def __init__(self, program: Program, max_file_bytes: int = MAX_FILE_BYTES,
-                 max_processes: int = MAX_PROCESSES) -> None:
-        orphans.become_subreaper()
+                 max_processes: int = MAX_PROCESSES,
+                 sandbox: sandboxes.Sandbox | None = None) -> None:
+        if sandbox is None:  # a sandbox's PID namespace ends what it leaves behind
+            orphans.become_subreaper()
         self.program = program
+        self.sandbox = sandbox
         self.runs = 0
         self.ready = False
         self.out, self.err = _capture_file(), _capture_file()
         ours, theirs = socket.socketpair()
         spec = program.spec
+        command = [sys.executable, "-P", "-m", "tasks.runner.child", str(theirs.fileno())]
+        env, cwd = dict(program.env), program.cwd
+        if sandbox is not None:  # its own folder, or its private /tmp, and nothing else
+            cwd = program.code_dir or "/tmp"
+            env["HOME"] = cwd
+            command = sandbox.argv(command, cwd, program.code_dir or None)
+            cwd = "/"
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-P", "-m", "tasks.runner.child", str(theirs.fileno())],
-                env=dict(program.env), cwd=program.cwd, stdin=subprocess.DEVNULL,
+                command, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                 stdout=self.out, stderr=self.err, pass_fds=(theirs.fileno(),),
                 start_new_session=True, close_fds=True)
         except BaseException:  # nothing started: leave no descriptor behind
@@ -187,11 +199,14 @@ class Runner:
         return outcome
 
     def _died(self) -> Outcome:
+        code: int | None
         try:
             code = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # closed its end but lives on: end it
             self.kill()
             code = self.proc.returncode
+        if self.sandbox is not None:
+            code = sandboxes.returncode(code)
         return self._failed(death_message(code, self.program.spec.memory))
 
     def kill(self) -> None:
@@ -227,9 +242,17 @@ class Runner:
 
 
 class RunnerPool:
+    """``sandbox``: how runners are confined (``tasks.runner.sandbox``); None runs them
+    as plain processes. ``configure``: decides it instead, when the first runner starts
+    in this process (the worker's pool reads ``TOCSIN_RUNNER_*`` so)."""
+
     def __init__(self, max_idle_per_program: int = 2, max_idle: int = 16,
                  max_runs: int = 1000, max_file_bytes: int = MAX_FILE_BYTES,
-                 max_processes: int = MAX_PROCESSES) -> None:
+                 max_processes: int = MAX_PROCESSES,
+                 sandbox: sandboxes.Sandbox | None = None,
+                 configure: Callable[[], sandboxes.Sandbox | None] | None = None) -> None:
+        self.sandbox = sandbox
+        self._configure = configure
         self.max_idle_per_program = max_idle_per_program
         self.max_idle = max_idle
         self.max_runs = max_runs
@@ -242,7 +265,9 @@ class RunnerPool:
             timeout: float) -> Outcome:
         runner = self._checkout(program)
         if runner is None:
-            runner = Runner(program, self.max_file_bytes, self.max_processes)
+            if self._configure is not None:
+                self.sandbox, self._configure = self._configure(), None
+            runner = Runner(program, self.max_file_bytes, self.max_processes, self.sandbox)
             log.info("runner.started", function_id=program.function_id, pid=runner.proc.pid)
         reusable = False
         try:
@@ -289,4 +314,3 @@ class RunnerPool:
             runner.close()
 
 
-POOL = RunnerPool()

@@ -12,10 +12,26 @@ from functools import lru_cache
 from pathlib import Path
 
 from scheduler import specs
+from tasks.runner import sandbox
 from tasks.runner.context import Request
 from tasks.runner.env import runner_env
-from tasks.runner.pool import POOL, Program, RunnerPool
+from tasks.runner.pool import Program, RunnerPool
 from tasks.runtimes import Outcome
+
+
+def sandbox_from_settings() -> sandbox.Sandbox | None:
+    """The worker's confinement, from ``TOCSIN_RUNNER_*`` (``tasks.runner.sandbox``)."""
+    from scheduler.config import get_settings
+
+    settings = get_settings()
+    return sandbox.resolve(
+        settings.runner_sandbox, settings.runner_network, settings.runner_user,
+        settings.runner_tmp_mb, settings.entrypoint_prefixes,
+        [p.strip() for p in settings.runner_writable.split(",") if p.strip()])
+
+
+# The worker process's runners, confined as its settings say once the first one starts.
+POOL = RunnerPool(configure=sandbox_from_settings)
 
 
 @lru_cache(maxsize=4096)
@@ -44,9 +60,12 @@ def run(project_id: str, function_id: str, entrypoint: str, functions_dir: str,
         spec: str = specs.DEFAULT, variables: Mapping[str, str] | None = None,
         api_endpoint: str = "", passed: Iterable[str] = (), version: str = "",
         pool: RunnerPool = POOL) -> Outcome:
+    # Absolute: the runner starts in the function's folder (and a sandbox binds it at
+    # this path), so a relative functions directory must not be resolved from there.
+    functions_dir = str(Path(functions_dir).resolve()) if functions_dir else ""
     code_dir = Path(functions_dir or ".") / project_id / function_id
-    cwd = (str(code_dir) if functions_dir and code_dir.is_dir()
-           else _empty_home(project_id, function_id))
+    own = bool(functions_dir) and code_dir.is_dir()
+    cwd = str(code_dir) if own else _empty_home(project_id, function_id)
     chosen = specs.get(spec)
     env = runner_env(os.environ, passed, variables or {}, project_id=project_id,
                      function_id=function_id, function_name=function_name or function_id,
@@ -54,5 +73,6 @@ def run(project_id: str, function_id: str, entrypoint: str, functions_dir: str,
                      import_path=_import_path(), home=cwd)
     program = Program(project_id, function_id, entrypoint, functions_dir, allowed, chosen,
                       tuple(sorted(env.items())), cwd,
-                      _version(code_dir, entrypoint, version) if functions_dir else version)
+                      _version(code_dir, entrypoint, version) if functions_dir else version,
+                      code_dir=str(code_dir) if own else "")
     return pool.run(program, request, execution_id, timeout)

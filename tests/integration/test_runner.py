@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks.runner import sandbox
 from tasks.runner.context import Request
 from tasks.runner.pool import OUTPUT_LIMIT, RunnerPool
 from tasks.runtimes import python as python_runtime
@@ -22,9 +23,11 @@ ALLOWED = ("tests.fixtures",)
 FN = "tests.fixtures.functions:"
 
 
-@pytest.fixture
-def pool():
-    runners = RunnerPool()
+@pytest.fixture(params=["off", "bwrap"])
+def pool(request):
+    """Every runner test, unconfined and in the sandbox (#30)."""
+    runners = RunnerPool(sandbox=sandbox.resolve(request.param, "host", "nobody", 64,
+                                                 ALLOWED))
     yield runners
     runners.close()
 
@@ -40,10 +43,24 @@ def body(outcome):
 
 
 def test_runners_stay_warm_and_a_new_program_gets_its_own(pool):
-    first = body(run(pool, "env_dump"))["pid"]
-    assert body(run(pool, "env_dump"))["pid"] == first
-    other = body(run(pool, "env_dump", variables={"A": "1"}))["pid"]
-    assert other != first and other != os.getpid()
+    first = body(run(pool, "env_dump"))["runner"]
+    assert body(run(pool, "env_dump"))["runner"] == first
+    other = body(run(pool, "env_dump", variables={"A": "1"}))
+    assert other["runner"] != first and other["pid"] != os.getpid()
+
+
+def alive(marker: str) -> list[int]:
+    """Host pids of processes whose last argument is ``marker`` (whatever namespace)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if marker.encode() in args and state != "Z":
+            found.append(int(entry.name))
+    return found
 
 
 def test_the_environment_is_clean_and_carries_appwrite_and_variables(pool, monkeypatch):
@@ -71,15 +88,15 @@ def test_a_function_that_catches_everything_is_killed_with_its_children(pool):
     """Killed mutation: a catchable timeout (the old in-process FunctionTimeout) or a
     kill of the runner alone (its grandchild would live on)."""
     started = time.monotonic()
-    out = run(pool, "immortal", timeout=1.0)
+    marker = f"immortal-{os.urandom(6).hex()}"
+    out = run(pool, "immortal", timeout=1.0, query=f"?marker={marker}")
     assert out.failed and out.timed_out and "timed out after 1 s" in out.errors
     assert time.monotonic() - started < 5
-    grandchild = int(re.search(r"grandchild (\d+)", out.logs).group(1))
+    assert re.search(r"grandchild (\d+)", out.logs)  # it did start one
     deadline = time.monotonic() + 5
-    while Path(f"/proc/{grandchild}").exists() and time.monotonic() < deadline:
+    while alive(marker) and time.monotonic() < deadline:
         time.sleep(0.05)  # reaped by init once killed
-    status = Path(f"/proc/{grandchild}/stat")
-    assert not status.exists() or status.read_text().split()[2] == "Z"
+    assert not alive(marker)
 
 
 @pytest.mark.parametrize(("name", "message"), [
@@ -163,13 +180,17 @@ def test_closing_the_pool_ends_its_runners():
 def test_functions_without_code_get_their_own_working_directory(pool):
     """Module entrypoints of two functions never share a directory (files one writes
     are not the other's), and neither runs in the worker's own directory."""
-    def cwd(project, function):
-        out = python_runtime.run(project, function, FN + "env_dump", "",
+    def home(project, function):
+        out = python_runtime.run(project, function, FN + "note", "",
                                  Request("GET", "/", {}, b""), 10, ALLOWED, pool=pool)
-        return json.loads(out.body)["env"]["HOME"]
+        return json.loads(out.body)
 
-    homes = {cwd("p1", "a"), cwd("p1", "b"), cwd("p2", "a")}
-    assert len(homes) == 3 and os.getcwd() not in homes
+    seen = [home("p1", "a"), home("p1", "b"), home("p2", "a")]
+    assert [s["files"] for s in seen] == [["a"], ["b"], ["a"]]  # each its own files
+    homes = {s["home"] for s in seen}
+    assert os.getcwd() not in homes
+    if pool.sandbox is None:  # a folder each; in a sandbox, each its own private /tmp
+        assert len(homes) == 3
 
 
 def test_garbage_on_the_runner_channel_fails_the_run_not_the_worker(pool):
@@ -181,22 +202,13 @@ def test_garbage_on_the_runner_channel_fails_the_run_not_the_worker(pool):
 # ------------------------------------------------------------------ #29 item 8: limits
 
 
-def test_a_process_in_a_session_of_its_own_dies_with_its_runner(pool, tmp_path):
+def test_a_process_in_a_session_of_its_own_dies_with_its_runner(pool):
     """Kills the group kill alone: a grandchild that called setsid() survived the
     timeout's SIGKILL of the runner's process group, and ran on unbounded."""
-    pid_file = tmp_path / "pid"
-    out = run(pool, "daemonize", timeout=1.0, query=f"?file={pid_file}")
+    marker = f"daemon-{os.urandom(6).hex()}"
+    out = run(pool, "daemonize", timeout=1.0, query=f"?marker={marker}")
     assert out.failed and out.timed_out
-    pid = int(pid_file.read_text())
-
-    def gone() -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-
-    assert gone()  # killed and reaped when its runner ended, not later
+    assert not alive(marker)  # killed and reaped when its runner ended, not later
 
 
 def test_file_size_and_process_limits_are_set_in_the_runner(tmp_path):
