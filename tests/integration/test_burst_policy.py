@@ -12,7 +12,7 @@ from tests.helpers import leader, seed_schedules, start_scheduler, tocsin_env, w
 N = 100_000
 
 
-@pytest.mark.slow
+@pytest.mark.load  # a scale test: run by `pytest -m load` (.ci/run does)
 def test_100k_burst_under_skip_with_zero_grace_skips_nothing(pg_url, broker_url, store,
                                                             tmp_path):
     """Killed mutation: "missed" judged by lateness alone (grace 0: every fire of a

@@ -52,7 +52,7 @@ def test_held_messages_are_not_republished_lost_ones_are_once(store, broker_url)
     assert publisher.held(held + never_sent) == set(held + never_sent)
 
 
-@pytest.mark.slow
+@pytest.mark.load  # a scale test: run by `pytest -m load` (.ci/run does)
 def test_a_long_backlog_does_not_multiply_messages(pg_url, broker_url, store, tmp_path):
     """3,000 waiting executions, one worker, requeue after 2 s: after several periods the
     queue holds no more messages than waiting rows; emptied, it is refilled."""
