@@ -72,11 +72,13 @@ def create(session: Session, req: Request, now: datetime | None = None) -> Execu
     return execution
 
 
-def hand_over(sessions: sessionmaker[Session], publisher: Publisher, execution_id: str) -> bool:
-    """Publish a committed row that ``create`` marked as handed over. On failure the
-    mark is taken back, so the relay republishes it within seconds."""
+def hand_over(sessions: sessionmaker[Session], publisher: Publisher, execution_id: str,
+              sync: bool = False) -> bool:
+    """Publish a committed row that ``create`` marked as handed over (``sync``: in the
+    synchronous lane). On failure the mark is taken back, so the relay republishes it
+    within seconds."""
     try:
-        publisher.publish([execution_id])
+        publisher.publish([execution_id], sync=sync)
         return True
     except Exception as exc:
         log.warning("publish.failed", execution_id=execution_id, error=first_line(exc))

@@ -15,6 +15,11 @@ has not reached the claim) is never sent twice, and a broker that lost its data
 (a Redis restart without persistence) lost the set with it, so every row it
 held is republished. Ids older than the broker's visibility timeout are trimmed:
 by then the broker has redelivered a message a dead worker had taken.
+
+Synchronous runs have a lane of their own (``SYNC_QUEUE``): workers take from it
+before the main queue (kombu's ``priority`` queue order, ``tasks.app``), so a caller
+waits for a free worker slot, never behind a backlog of asynchronous runs. A run the
+relay republishes goes to the main queue (its caller has long been answered).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Protocol
 
 TASK_NAME = "tocsin.execute"
 QUEUE = "tocsin"
+SYNC_QUEUE = "tocsin-sync"  # synchronous runs: taken first (see the module's docstring)
 # How long a message taken by a worker stays unacknowledged before the broker hands it
 # out again (kombu's Redis transport); longer than the longest run (900 s + margin).
 VISIBILITY_TIMEOUT = 3600
@@ -37,7 +43,8 @@ _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
 class Publisher(Protocol):
-    def publish(self, execution_ids: Sequence[str]) -> None: ...
+    def publish(self, execution_ids: Sequence[str], sync: bool = False) -> None:
+        """Hand the runs to workers; ``sync``: in the synchronous lane."""
 
     def held(self, execution_ids: Sequence[str]) -> set[str] | None:
         """Which of these the broker still holds a message for; None: cannot tell."""
@@ -112,6 +119,13 @@ class MessageFactory:
         return text.replace("\x00BODY\x00", body, 1).replace("\x00TAG\x00", tag, 1).encode()
 
 
+def _lanes(queue: str) -> dict[bool, tuple[str, MessageFactory]]:
+    """(queue, message factory) for asynchronous (False) and synchronous (True) runs."""
+    origin = f"{socket.gethostname()}:{os.getpid()}"
+    return {False: (queue, MessageFactory(origin, queue)),
+            True: (SYNC_QUEUE, MessageFactory(origin, SYNC_QUEUE))}
+
+
 class RedisPublisher:
     def __init__(self, url: str, queue: str = QUEUE, pipeline_size: int = 1000) -> None:
         import redis
@@ -120,16 +134,17 @@ class RedisPublisher:
         self._queue = queue
         self._held = f"{queue}:held"
         self._size = pipeline_size
-        self._message = MessageFactory(f"{socket.gethostname()}:{os.getpid()}", queue)
+        self._lanes = _lanes(queue)
 
-    def publish(self, execution_ids: Sequence[str]) -> None:
+    def publish(self, execution_ids: Sequence[str], sync: bool = False) -> None:
         now = time.time()
+        queue, message = self._lanes[sync]
         for start in range(0, len(execution_ids), self._size):
             chunk = execution_ids[start : start + self._size]
             # MULTI: the message and its hand-over record exist together or not at all.
             pipe = self._redis.pipeline(transaction=True)
             # LPUSH + worker BRPOP: first in, first out, as kombu does.
-            pipe.lpush(self._queue, *(self._message(i) for i in chunk))
+            pipe.lpush(queue, *(message(i) for i in chunk))
             pipe.zadd(self._held, dict.fromkeys(chunk, now))
             pipe.execute()
 
@@ -166,11 +181,12 @@ class AsyncRedisPublisher:
                                                    socket_connect_timeout=5)
         self._queue = queue
         self._held = f"{queue}:held"
-        self._message = MessageFactory(f"{socket.gethostname()}:{os.getpid()}", queue)
+        self._lanes = _lanes(queue)
 
-    async def publish(self, execution_ids: Sequence[str]) -> None:
+    async def publish(self, execution_ids: Sequence[str], sync: bool = False) -> None:
+        queue, message = self._lanes[sync]
         pipe = self._redis.pipeline(transaction=True)
-        pipe.lpush(self._queue, *(self._message(i) for i in execution_ids))
+        pipe.lpush(queue, *(message(i) for i in execution_ids))
         pipe.zadd(self._held, dict.fromkeys(execution_ids, time.time()))
         await pipe.execute()
 
@@ -185,11 +201,12 @@ class KombuPublisher:
         self._app = app
         self._queue = queue
 
-    def publish(self, execution_ids: Sequence[str]) -> None:
+    def publish(self, execution_ids: Sequence[str], sync: bool = False) -> None:
+        queue = SYNC_QUEUE if sync else self._queue
         with self._app.producer_or_acquire() as producer:  # type: ignore[attr-defined]
             for eid in execution_ids:
                 self._app.send_task(  # type: ignore[attr-defined]
-                    TASK_NAME, args=[eid], task_id=eid, queue=self._queue, producer=producer,
+                    TASK_NAME, args=[eid], task_id=eid, queue=queue, producer=producer,
                     ignore_result=True,
                 )
 

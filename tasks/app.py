@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import celeryd_after_setup, worker_process_init
 
 from scheduler import heap
 from scheduler.config import get_settings
-from scheduler.publish import QUEUE, VISIBILITY_TIMEOUT
+from scheduler.publish import QUEUE, SYNC_QUEUE, VISIBILITY_TIMEOUT
 
 settings = get_settings()
 
@@ -26,10 +26,22 @@ app.conf.update(
     # Backstop only: the task enforces each function's own timeout (<= 900 s).
     task_time_limit=960,
     broker_connection_retry_on_startup=True,
-    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+    # Queues are taken in the order consumed (the synchronous lane first), not round
+    # robin: a synchronous run waits for a free slot, never behind a backlog.
+    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT,
+                              "queue_order_strategy": "priority"},
     worker_hijack_root_logger=False,
     worker_send_task_events=False,
 )
+
+
+@celeryd_after_setup.connect
+def _sync_lane_first(sender: Any, instance: Any, **_: Any) -> None:
+    """Every worker takes the synchronous lane, first, whatever ``-Q`` it was given
+    (``tocsin worker``, or ``celery -A tasks.app worker -Q tocsin`` as before)."""
+    queues = instance.app.amqp.queues
+    queues.select_add(SYNC_QUEUE)
+    queues.select([SYNC_QUEUE, *(name for name in queues.consume_from if name != SYNC_QUEUE)])
 
 
 @worker_process_init.connect

@@ -32,7 +32,7 @@ class EmbeddedBroker:
                 thread.start()
             self._started = True
 
-    def publish(self, execution_ids: Sequence[str]) -> None:
+    def publish(self, execution_ids: Sequence[str], sync: bool = False) -> None:
         with self._lock:
             self._held.update(execution_ids)
         for execution_id in execution_ids:

@@ -96,7 +96,7 @@ class Domains:
                 sync=True, user_id=caller.user_id))
         self.ctx.results.expect(execution.id)
         self.ctx.results.stash(execution.id, secret)  # in memory only, never the row
-        enqueue.hand_over(self.ctx.sessions, self.ctx.publisher, execution.id)
+        enqueue.hand_over(self.ctx.sessions, self.ctx.publisher, execution.id, sync=True)
         log.info("domain.executed", execution_id=execution.id, function_id=function_id,
                  project_id=project_id, user=caller.user_id or "")
         return execution.id

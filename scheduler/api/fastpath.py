@@ -129,7 +129,7 @@ class FastPath:
             ctx.results.expect(row["id"])
         if not scheduled:
             try:
-                await self.publisher.publish([row["id"]])
+                await self.publisher.publish([row["id"]], sync=sync)
             except Exception as exc:  # the row stands; the relay republishes it
                 log.warning("publish.failed", execution_id=row["id"], error=first_line(exc))
                 await self.store.unmark(row["id"])

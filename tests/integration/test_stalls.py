@@ -166,7 +166,7 @@ def test_stopping_while_a_dispatch_runs_returns(pg_url, store):
 
 
 class _NullPublisher:
-    def publish(self, execution_ids) -> None:
+    def publish(self, execution_ids, sync=False) -> None:
         pass
 
     def held(self, execution_ids):

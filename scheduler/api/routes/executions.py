@@ -70,7 +70,7 @@ def _create(functionId: str, request: Request, payload: ExecutionCreate,
     if not created.scheduled:  # it may never have reached the broker: again is harmless
         if created.sync:
             ctx.results.expect(execution_id)
-        enqueue.hand_over(ctx.sessions, ctx.publisher, execution_id)
+        enqueue.hand_over(ctx.sessions, ctx.publisher, execution_id, sync=created.sync)
     return created
 
 
@@ -112,7 +112,7 @@ def _insert(functionId: str, request: Request, payload: ExecutionCreate,
         if sync:
             ctx.results.expect(execution.id)
             ctx.results.stash(execution.id, secret)
-        enqueue.hand_over(ctx.sessions, ctx.publisher, execution.id)
+        enqueue.hand_over(ctx.sessions, ctx.publisher, execution.id, sync=sync)
     return _Created(execution, caller.is_key, sync, scheduled)
 
 
