@@ -117,7 +117,7 @@ class Runner:
         command = [sys.executable, "-P", "-m", "tasks.runner.child", str(theirs.fileno())]
         env, cwd = dict(program.env), program.cwd
         if sandbox is not None:  # its own folder, or its private /tmp, and nothing else
-            cwd = program.code_dir or "/tmp"
+            cwd = program.code_dir or sandboxes.HOME
             env["HOME"] = cwd
             command = sandbox.argv(command, cwd, program.code_dir or None)
             cwd = "/"

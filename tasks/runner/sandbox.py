@@ -45,6 +45,10 @@ ETC = ("resolv.conf", "hosts", "nsswitch.conf", "host.conf", "gai.conf", "localt
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 RUNNER_PACKAGES = ("tasks", "scheduler")  # the runner's own code (tasks.runner.child)
 SIGNALLED = 128  # bwrap exits 128 + n for a command killed by signal n
+# The working directory and HOME of a runner without a folder of its own: inside its
+# private /tmp, but apart from the folders bwrap makes there on the way to binds (when
+# code lives under /tmp on the host).
+HOME = "/tmp/home"
 
 
 class Mode(StrEnum):
@@ -74,7 +78,8 @@ class Sandbox:
         args = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session",
                 "--proc", "/proc", "--dev", "/dev",
-                "--perms", "01777", "--size", str(self.tmp_bytes), "--tmpfs", "/tmp"]
+                "--perms", "01777", "--size", str(self.tmp_bytes), "--tmpfs", "/tmp",
+                "--perms", "0777", "--dir", HOME]
         if self.network == Network.NONE:
             args.append("--unshare-net")
         for path in SYSTEM:
