@@ -57,6 +57,12 @@ def up(
 
     # A local sandbox: functions may call local services unless the operator says not.
     os.environ.setdefault("TOCSIN_HTTP_DENY_PRIVATE", "false")
+    # Functions call the API back where it really listens (APPWRITE_FUNCTION_API_ENDPOINT
+    # is TOCSIN_PUBLIC_URL, else this host and port), not on the default port.
+    if port:
+        os.environ.setdefault("TOCSIN_API_PORT", str(port))
+    if host:
+        os.environ.setdefault("TOCSIN_API_HOST", host)
     settings = _settings_with_logging()
     from tasks.runtimes.python import sandbox_from_settings
 

@@ -48,8 +48,16 @@ def read_key(proc) -> str:
     return match.group(1)
 
 
+FIRST_FUNCTION = ("import os\n\n\ndef main(context):\n"
+                  "    return context.res.text(os.environ['APPWRITE_FUNCTION_API_ENDPOINT'])\n")
+
+
 def test_up_runs_executes_stops_and_keeps_schedules(tmp_path):
     port = free_port()
+    # A file function where the default (relative) functions directory puts it (#35).
+    code = tmp_path / "functions" / "default" / "echo" / "src" / "main.py"
+    code.parent.mkdir(parents=True)
+    code.write_text(FIRST_FUNCTION)
     proc, lines = start_up(tmp_path, port)
     try:
         assert any(f"http://127.0.0.1:{port}/v1" in line for line in lines), lines
@@ -68,6 +76,16 @@ def test_up_runs_executes_stops_and_keeps_schedules(tmp_path):
                                                 headers=headers).json())["status"]
                         == "completed" and e, 30, what="the execution to complete")
         assert done["logs"] == "hello from POST /"
+        # The file function runs with the relative default directory, and is told the
+        # API's real port (#35 items 1 and 2: "not found", and :8080, before).
+        r = httpx.post(base + "/functions", headers=headers, json={
+            "functionId": "echo", "name": "echo", "runtime": "python-3.12",
+            "entrypoint": "src/main.py"})
+        assert r.status_code == 201, r.text
+        r = httpx.post(base + "/functions/echo/executions", headers=headers,
+                       json={"async": False}, timeout=30)
+        assert (r.status_code, r.json()["status"]) == (201, "completed"), r.text
+        assert r.json()["responseBody"] == f"http://127.0.0.1:{port}/v1"
         # A cron fire on SQLite: the hourly schedule is moved to a second from now (the
         # database's own clock), and the embedded scheduler's poll dispatches it.
         from scheduler.store.models import Schedule
