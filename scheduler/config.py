@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from scheduler.errors import ConfigError
+from scheduler.rules.errors import ConfigError
 
 
 class Settings(BaseSettings):
@@ -160,7 +160,7 @@ class Settings(BaseSettings):
 
     @property
     def entrypoint_prefixes(self) -> tuple[str, ...]:
-        from scheduler.entrypoints import parse_prefixes
+        from scheduler.rules.entrypoints import parse_prefixes
 
         return parse_prefixes(self.entrypoint_modules)
 

@@ -51,8 +51,8 @@ def run(settings: Settings, host: str, port: int, workers: int) -> None:
 
     from scheduler.api.app import create_app
     from scheduler.api.server import uvicorn_config
-    from scheduler.daemon import Daemon
-    from scheduler.publish import Publisher, make_publisher
+    from scheduler.broker.publish import Publisher, make_publisher
+    from scheduler.leader.daemon import Daemon
 
     upgrade(settings.database_url)
     access = ensure_access(settings)

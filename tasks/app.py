@@ -7,9 +7,9 @@ from typing import Any
 from celery import Celery
 from celery.signals import celeryd_after_setup, worker_process_init
 
-from scheduler import heap
+from scheduler import gcfreeze
+from scheduler.broker.publish import QUEUE, SYNC_QUEUE, VISIBILITY_TIMEOUT
 from scheduler.config import get_settings
-from scheduler.publish import QUEUE, SYNC_QUEUE, VISIBILITY_TIMEOUT
 
 settings = get_settings()
 
@@ -46,5 +46,5 @@ def _sync_lane_first(sender: Any, instance: Any, **_: Any) -> None:
 
 @worker_process_init.connect
 def _settle(**_: Any) -> None:
-    """Each prefork child freezes its start-up heap (``scheduler.heap``)."""
-    heap.settle()
+    """Each prefork child freezes its start-up heap (``scheduler.gcfreeze``)."""
+    gcfreeze.settle()

@@ -17,18 +17,19 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from scheduler.broker.publish import make_publisher
+from scheduler.broker.results import ResultChannel, make_results
 from scheduler.config import Settings, get_settings
 from scheduler.logs import first_line, get_logger
-from scheduler.publish import make_publisher
-from scheduler.results import ResultChannel, make_results
-from scheduler.states import ExecutionStatus
+from scheduler.rules.states import ExecutionStatus
+from scheduler.rules.timerules import iso
 from scheduler.store import executions as store
 from scheduler.store import projects, variables
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
 from scheduler.store.models import Execution, Function
-from scheduler.timerules import iso
 from tasks.app import app
-from tasks.runtimes import Outcome, Request, timed
+from tasks.runner.context import Request
+from tasks.runner.outcome import Outcome, timed
 from tasks.runtimes import http as http_runtime
 from tasks.runtimes import python as python_runtime
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from scheduler.ids import new_id
+from scheduler.rules.ids import new_id
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
 from scheduler.store.models import Execution, Function, Project, Schedule
 

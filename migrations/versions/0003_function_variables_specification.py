@@ -8,7 +8,7 @@ Create Date: 2026-11-29 14:30:00
   environment variables. A key is unique per function; deleting the function
   deletes its variables.
 * ``functions.runtime_specification``: the CPU and memory its runner gets
-  (Appwrite's slugs, see scheduler/specs.py).
+  (Appwrite's slugs, see scheduler/rules/specifications.py).
 * ``functions.description`` and ``commands``: stored as the SDKs send them (Tocsin
   runs no build commands; they are kept, not dropped).
 * ``functions.scopes``: the scopes of the short-lived key each execution gets, so a

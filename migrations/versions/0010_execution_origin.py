@@ -5,7 +5,7 @@ Revises: 0009
 Create Date: 2026-12-04 14:10:00
 
 An execution created with a run's own key is caused by that run: its events must
-never trigger the run's function (``scheduler.causes``). NULL for every other run,
+never trigger the run's function (``scheduler.rules.causes``). NULL for every other run,
 so adding the column rewrites nothing.
 """
 

@@ -11,14 +11,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scheduler import __version__, heap
+from scheduler import __version__, gcfreeze
 from scheduler.api.app_response import AppwriteJSON
 from scheduler.api.bodylimit import TOO_LARGE, BodyLimit
 from scheduler.api.context import Context
 from scheduler.api.cors import Cors
+from scheduler.api.direct_executions import FastPath
 from scheduler.api.domains import Domains
 from scheduler.api.errors import ApiError, envelope
-from scheduler.api.fastpath import FastPath
 from scheduler.api.hosts import ApiHosts
 from scheduler.api.keycache import KeyCache
 from scheduler.api.limits import SyncGate
@@ -38,11 +38,11 @@ from scheduler.api.routes import (
 )
 from scheduler.api.targets import Targets
 from scheduler.api.users import Verifier
+from scheduler.broker.publish import Publisher, make_publisher
+from scheduler.broker.results import ResultChannel, make_results
 from scheduler.config import Settings
-from scheduler.errors import TocsinError
 from scheduler.logs import first_line, get_logger
-from scheduler.publish import Publisher, make_publisher
-from scheduler.results import ResultChannel, make_results
+from scheduler.rules.errors import TocsinError
 from scheduler.store.db import make_engine, make_sessionmaker, transaction
 from scheduler.store.projects import ensure_key, ensure_project
 
@@ -79,7 +79,7 @@ def bootstrap(ctx: Context) -> None:
 def create_app(settings: Settings, publisher: Publisher | None = None,
                results: ResultChannel | None = None, settle_heap: bool = False) -> FastAPI:
     """``settle_heap``: a serving process's own app freezes its start-up heap
-    (``scheduler.heap``); tests building many apps in one process do not."""
+    (``scheduler.gcfreeze``); tests building many apps in one process do not."""
     # As many connections as concurrent requests commonly need (anyio's thread pool
     # runs up to 40): a request should not queue for a connection at 16 clients.
     engine = make_engine(settings.database_url, pool_size=20)
@@ -106,7 +106,7 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
                 "names are learned from requests, so a function domain rule could take "
                 "one before it is first used; set TOCSIN_API_HOSTS"))
         if settle_heap:
-            heap.settle()
+            gcfreeze.settle()
         yield
         if ctx.fast is not None:
             await ctx.fast.close()

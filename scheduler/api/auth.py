@@ -10,9 +10,9 @@ from fastapi import Request
 
 from scheduler.api import errors
 from scheduler.api.context import Context
-from scheduler.causes import Cause
-from scheduler.errors import ProjectNotFound
-from scheduler.roles import Identity, roles_of
+from scheduler.rules.causes import Cause
+from scheduler.rules.errors import ProjectNotFound
+from scheduler.rules.roles import Identity, roles_of
 from scheduler.store.db import transaction
 from scheduler.store.executions import USER_JWT_HEADER, cause_of
 from scheduler.store.projects import find_key, project_exists
@@ -29,7 +29,7 @@ class Caller:
     role: str  # "applications" for a key, "users" with a JWT, "guests" otherwise
     user: Identity | None = None
     jwt: str = ""  # the user's token, passed on to the function as x-appwrite-user-jwt
-    cause: Cause | None = None  # the run whose own key this is (``scheduler.causes``)
+    cause: Cause | None = None  # the run whose own key this is (``scheduler.rules.causes``)
 
     @property
     def is_key(self) -> bool:

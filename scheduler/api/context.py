@@ -14,9 +14,9 @@ from scheduler.api.keycache import KeyCache
 from scheduler.api.limits import SyncGate
 from scheduler.api.targets import Targets
 from scheduler.api.users import Verifier
+from scheduler.broker.publish import Publisher
+from scheduler.broker.results import ResultChannel
 from scheduler.config import Settings
-from scheduler.publish import Publisher
-from scheduler.results import ResultChannel
 
 
 @dataclass

@@ -20,11 +20,11 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from scheduler import origins
 from scheduler.api.asgi import PROJECT_KEY, header
 from scheduler.api.context import Context
-from scheduler.errors import TocsinError
 from scheduler.logs import get_logger
+from scheduler.rules import origins
+from scheduler.rules.errors import TocsinError
 from scheduler.store.db import transaction
 from scheduler.store.projects import all_platforms
 

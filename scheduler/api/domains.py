@@ -13,17 +13,18 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from scheduler import enqueue, forwarding
 from scheduler.api.app_response import AppwriteJSON
 from scheduler.api.asgi import PROJECT_KEY, header
 from scheduler.api.auth import Caller, as_user, caller_headers
 from scheduler.api.context import Context
 from scheduler.api.errors import METHODS, ApiError, envelope, sync_timeout
 from scheduler.api.targets import Target
-from scheduler.errors import FunctionNotFound, TocsinError, UserUnauthorized
+from scheduler.broker import enqueue
 from scheduler.logs import get_logger
-from scheduler.roles import permits
-from scheduler.states import Trigger
+from scheduler.rules import forwarding
+from scheduler.rules.errors import FunctionNotFound, TocsinError, UserUnauthorized
+from scheduler.rules.roles import permits
+from scheduler.rules.states import Trigger
 from scheduler.store import functions as functions_store
 from scheduler.store.db import transaction
 

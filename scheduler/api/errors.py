@@ -1,12 +1,12 @@
 """Appwrite's error envelope ``{message, code, type, version}`` and the API's own errors.
 
-Domain errors live in ``scheduler.errors``; this module adds the ones only HTTP has.
+Domain errors live in ``scheduler.rules.errors``; this module adds the ones only HTTP has.
 """
 
 from __future__ import annotations
 
-from scheduler.errors import TocsinError
-from scheduler.scopes import names_of
+from scheduler.rules.errors import TocsinError
+from scheduler.rules.scopes import names_of
 
 APPWRITE_VERSION = "1.9.6"
 
@@ -23,7 +23,7 @@ HEADERS_RULE = (
 
 class ApiError(TocsinError):
     """An answer with its own status and Appwrite error type (routes' one-off cases;
-    domain errors carry theirs on their classes in ``scheduler.errors``)."""
+    domain errors carry theirs on their classes in ``scheduler.rules.errors``)."""
 
     def __init__(self, code: int, type_: str, message: str) -> None:
         super().__init__(message)

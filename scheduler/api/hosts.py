@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 
-from scheduler import forwarding
+from scheduler.rules import forwarding
 
 MAX_LEARNED = 256
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from scheduler.policies import (
+from scheduler.rules.policies import (
     DEFAULT_CATCHUP_CAP,
     DEFAULT_CATCHUP_WINDOW,
     DEFAULT_MISFIRE_GRACE,

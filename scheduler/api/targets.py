@@ -19,13 +19,13 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from scheduler import forwarding
 from scheduler.api.asgi import header
 from scheduler.api.hosts import ApiHosts
 from scheduler.config import Settings
-from scheduler.errors import RouterHostNotFound
+from scheduler.rules import forwarding
+from scheduler.rules.errors import RouterHostNotFound
+from scheduler.store import domain_rules as proxy_store
 from scheduler.store import functions as functions_store
-from scheduler.store import proxy as proxy_store
 from scheduler.store.db import transaction
 
 PATH_FORM = "/v1/run/"

@@ -20,9 +20,9 @@ from typing import Any
 import jwt
 
 from scheduler.config import Settings
-from scheduler.errors import UserJwtInvalid
 from scheduler.logs import first_line, get_logger
-from scheduler.roles import ClaimNames, Identity, identity_from_claims
+from scheduler.rules.errors import UserJwtInvalid
+from scheduler.rules.roles import ClaimNames, Identity, identity_from_claims
 
 log = get_logger(__name__)
 

@@ -10,19 +10,27 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from scheduler import entrypoints, eventnames, httprules, intervals, roles, runtimes, specs
 from scheduler.api.errors import HEADERS_RULE, METHODS, UID_RULE, ApiError, invalid_param
-from scheduler.errors import (
+from scheduler.rules import (
+    entrypoints,
+    eventnames,
+    httprules,
+    intervals,
+    roles,
+    runtime_names,
+    specifications,
+)
+from scheduler.rules.errors import (
     CronError,
     EntrypointNotAllowed,
     EventNameError,
     PathError,
     ScheduleError,
 )
-from scheduler.jitter import MAX_JITTER
-from scheduler.overlap import OVERLAPS
-from scheduler.policies import POLICIES
-from scheduler.timerules import (
+from scheduler.rules.jitter import MAX_JITTER
+from scheduler.rules.overlap import OVERLAPS
+from scheduler.rules.policies import POLICIES
+from scheduler.rules.timerules import (
     SCHEDULED_AT_MESSAGE,
     SCHEDULED_AT_SYNC_MESSAGE,
     parse_cron,
@@ -186,8 +194,8 @@ def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
                                         "and no longer than 128 chars")
         out["name"] = name
     if "runtime" in data:
-        if data["runtime"] not in runtimes.SUPPORTED:
-            raise invalid_param("runtime", runtimes.rule())
+        if data["runtime"] not in runtime_names.SUPPORTED:
+            raise invalid_param("runtime", runtime_names.rule())
         out["runtime"] = data["runtime"]
     if "schedule" in data:
         out["schedule"] = cron(data["schedule"] or "")
@@ -240,11 +248,11 @@ def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
             out[col] = data[api]
     if "buildSpecification" in data:  # no builds here: checked like the runtime one
         slug = data["buildSpecification"]
-        specs.choose(slug if isinstance(slug, str) else "", os.cpu_count() or 1,
+        specifications.choose(slug if isinstance(slug, str) else "", os.cpu_count() or 1,
                      "buildSpecification")
     if "runtimeSpecification" in data:
         slug = data["runtimeSpecification"]
-        out["runtime_specification"] = specs.choose(
+        out["runtime_specification"] = specifications.choose(
             slug if isinstance(slug, str) else "", os.cpu_count() or 1).slug
     if "missedPolicy" in data:
         if data["missedPolicy"] not in POLICIES:

@@ -19,7 +19,7 @@ from scheduler.cli.jobs import executions_cmd, jobs_app
 from scheduler.cli.keys import keys_app
 from scheduler.cli.platforms import platforms_app
 from scheduler.cli.status import status
-from scheduler.errors import TocsinError
+from scheduler.rules.errors import TocsinError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tocsin scheduler.")
 app.add_typer(cron_app, name="cron")

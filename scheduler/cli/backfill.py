@@ -15,14 +15,14 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from scheduler import backfillwindow
 from scheduler.cli.common import console, parse_instant, store_session
 from scheduler.cli.jobs import jobs_app
-from scheduler.errors import CliError, CliUsageError
+from scheduler.rules import backfillwindow
+from scheduler.rules.errors import CliError, CliUsageError
+from scheduler.rules.timerules import iso
 from scheduler.store import backfills as store
 from scheduler.store import functions as fn_store
 from scheduler.store.db import db_now
-from scheduler.timerules import iso
 
 FOLLOW_EVERY = 0.5  # seconds between progress reads
 

@@ -11,8 +11,8 @@ from rich.console import Console
 from sqlalchemy.orm import Session
 
 from scheduler.config import Settings, load_settings
-from scheduler.errors import CliError, CliUsageError, TocsinError
 from scheduler.logs import first_line
+from scheduler.rules.errors import CliError, CliUsageError, TocsinError
 from scheduler.store.db import make_engine, make_sessionmaker, transaction
 
 console = Console()

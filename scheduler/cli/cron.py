@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from scheduler import timerules
 from scheduler.cli.common import console, parse_instant
-from scheduler.errors import CliUsageError, CronError
+from scheduler.rules import timerules
+from scheduler.rules.errors import CliUsageError, CronError
 
 cron_app = typer.Typer(no_args_is_help=True, help="Cron expressions.")
 

@@ -11,11 +11,11 @@ from rich.table import Table
 
 from scheduler.cli.common import console, store_session
 from scheduler.cli.humanize import relative
-from scheduler.errors import CliUsageError
+from scheduler.rules.errors import CliUsageError
+from scheduler.rules.timerules import iso
 from scheduler.store import events as store
 from scheduler.store.db import db_now
 from scheduler.store.projects import set_webhook_key
-from scheduler.timerules import iso
 
 events_app = typer.Typer(help="Events: recent ones with their fan-out; webhook keys.",
                          invoke_without_command=True)

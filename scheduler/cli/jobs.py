@@ -16,13 +16,13 @@ from rich.table import Table
 
 from scheduler.cli.common import console, parse_instant, store_session
 from scheduler.cli.humanize import clock, relative
-from scheduler.errors import CliError, CliUsageError
-from scheduler.states import ExecutionStatus, Trigger
+from scheduler.rules.errors import CliError, CliUsageError
+from scheduler.rules.states import ExecutionStatus, Trigger
+from scheduler.rules.timerules import iso, next_fires, parse_cron
 from scheduler.store import executions as exec_store
 from scheduler.store import functions as fn_store
 from scheduler.store.db import db_now
 from scheduler.store.models import Execution, Schedule
-from scheduler.timerules import iso, next_fires, parse_cron
 
 jobs_app = typer.Typer(help="Schedules: next and last fires, pauses, skips.",
                        invoke_without_command=True)

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from scheduler.cli.common import store_session
-from scheduler.errors import CliUsageError
-from scheduler.scopes import ACCEPTED, SCOPES
+from scheduler.rules.errors import CliUsageError
+from scheduler.rules.scopes import ACCEPTED, SCOPES
 from scheduler.store.projects import add_key, ensure_project, new_secret
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys.")

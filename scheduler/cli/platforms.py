@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from scheduler import origins
 from scheduler.cli.common import store_session
-from scheduler.errors import CliUsageError
+from scheduler.rules import origins
+from scheduler.rules.errors import CliUsageError
 from scheduler.store import projects
 
 platforms_app = typer.Typer(no_args_is_help=True,

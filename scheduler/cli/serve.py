@@ -34,7 +34,7 @@ def scheduler_cmd(
     """Run a scheduler node (one leads, the rest stand by)."""
     import signal
 
-    from scheduler.daemon import Daemon
+    from scheduler.leader.daemon import Daemon
 
     settings = _settings_with_logging()
     if metrics_port:

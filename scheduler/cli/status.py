@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from scheduler import timerules
 from scheduler.cli.common import console, store_session
 from scheduler.config import load_settings
+from scheduler.rules import timerules
 from scheduler.store.leases import status as read_status
 
 

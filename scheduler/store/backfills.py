@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler.errors import BackfillNotFound
-from scheduler.firecount import count_fires
-from scheduler.ids import new_id
+from scheduler.rules.errors import BackfillNotFound
+from scheduler.rules.firecount import count_fires
+from scheduler.rules.ids import new_id
 from scheduler.store.models import Backfill, Schedule
 
 __all__ = ["Backfill", "cancel", "create", "get", "next_running"]
-from scheduler.timerules import iter_fires, parse_cron
+from scheduler.rules.timerules import iter_fires, parse_cron
 
 RUNNING, DONE, CANCELLED = "running", "done", "cancelled"
 _TICK = timedelta(microseconds=1)

@@ -3,7 +3,7 @@
 PostgreSQL is production: row locks with ``SKIP LOCKED``, ``COPY``, ``LISTEN/NOTIFY``,
 session timeouts and its own clock. SQLite is the embedded default: one writer at a
 time, so none of those are needed. Store code asks ``capabilities(session)`` instead
-of comparing dialect names; the PostgreSQL-only statements live in ``store.pgfast``.
+of comparing dialect names; the PostgreSQL-only statements live in ``store.bulkcopy``.
 """
 
 from __future__ import annotations

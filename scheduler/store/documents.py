@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from scheduler.httprules import without_credentials
+from scheduler.rules.httprules import without_credentials
+from scheduler.rules.timerules import iso
 from scheduler.store.models import Execution, Function, ProxyRule, Schedule, Variable
-from scheduler.timerules import iso
 
 # Appwrite returns only these request headers on an execution.
 REQUEST_HEADER_ALLOWLIST = ("content-type", "agent", "content-length", "host",

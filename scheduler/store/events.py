@@ -26,11 +26,11 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scheduler.causes import Cause
-from scheduler.errors import EventNameError
-from scheduler.eventnames import variants
-from scheduler.ids import new_id
-from scheduler.states import ExecutionStatus, Trigger
+from scheduler.rules.causes import Cause
+from scheduler.rules.errors import EventNameError
+from scheduler.rules.eventnames import variants
+from scheduler.rules.ids import new_id
+from scheduler.rules.states import ExecutionStatus, Trigger
 from scheduler.store.db import affected, db_now
 from scheduler.store.documents import execution_json, function_json
 from scheduler.store.models import Event, EventSubscription, Execution, Function

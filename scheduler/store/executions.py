@@ -21,14 +21,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, delete, false, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from scheduler.causes import Cause
-from scheduler.errors import ExecutionInProgress
-from scheduler.states import FINISHED, ExecutionStatus
+from scheduler.rules.causes import Cause
+from scheduler.rules.errors import ExecutionInProgress
+from scheduler.rules.states import FINISHED, ExecutionStatus
 from scheduler.store import events
 from scheduler.store.db import affected, db_now
 from scheduler.store.dialect import capabilities
-from scheduler.store.listing import Derived
-from scheduler.store.listsql import Column, DerivedSql, Sql, joined
+from scheduler.store.lists import Derived
+from scheduler.store.lists_pg import Column, DerivedSql, Sql, joined
 from scheduler.store.models import Execution, Function, Schedule
 from scheduler.store.schedules import notify_wakeup
 
@@ -345,7 +345,7 @@ class Overdue:
         return joined(parts, " OR ") if parts else Sql("false")
 
     def sql_columns(self) -> dict[str, Column]:
-        """``filter_columns`` as text, for the fast list path (``store.listsql``)."""
+        """``filter_columns`` as text, for the fast list path (``store.lists_pg``)."""
         return {**EXECUTION_SQL,
                 "status": DerivedSql(self.reported_sql()[0], self._status_in_sql),
                 "deploymentId": Sql("''::varchar")}
@@ -385,7 +385,7 @@ EXECUTION_COLUMNS: dict[str, Any] = {
     "$updatedAt": Execution.updated_at,
     "$id": Execution.id,
 }
-# The same columns by name, for the fast list path's text (``store.listsql``).
+# The same columns by name, for the fast list path's text (``store.lists_pg``).
 EXECUTION_NAMES: dict[str, str] = {
     attribute: column.expression.name for attribute, column in EXECUTION_COLUMNS.items()}
 EXECUTION_SQL: dict[str, Column] = {a: Sql(name) for a, name in EXECUTION_NAMES.items()}

@@ -15,9 +15,9 @@ from sqlalchemy import Select, Table, bindparam, func, not_, select, tuple_, upd
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from scheduler.overlap import Active
-from scheduler.states import ExecutionStatus, Trigger
-from scheduler.store import pgfast
+from scheduler.rules.overlap import Active
+from scheduler.rules.states import ExecutionStatus, Trigger
+from scheduler.store import bulkcopy
 from scheduler.store.dialect import capabilities
 from scheduler.store.models import Event, Execution, Schedule
 
@@ -83,9 +83,9 @@ FIRE_COLUMNS = ("id", "project_id", "function_id", "schedule_id", "scheduled_for
 
 def plan_by_indexes(session: Session) -> None:
     """The dispatch transaction's statements use their indexes, whatever the
-    statistics say (``pgfast.index_driven``); SQLite has no such choice to make."""
+    statistics say (``bulkcopy.index_driven``); SQLite has no such choice to make."""
     if capabilities(session).bulk_copy:
-        pgfast.index_driven(session)
+        bulkcopy.index_driven(session)
 
 
 def claim_due_schedules(session: Session, now: datetime, limit: int,
@@ -139,7 +139,7 @@ def insert_fires(session: Session, rows: Sequence[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     if capabilities(session).bulk_copy:
-        return pgfast.insert_fires(session, rows, FIRE_COLUMNS, FIRE_CONSTANTS)
+        return bulkcopy.insert_fires(session, rows, FIRE_COLUMNS, FIRE_CONSTANTS)
     table = cast(Table, Execution.__table__)
     stmt = (
         sqlite_insert(table)
@@ -154,7 +154,7 @@ def advance_schedules(session: Session, advances: Sequence[Advance], now: dateti
     if not advances:
         return
     if capabilities(session).bulk_copy:
-        pgfast.advance_schedules(session, (
+        bulkcopy.advance_schedules(session, (
             (a.schedule_id, a.next_fire_at, a.last_fire_at, a.skipped, a.last_skipped_at,
              a.overlap_skipped, a.last_overlap_at)
             for a in advances), now)

@@ -14,22 +14,22 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, literal, select
 from sqlalchemy.orm import Session
 
-from scheduler import intervals
-from scheduler.causes import Cause
-from scheduler.errors import FunctionAlreadyExists, ScheduleAlreadyExists
-from scheduler.ids import new_id
-from scheduler.policies import (
+from scheduler.rules import intervals
+from scheduler.rules.causes import Cause
+from scheduler.rules.errors import FunctionAlreadyExists, ScheduleAlreadyExists
+from scheduler.rules.ids import new_id
+from scheduler.rules.policies import (
     DEFAULT_CATCHUP_CAP,
     DEFAULT_CATCHUP_WINDOW,
     DEFAULT_MISFIRE_GRACE,
     Policy,
 )
-from scheduler.states import ExecutionStatus
+from scheduler.rules.states import ExecutionStatus
+from scheduler.rules.timerules import next_fire, parse_cron
 from scheduler.store import events
 from scheduler.store.db import db_now
 from scheduler.store.models import Execution, Function, Schedule
 from scheduler.store.schedules import notify_wakeup, set_inactive
-from scheduler.timerules import next_fire, parse_cron
 
 # Attribute -> column, for order and cursors (Appwrite's names).
 COLUMNS: dict[str, Any] = {

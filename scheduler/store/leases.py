@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
-from scheduler.errors import FencedOut
 from scheduler.faults import pause_point
+from scheduler.rules.errors import FencedOut
 from scheduler.store.db import affected, bound, db_now
 from scheduler.store.dialect import capabilities
 from scheduler.store.models import Lease, Node

@@ -27,8 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from scheduler.policies import Policy
-from scheduler.specs import DEFAULT as DEFAULT_SPEC
+from scheduler.rules.policies import Policy
+from scheduler.rules.specifications import DEFAULT as DEFAULT_SPEC
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -255,7 +255,7 @@ class Execution(Base):
     # one event runs one function once. ``depth``: links in its chain of events.
     event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # The function whose run created this one with its own key (``scheduler.causes``):
+    # The function whose run created this one with its own key (``scheduler.rules.causes``):
     # this run's events never trigger it.
     origin_function_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 

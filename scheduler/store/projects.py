@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from scheduler.ids import new_id
-from scheduler.scopes import SCOPES, canonical
+from scheduler.rules.ids import new_id
+from scheduler.rules.scopes import SCOPES, canonical
 from scheduler.store.db import affected
 from scheduler.store.models import ApiKey, Project
 

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
-from scheduler.policies import skipped_while_inactive
+from scheduler.rules.policies import skipped_while_inactive
+from scheduler.rules.timerules import parse_cron
 from scheduler.store.db import db_now
 from scheduler.store.dialect import capabilities
 from scheduler.store.models import Schedule
-from scheduler.timerules import parse_cron
 
 WAKEUP_CHANNEL = "tocsin_wakeup"
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from scheduler.errors import VariableAlreadyExists, VariableNotFound
+from scheduler.rules.errors import VariableAlreadyExists, VariableNotFound
 from scheduler.store.db import db_now
 from scheduler.store.models import Function, Variable
 

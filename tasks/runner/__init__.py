@@ -6,6 +6,8 @@ runtime container; this is the same promise without Docker).
 * ``child.py`` — the runner's main loop (``python -m tasks.runner.child``).
 * ``env.py`` — the clean environment a runner gets. Pure.
 * ``pool.py`` — warm runners per function and code, the timeout kill, crash reports.
+* ``outcome.py`` — what a run ended with, as every runtime returns it.
+* ``sandbox.py`` — the bubblewrap confinement; ``orphans.py`` — the subreaper.
 
 Imports nothing from ``tasks.app``: a runner must not load (or see) the worker's
 Celery app and settings.

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from scheduler.errors import EntrypointError
+from scheduler.rules.errors import EntrypointError
 from tasks.runner.context import Context, Request, load_entrypoint
 from tasks.runner.env import EXECUTION_ID
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from scheduler import entrypoints
-from scheduler.errors import EntrypointError, EntrypointNotAllowed
+from scheduler.rules import entrypoints
+from scheduler.rules.errors import EntrypointError, EntrypointNotAllowed
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from scheduler.specs import Spec
+from scheduler.rules.specifications import Spec
 
 PASSED = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ")
 # Per execution (set by the runner before each call, not at spawn).

@@ -41,12 +41,12 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from scheduler.logs import get_logger
-from scheduler.specs import Spec
+from scheduler.rules.specifications import Spec
 from tasks.runner import orphans
 from tasks.runner import sandbox as sandboxes
 from tasks.runner.child import EXIT_MEMORY, memory_message
 from tasks.runner.context import Request
-from tasks.runtimes import Outcome
+from tasks.runner.outcome import Outcome
 
 log = get_logger(__name__)
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
 
-from scheduler.errors import ConfigError
 from scheduler.logs import get_logger
+from scheduler.rules.errors import ConfigError
 
 log = get_logger(__name__)
 

@@ -2,7 +2,7 @@
 
 The path is confined under the URL's path, framing and hop-by-hop headers are never
 taken from the caller, and with ``TOCSIN_HTTP_DENY_PRIVATE`` the request connects
-only to the public address it checked (see ``scheduler.httprules``). Nothing of the
+only to the public address it checked (see ``scheduler.rules.httprules``). Nothing of the
 worker's environment is sent.
 """
 
@@ -12,9 +12,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from scheduler.errors import AddressError, PathError
-from scheduler.httprules import REFUSED_HEADERS, confine, resolve_public
-from tasks.runtimes import Outcome, Request
+from scheduler.rules.errors import AddressError, PathError
+from scheduler.rules.httprules import REFUSED_HEADERS, confine, resolve_public
+from tasks.runner.context import Request
+from tasks.runner.outcome import Outcome
 
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 

@@ -11,12 +11,12 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from scheduler import specs
+from scheduler.rules import specifications
 from tasks.runner import sandbox
 from tasks.runner.context import Request
 from tasks.runner.env import runner_env
+from tasks.runner.outcome import Outcome
 from tasks.runner.pool import Program, RunnerPool
-from tasks.runtimes import Outcome
 
 
 def sandbox_from_settings() -> sandbox.Sandbox | None:
@@ -57,7 +57,7 @@ def _version(code_dir: Path, entrypoint: str, version: str) -> str:
 def run(project_id: str, function_id: str, entrypoint: str, functions_dir: str,
         request: Request, timeout: float, allowed: tuple[str, ...], *,
         execution_id: str = "", function_name: str = "", runtime: str = "python-3.12",
-        spec: str = specs.DEFAULT, variables: Mapping[str, str] | None = None,
+        spec: str = specifications.DEFAULT, variables: Mapping[str, str] | None = None,
         api_endpoint: str = "", passed: Iterable[str] = (), version: str = "",
         pool: RunnerPool = POOL) -> Outcome:
     # Absolute: the runner starts in the function's folder (and a sandbox binds it at
@@ -66,7 +66,7 @@ def run(project_id: str, function_id: str, entrypoint: str, functions_dir: str,
     code_dir = Path(functions_dir or ".") / project_id / function_id
     own = bool(functions_dir) and code_dir.is_dir()
     cwd = str(code_dir) if own else _empty_home(project_id, function_id)
-    chosen = specs.get(spec)
+    chosen = specifications.get(spec)
     env = runner_env(os.environ, passed, variables or {}, project_id=project_id,
                      function_id=function_id, function_name=function_name or function_id,
                      runtime=runtime, spec=chosen, api_endpoint=api_endpoint,

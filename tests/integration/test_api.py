@@ -11,12 +11,12 @@ from sqlalchemy import text
 
 from scheduler.api.app import create_app
 from scheduler.api.errors import HEADERS_RULE, UID_RULE
+from scheduler.broker.publish import RedisPublisher
 from scheduler.config import Settings
-from scheduler.publish import RedisPublisher
+from scheduler.rules.timerules import SCHEDULED_AT_MESSAGE, SCHEDULED_AT_SYNC_MESSAGE, iso
 from scheduler.store.db import transaction
 from scheduler.store.models import Execution, Schedule
 from scheduler.store.projects import add_key
-from scheduler.timerules import SCHEDULED_AT_MESSAGE, SCHEDULED_AT_SYNC_MESSAGE, iso
 
 KEY = "test-bootstrap-key-0123456789abcdef012"
 

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from scheduler.rules.timerules import next_fires, parse_cron
 from scheduler.store.models import Execution
-from scheduler.timerules import next_fires, parse_cron
 from tests.conftest import PG_ADMIN_URL
 from tests.helpers import leader, start_scheduler, start_worker, tocsin_env, wait_for
 from tests.services import Postgres, Redis
@@ -230,7 +230,7 @@ def test_redis_restart_loses_nothing_and_doubles_nothing(cluster, store, tmp_pat
 def test_outcome_is_recorded_through_a_postgres_outage(cluster, store, tmp_path):
     """The function ran; recording its outcome fails while PostgreSQL is down. Killed
     mutation: no retry (the row then stays processing and is reaped as "worker lost")."""
-    from scheduler.publish import RedisPublisher
+    from scheduler.broker.publish import RedisPublisher
 
     store.function("slow", entrypoint="tests.fixtures.functions:slow", timeout=60)
     worker = cluster.worker()

@@ -9,8 +9,8 @@ from datetime import timedelta
 from sqlalchemy import text, update
 
 from scheduler.config import Settings
-from scheduler.daemon import Daemon, node_name
-from scheduler.lease import LeaseKeeper
+from scheduler.leader.daemon import Daemon, node_name
+from scheduler.leader.lease import LeaseKeeper
 from scheduler.store.db import db_now, transaction
 from scheduler.store.executions import claim, reap_lost
 from scheduler.store.models import Execution, Function
@@ -126,7 +126,7 @@ def test_queued_runs_of_a_disabled_function_fail_with_a_clear_error(pg_url, brok
     """Decided: a function disabled after a run was queued does not run it; the run is
     failed with a message saying why (Appwrite refuses new executions of a disabled
     function; queued ones must not slip through)."""
-    from scheduler.publish import RedisPublisher
+    from scheduler.broker.publish import RedisPublisher
 
     store.function(enabled=False)
     eid = store.waiting()

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from scheduler.api.app import create_app
+from scheduler.broker.publish import RedisPublisher
 from scheduler.config import Settings
-from scheduler.dispatcher import Dispatcher, fire_row
-from scheduler.publish import RedisPublisher
-from scheduler.states import ExecutionStatus
+from scheduler.leader.dispatcher import Dispatcher, fire_row
+from scheduler.rules.states import ExecutionStatus
 from scheduler.store import executions as exec_store
 from scheduler.store.db import db_now, transaction
 from scheduler.store.models import Execution, Schedule
@@ -46,7 +46,7 @@ def test_a_run_ending_while_its_hold_is_written_still_releases_the_hold(
             at_commit.set()
             go_on.wait(10)
 
-    monkeypatch.setattr("scheduler.dispatcher.pause_point", pause)
+    monkeypatch.setattr("scheduler.leader.dispatcher.pause_point", pause)
     d = Dispatcher(store.sessions, RedisPublisher(broker_url), "node-a")
     dispatch = threading.Thread(target=d.run_batch, args=(keeper.epoch,))
     dispatch.start()
@@ -192,7 +192,8 @@ def test_a_failed_publish_whose_unmark_fails_too_is_still_202(fast_client, store
         raise ConnectionError("broker down")
 
     monkeypatch.setattr(fast.publisher, "publish", broker_down)
-    monkeypatch.setattr("scheduler.store.fastpath._UNMARK", "UPDATE no_such_table SET x = 1")
+    monkeypatch.setattr("scheduler.store.execution_statements._UNMARK",
+                        "UPDATE no_such_table SET x = 1")
     r = client.post(f"/v1/functions/{fn}/executions", json={"async": True})
     assert r.status_code == 202, r.text
     [row] = store.executions()
@@ -208,7 +209,7 @@ def test_a_create_whose_first_write_commits_late_is_one_row(fast_client, store, 
 
     import psycopg
 
-    from scheduler.store import fastpath
+    from scheduler.store import execution_statements
 
     client, fn = fast_client, "f1"  # noqa: F811
     started: list[asyncio.Task] = []
@@ -216,11 +217,11 @@ def test_a_create_whose_first_write_commits_late_is_one_row(fast_client, store, 
     async def interrupted(self, row, names):  # the statement outlives its client
         conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
         params = {**row, "headers": "{}", "names": names}
-        started.append(asyncio.ensure_future(conn.execute(fastpath._INSERT, params)))
+        started.append(asyncio.ensure_future(conn.execute(execution_statements._INSERT, params)))
         await asyncio.sleep(0.3)  # blocked behind the function row's lock
         return await self._written(row["id"])  # not committed (yet): None
 
-    monkeypatch.setattr(fastpath.FastStore, "create", interrupted)
+    monkeypatch.setattr(execution_statements.FastStore, "create", interrupted)
     holder = store.session()  # a function update holds the row meanwhile
     holder.execute(text("SELECT 1 FROM functions WHERE id = :f FOR UPDATE"), {"f": fn})
     answer: dict = {}
@@ -244,8 +245,8 @@ def test_an_exhausted_pool_is_503_and_opens_no_connection(pg_url, store, monkeyp
     written (under overload, until ``max_connections`` ran out)."""
     import asyncio
 
-    from scheduler.errors import Overloaded
-    from scheduler.store.fastpath import FastStore
+    from scheduler.rules.errors import Overloaded
+    from scheduler.store.execution_statements import FastStore
 
     store.function("f", "p1")
     fast = FastStore(pg_url, max_size=1, pool_wait=0.2)

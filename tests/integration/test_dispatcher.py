@@ -11,10 +11,10 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
-from scheduler.dispatcher import Dispatcher
-from scheduler.errors import FencedOut
-from scheduler.lease import LeaseKeeper
-from scheduler.publish import QUEUE, RedisPublisher
+from scheduler.broker.publish import QUEUE, RedisPublisher
+from scheduler.leader.dispatcher import Dispatcher
+from scheduler.leader.lease import LeaseKeeper
+from scheduler.rules.errors import FencedOut
 from scheduler.store import fires
 from scheduler.store.db import transaction
 from scheduler.store.models import Execution, Schedule

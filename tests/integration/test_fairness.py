@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from scheduler.publish import QUEUE, RedisPublisher
+from scheduler.broker.publish import QUEUE, RedisPublisher
 from tests.helpers import start_api, start_worker, tocsin_env, wait_for
 from tests.integration.test_relay import handed_over
 

@@ -17,8 +17,8 @@ from schemathesis.checks import (
 )
 
 from scheduler.api.app import create_app
+from scheduler.broker.publish import RedisPublisher
 from scheduler.config import Settings
-from scheduler.publish import RedisPublisher
 
 KEY = "fuzz-key-0123456789abcdef0123456789ab"
 AUTH = {"X-Appwrite-Project": "fz", "X-Appwrite-Key": KEY}

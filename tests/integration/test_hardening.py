@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from scheduler.api.app import create_app
+from scheduler.broker.publish import RedisPublisher
 from scheduler.config import Settings
-from scheduler.publish import RedisPublisher
+from scheduler.rules.timerules import SCHEDULED_AT_MESSAGE, iso
 from scheduler.store.models import Execution
-from scheduler.timerules import SCHEDULED_AT_MESSAGE, iso
 from tests.helpers import leader, start_scheduler, start_worker, tocsin_env, wait_for
 from tests.integration.test_api import assert_error
 

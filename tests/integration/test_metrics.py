@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from scheduler.api.app import create_app
+from scheduler.broker.publish import RedisPublisher
 from scheduler.config import Settings
-from scheduler.publish import RedisPublisher
 from scheduler.store.models import Execution
 from scheduler.store.schedules import notify_wakeup
 from tests.helpers import Proc, leader, tocsin_env, wait_for

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from scheduler.timerules import iso
+from scheduler.rules.timerules import iso
 from tests.integration.test_api import client  # noqa: F401 - a fixture of `bodies`
 from tests.integration.test_contract import bodies  # noqa: F401 - the fixture
 from tests.integration.test_sdk import KEY, stack  # noqa: F401 - the fixture

@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from scheduler.api.app import create_app
+from scheduler.broker.publish import RedisPublisher
 from scheduler.config import Settings
-from scheduler.daemon import Daemon
-from scheduler.dispatcher import Dispatcher
-from scheduler.lease import LeaseKeeper
-from scheduler.publish import RedisPublisher
+from scheduler.leader.daemon import Daemon
+from scheduler.leader.dispatcher import Dispatcher
+from scheduler.leader.lease import LeaseKeeper
 from scheduler.store.db import transaction
 from scheduler.store.models import ApiKey, Execution, Schedule
 from scheduler.store.projects import add_execution_key, add_key
@@ -251,7 +251,7 @@ def test_writes_never_cross_projects(two_projects, store):
 
 
 def _next_minutes(store, minutes: int) -> str:
-    from scheduler.timerules import iso
+    from scheduler.rules.timerules import iso
 
     return iso(store.now().replace(second=0, microsecond=0) + timedelta(minutes=minutes))
 

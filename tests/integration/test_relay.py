@@ -9,9 +9,9 @@ import pytest
 import redis
 from sqlalchemy import insert, update
 
-from scheduler.dispatcher import Dispatcher
-from scheduler.ids import new_id
-from scheduler.publish import QUEUE, RedisPublisher
+from scheduler.broker.publish import QUEUE, RedisPublisher
+from scheduler.leader.dispatcher import Dispatcher
+from scheduler.rules.ids import new_id
 from scheduler.store.db import transaction
 from scheduler.store.models import Execution
 from tests.helpers import start_scheduler, start_worker, tocsin_env, wait_for

@@ -88,9 +88,9 @@ def test_the_apis_own_notify_wakes_the_leader(pg_url, broker_url, store, tmp_pat
     from fastapi.testclient import TestClient
 
     from scheduler.api.app import create_app
+    from scheduler.broker.publish import RedisPublisher
     from scheduler.config import Settings
-    from scheduler.publish import RedisPublisher
-    from scheduler.timerules import iso
+    from scheduler.rules.timerules import iso
     from tests.integration.test_api import KEY
 
     env = tocsin_env(pg_url, broker_url, TOCSIN_POLL_INTERVAL="60", TOCSIN_LEASE_TTL="2",

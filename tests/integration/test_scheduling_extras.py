@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from scheduler.api.app import create_app
-from scheduler.backfiller import Backfiller
+from scheduler.broker.publish import RedisPublisher
 from scheduler.config import Settings
-from scheduler.dispatcher import Dispatcher
-from scheduler.publish import RedisPublisher
-from scheduler.states import ExecutionStatus
+from scheduler.leader.backfiller import Backfiller
+from scheduler.leader.dispatcher import Dispatcher
+from scheduler.rules.states import ExecutionStatus
 from scheduler.store import backfills as backfill_store
 from scheduler.store import executions as exec_store
 from scheduler.store import functions as fn_store

@@ -14,7 +14,7 @@ from appwrite.exception import AppwriteException
 from appwrite.query import Query
 from appwrite.services.functions import Functions
 
-from scheduler.timerules import iso
+from scheduler.rules.timerules import iso
 from tests.helpers import Proc, start_scheduler, start_worker, tocsin_env, wait_for
 
 KEY = "sdk-test-key-0123456789abcdef01234567"

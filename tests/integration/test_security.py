@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from scheduler.api.app import create_app
+from scheduler.broker.publish import RedisPublisher
+from scheduler.broker.results import LocalResults
 from scheduler.config import Settings
-from scheduler.publish import RedisPublisher
-from scheduler.results import LocalResults
 from scheduler.store.db import transaction
 from scheduler.store.models import Execution
 from scheduler.store.projects import add_key

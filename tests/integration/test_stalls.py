@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from scheduler.config import Settings
-from scheduler.daemon import Daemon
+from scheduler.leader.daemon import Daemon
 from scheduler.store.models import Execution
 from tests.helpers import leader, start_scheduler, tocsin_env, wait_for
 

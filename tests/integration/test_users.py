@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.testclient import TestClient
 
 from scheduler.api.app import create_app
+from scheduler.broker.publish import RedisPublisher
 from scheduler.config import Settings
-from scheduler.publish import RedisPublisher
 
 KEY = "users-test-key-0123456789abcdef01234"
 RSA = rsa.generate_private_key(public_exponent=65537, key_size=2048)

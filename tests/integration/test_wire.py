@@ -16,8 +16,8 @@ from appwrite.query import Query
 from fastapi.testclient import TestClient
 
 from scheduler.api.app import create_app
+from scheduler.broker.publish import RedisPublisher
 from scheduler.config import Settings
-from scheduler.publish import RedisPublisher
 from scheduler.store.db import transaction
 from scheduler.store.migrate import upgrade
 from scheduler.store.models import Execution

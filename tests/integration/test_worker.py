@@ -10,7 +10,7 @@ from datetime import timedelta
 import psutil
 import pytest
 
-from scheduler.publish import RedisPublisher
+from scheduler.broker.publish import RedisPublisher
 from scheduler.store.db import db_now, transaction
 from scheduler.store.executions import reap_lost
 from scheduler.store.models import Execution
@@ -130,7 +130,7 @@ def test_sync_execution_returns_body_and_stores_none(store, pg_url, broker_url, 
     import base64
     import json as jsonlib
 
-    from scheduler.results import RedisResults
+    from scheduler.broker.results import RedisResults
 
     env = tocsin_env(pg_url, broker_url, TOCSIN_SYNC_TIMEOUT="1")
     proc = start_worker(env, "wsync", tmp_path)

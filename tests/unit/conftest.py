@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from scheduler import firecount, policies, timerules
+from scheduler.rules import firecount, policies, timerules
 
 _MEMOISED = (timerules._parse_cron, timerules._next_fire_cached, policies.decide,
              firecount._fields, firecount._next_matching_day)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduler.timerules import CronError, parse_cron, validate_timezone
+from scheduler.rules.timerules import CronError, parse_cron, validate_timezone
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,7 @@ def test_day_of_week_one_is_monday() -> None:
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from scheduler.timerules import next_fire
+    from scheduler.rules.timerules import next_fire
 
     fire = next_fire(parse_cron("0 0 * * 1"), ZoneInfo("UTC"), datetime(2026, 11, 28, tzinfo=UTC))
     assert fire.weekday() == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.cronwords import describe
+from scheduler.rules.cronwords import describe
 
 
 @pytest.mark.parametrize(("expression", "words"), [

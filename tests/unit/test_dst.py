@@ -15,7 +15,7 @@ from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.timerules import Cron, fires_between, next_fire, next_fires, parse_cron
+from scheduler.rules.timerules import Cron, fires_between, next_fire, next_fires, parse_cron
 from tests.unit.examples import examples
 
 ZONES = [

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduler.errors import EventNameError
-from scheduler.eventnames import check_name, check_pattern, most_specific, user_of, variants
+from scheduler.rules.errors import EventNameError
+from scheduler.rules.eventnames import check_name, check_pattern, most_specific, user_of, variants
 
 EXECUTION = "functions.report.executions.e1.update"
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.firecount import count_fires, latest_fires
-from scheduler.timerules import iter_fires, parse_cron
+from scheduler.rules.firecount import count_fires, latest_fires
+from scheduler.rules.timerules import iter_fires, parse_cron
 from tests.unit.examples import examples
 
 EXPRESSIONS = [

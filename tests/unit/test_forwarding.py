@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler import forwarding
-from scheduler.forwarding import (
+from scheduler.rules import forwarding
+from scheduler.rules.forwarding import (
     generated_label,
     host_name,
     inbound_headers,

@@ -1,4 +1,4 @@
-"""scheduler.ids: Appwrite-valid, distinct across threads and across a fork."""
+"""scheduler.rules.ids: Appwrite-valid, distinct across threads and across a fork."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import re
 import threading
 
-from scheduler import ids
+from scheduler.rules import ids
 
 
 def test_ids_are_valid_uids_and_distinct_across_threads() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.origins import OriginError, allows, check_origin
+from scheduler.rules.origins import OriginError, allows, check_origin
 
 
 @pytest.mark.parametrize(("given", "stored"), [

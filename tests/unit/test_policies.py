@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.policies import MissedRunRule, decide, skipped_while_inactive
-from scheduler.timerules import fires_between, parse_cron
+from scheduler.rules.policies import MissedRunRule, decide, skipped_while_inactive
+from scheduler.rules.timerules import fires_between, parse_cron
 from tests.unit.examples import examples
 
 UTCZ = ZoneInfo("UTC")
@@ -121,7 +121,7 @@ def test_policy_runs_exactly_what_it_promises(policy, grace, window, cap, late, 
     under `all`, or none under `latest`, fails."""
     cron = parse_cron(expr)
     due = datetime(2030, 1, 1, tzinfo=UTC)
-    from scheduler.timerules import next_fire
+    from scheduler.rules.timerules import next_fire
 
     due = next_fire(cron, UTCZ, due - timedelta(seconds=1))
     now = due + timedelta(seconds=late)
@@ -180,7 +180,7 @@ def test_a_300_day_outage_is_counted_exactly_and_quickly() -> None:
 
 
 def test_an_outage_past_the_count_span_is_a_flagged_lower_bound() -> None:
-    from scheduler.policies import MAX_COUNT_SPAN
+    from scheduler.rules.policies import MAX_COUNT_SPAN
 
     now = T0 + timedelta(days=800, seconds=30)
     d = decide(MINUTELY, UTCZ, T0, now, MissedRunRule(policy="latest", misfire_grace=60))

@@ -8,7 +8,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduler.publish import MessageFactory, celery_message
+from scheduler.broker.publish import MessageFactory, celery_message
 
 IDS = st.text(alphabet="0123456789abcdef", min_size=1, max_size=36)
 

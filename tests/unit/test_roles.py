@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.roles import (
+from scheduler.rules.roles import (
     GUEST_ROLES,
     ClaimNames,
     Identity,

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.errors import CronError, ScheduleError
-from scheduler.policies import MAX_COUNT_SPAN, MissedRunRule, decide, skipped_while_inactive
-from scheduler.timerules import (
+from scheduler.rules.errors import CronError, ScheduleError
+from scheduler.rules.policies import MAX_COUNT_SPAN, MissedRunRule, decide, skipped_while_inactive
+from scheduler.rules.timerules import (
     SCHEDULED_AT_MESSAGE,
     iso,
     next_fire,

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduler import specs
-from scheduler.errors import InvalidInput
+from scheduler.rules import specifications
+from scheduler.rules.errors import InvalidInput
 from tasks.runner.env import PASSED, runner_env, runtime_name_version
 
-SPEC = specs.get(specs.DEFAULT)
+SPEC = specifications.get(specifications.DEFAULT)
 
 
 def env(worker, passed=(), variables=None):
@@ -54,11 +54,12 @@ def test_runtime_name_and_version(runtime, expected):
 
 
 def test_specifications_are_appwrites():
-    assert [s.slug for s in specs.SPECS][:4] == [
+    assert [s.slug for s in specifications.SPECS][:4] == [
         "s-0.5vcpu-512mb", "s-1vcpu-512mb", "s-1vcpu-1gb", "s-2vcpu-2gb"]
-    assert specs.get("s-2vcpu-4gb").memory == 4096 and specs.get("s-0.5vcpu-512mb").cores == 1
-    assert specs.choose("s-2vcpu-2gb", 2).cpus == 2
+    assert specifications.get("s-2vcpu-4gb").memory == 4096
+    assert specifications.get("s-0.5vcpu-512mb").cores == 1
+    assert specifications.choose("s-2vcpu-2gb", 2).cpus == 2
     with pytest.raises(InvalidInput, match=re.escape("one of: s-0.5vcpu-512mb, s-1vcpu-512mb")):
-        specs.choose("s-4vcpu-4gb", 2)
+        specifications.choose("s-4vcpu-4gb", 2)
     with pytest.raises(InvalidInput):
-        specs.choose("huge", 64)
+        specifications.choose("huge", 64)

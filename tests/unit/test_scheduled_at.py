@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduler.timerules import (
+from scheduler.rules.timerules import (
     SCHEDULED_AT_MESSAGE,
     ScheduleError,
     iso,

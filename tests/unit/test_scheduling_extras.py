@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler import intervals, jitter
-from scheduler.errors import CronError
-from scheduler.firecount import count_fires, latest_fires
-from scheduler.overlap import OVERLAPS, Active, Overlap, decide
-from scheduler.policies import MissedRunRule, Policy
-from scheduler.policies import decide as decide_missed
-from scheduler.timerules import iter_fires, next_fire, parse_cron
+from scheduler.rules import intervals, jitter
+from scheduler.rules.errors import CronError
+from scheduler.rules.firecount import count_fires, latest_fires
+from scheduler.rules.overlap import OVERLAPS, Active, Overlap, decide
+from scheduler.rules.policies import MissedRunRule, Policy
+from scheduler.rules.policies import decide as decide_missed
+from scheduler.rules.timerules import iter_fires, next_fire, parse_cron
 from tests.unit.examples import examples
 
 UTC_ZONE = ZoneInfo("UTC")

@@ -8,11 +8,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from scheduler import runtimes, specs
 from scheduler.api import errors
 from scheduler.api.auth import identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.schemas import ERROR_RESPONSES
+from scheduler.rules import runtime_names, specifications
 
 router = APIRouter(tags=["functions"], responses=ERROR_RESPONSES)
 
@@ -22,7 +22,7 @@ def list_runtimes(request: Request, ctx: Context = Depends(get_context)) -> dict
     """Appwrite's Runtime models for what this node runs: every Python value of the
     SDKs' Runtime enum (all run in the python runner) and Tocsin's ``http``."""
     identify(request, ctx).require("functions.read")
-    rows = [runtimes.describe(r).as_appwrite() for r in runtimes.SUPPORTED]
+    rows = [runtime_names.describe(r).as_appwrite() for r in runtime_names.SUPPORTED]
     return {"total": len(rows), "runtimes": rows}
 
 
@@ -53,6 +53,6 @@ def list_specifications(request: Request, ctx: Context = Depends(get_context)
     cores (a fraction of one also runs at lower priority)."""
     identify(request, ctx).require("functions.read")
     cores = os.cpu_count() or 1
-    rows = [{"memory": s.memory, "cpus": s.cpus, "enabled": specs.enabled(s, cores),
-             "slug": s.slug} for s in specs.SPECS]
+    rows = [{"memory": s.memory, "cpus": s.cpus, "enabled": specifications.enabled(s, cores),
+             "slug": s.slug} for s in specifications.SPECS]
     return {"total": len(rows), "specifications": rows}

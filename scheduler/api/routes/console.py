@@ -13,7 +13,7 @@ from importlib.resources import files
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
-from scheduler.errors import NotFound
+from scheduler.rules.errors import NotFound
 
 router = APIRouter(include_in_schema=False)
 

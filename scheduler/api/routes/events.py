@@ -23,12 +23,12 @@ from scheduler.api.app_response import json_response
 from scheduler.api.auth import identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.schemas import ERROR_RESPONSES
-from scheduler.errors import EventNameError
-from scheduler.eventnames import check_name, check_pattern, most_specific, user_of
+from scheduler.rules.errors import EventNameError
+from scheduler.rules.eventnames import check_name, check_pattern, most_specific, user_of
+from scheduler.rules.timerules import iso
 from scheduler.store import events as store
 from scheduler.store.db import db_now, transaction
 from scheduler.store.projects import project_exists, webhook_key
-from scheduler.timerules import iso
 
 router = APIRouter(tags=["events (Tocsin extensions)"], responses=ERROR_RESPONSES)
 

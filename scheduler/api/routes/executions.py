@@ -12,23 +12,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from scheduler import enqueue, forwarding, metrics
-from scheduler.api import errors, queries, validate
+from scheduler import metrics
+from scheduler.api import errors, listqueries, validate
 from scheduler.api.app_response import JSON_TYPE, json_response
 from scheduler.api.auth import Caller, caller_headers, client_ip, identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.routes.shared import bool_param, load_function
 from scheduler.api.schemas import ERROR_RESPONSES, ErrorBody, ExecutionCreate, execution_json
-from scheduler.causes import too_deep, too_deep_message
-from scheduler.errors import ExecutionNotFound, FunctionNotFound, UserUnauthorized
-from scheduler.ids import new_id
-from scheduler.listspec import ListSpec
+from scheduler.broker import enqueue
 from scheduler.logs import get_logger
-from scheduler.roles import permits
+from scheduler.rules import forwarding
+from scheduler.rules.causes import too_deep, too_deep_message
+from scheduler.rules.errors import ExecutionNotFound, FunctionNotFound, UserUnauthorized
+from scheduler.rules.ids import new_id
+from scheduler.rules.listquery import ListQuery
+from scheduler.rules.roles import permits
 from scheduler.store import executions as store
 from scheduler.store import functions as functions_store
 from scheduler.store.db import db_now, transaction
-from scheduler.store.listing import list_rows
+from scheduler.store.lists import list_rows
 from scheduler.store.models import Execution, Function
 
 router = APIRouter(tags=["executions"], responses=ERROR_RESPONSES)
@@ -171,7 +173,7 @@ async def create_execution(functionId: str, request: Request,
 async def list_executions(functionId: str, request: Request,
                           ctx: Context = Depends(get_context)) -> Response:
     # An API key's list is text statements on the event loop (the function and the
-    # clock, then the page: store.listsql); what they cannot answer (a missing
+    # clock, then the page: store.lists_pg); what they cannot answer (a missing
     # function, a cursor naming no run, a dropped connection) runs the reference code
     # in an async session. Anyone else (users, guests, a key that lacks the scope) is
     # identified in a thread, as before.
@@ -194,9 +196,9 @@ async def list_executions(functionId: str, request: Request,
     return json_response(body)
 
 
-def _list_query(request: Request) -> tuple[ListSpec, bool]:
+def _list_query(request: Request) -> tuple[ListQuery, bool]:
     """The list's queries and whether to count (both paths parse them here)."""
-    spec = queries.parse(queries.collect(request.query_params.multi_items()), FILTERABLE,
+    spec = listqueries.parse(listqueries.collect(request.query_params.multi_items()), FILTERABLE,
                          store.EXECUTION_COLUMNS)
     return spec, bool_param(request, "total", True)
 

@@ -7,16 +7,16 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 
-from scheduler.api import errors, queries, validate
+from scheduler.api import errors, listqueries, validate
 from scheduler.api.auth import identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.routes.shared import bool_param, load_function
 from scheduler.api.schemas import ERROR_RESPONSES, FunctionWrite, function_json
-from scheduler.ids import new_id
+from scheduler.rules.ids import new_id
 from scheduler.store import functions as store
 from scheduler.store import variables
 from scheduler.store.db import transaction
-from scheduler.store.listing import list_rows
+from scheduler.store.lists import list_rows
 from scheduler.store.models import Function, Variable
 
 router = APIRouter(tags=["functions"], responses=ERROR_RESPONSES)
@@ -52,7 +52,7 @@ def create_function(request: Request, payload: FunctionWrite = Body(...),
 def list_functions(request: Request, ctx: Context = Depends(get_context)) -> dict[str, Any]:
     caller = identify(request, ctx)
     caller.require("functions.read")
-    spec = queries.parse(queries.collect(request.query_params.multi_items()), FILTERABLE,
+    spec = listqueries.parse(listqueries.collect(request.query_params.multi_items()), FILTERABLE,
                          store.COLUMNS)
     search = request.query_params.get("search", "")
     where = [Function.project_id == caller.project_id]

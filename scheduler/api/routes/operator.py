@@ -9,7 +9,6 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from scheduler import cronwords, enqueue
 from scheduler.api import errors, validate
 from scheduler.api.app_response import json_response
 from scheduler.api.auth import Caller, identify
@@ -22,13 +21,15 @@ from scheduler.api.schemas import (
     execution_json,
     schedule_json,
 )
-from scheduler.errors import CronError, ScheduleNotFound
-from scheduler.states import Trigger
+from scheduler.broker import enqueue
+from scheduler.rules import cronwords
+from scheduler.rules.errors import CronError, ScheduleNotFound
+from scheduler.rules.states import Trigger
+from scheduler.rules.timerules import iso, next_fires, parse_cron, validate_timezone
 from scheduler.store import functions as store
 from scheduler.store.db import transaction
 from scheduler.store.leases import status as lease_status
 from scheduler.store.schedules import set_inactive
-from scheduler.timerules import iso, next_fires, parse_cron, validate_timezone
 
 router = APIRouter(prefix="/scheduler", tags=["scheduler (Tocsin extensions)"],
                    responses=ERROR_RESPONSES)

@@ -11,11 +11,11 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 
-from scheduler import origins
 from scheduler.api import errors
 from scheduler.api.auth import identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.schemas import ERROR_RESPONSES
+from scheduler.rules import origins
 from scheduler.store import projects
 from scheduler.store.db import transaction
 

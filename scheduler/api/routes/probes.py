@@ -14,7 +14,7 @@ from scheduler.api.app_response import json_response
 from scheduler.api.context import Context, get_context
 from scheduler.api.errors import ApiError
 from scheduler.logs import first_line, get_logger
-from scheduler.states import ExecutionStatus
+from scheduler.rules.states import ExecutionStatus
 from scheduler.store import executions as exec_store
 from scheduler.store.db import transaction
 from scheduler.store.fires import outbox_backlog

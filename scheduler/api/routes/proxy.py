@@ -9,15 +9,15 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 
-from scheduler.api import errors, queries
+from scheduler.api import errors, listqueries
 from scheduler.api.auth import Caller, identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.routes.shared import bool_param, load_function
 from scheduler.api.schemas import ERROR_RESPONSES
-from scheduler.store import proxy as store
+from scheduler.store import domain_rules as store
 from scheduler.store.db import transaction
 from scheduler.store.documents import rule_json
-from scheduler.store.listing import list_rows
+from scheduler.store.lists import list_rows
 from scheduler.store.models import ProxyRule
 
 router = APIRouter(prefix="/proxy", tags=["proxy"], responses=ERROR_RESPONSES)
@@ -80,7 +80,7 @@ def other_rules(kind: str) -> None:
 @router.get("/rules")
 def list_rules(request: Request, ctx: Context = Depends(get_context)) -> dict[str, Any]:
     caller = _caller(request, ctx, "rules.read")
-    spec = queries.parse(queries.collect(request.query_params.multi_items()), FILTERABLE,
+    spec = listqueries.parse(listqueries.collect(request.query_params.multi_items()), FILTERABLE,
                          store.COLUMNS)
     where = store.listing_filter(caller.project_id, request.query_params.get("search", ""))
     with transaction(ctx.sessions) as session:

@@ -13,18 +13,18 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, Request
 
-from scheduler import backfillwindow
 from scheduler.api import errors
 from scheduler.api.app_response import json_response
 from scheduler.api.auth import identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.schemas import ERROR_RESPONSES, schedule_json
-from scheduler.errors import ScheduleNotFound
+from scheduler.rules import backfillwindow
+from scheduler.rules.errors import ScheduleNotFound
+from scheduler.rules.timerules import iso, next_fires, parse_cron
 from scheduler.store import backfills as backfill_store
 from scheduler.store import functions as store
 from scheduler.store.db import db_now, transaction
 from scheduler.store.models import Backfill
-from scheduler.timerules import iso, next_fires, parse_cron
 
 router = APIRouter(prefix="/scheduler", tags=["scheduler (Tocsin extensions)"],
                    responses=ERROR_RESPONSES)

@@ -6,7 +6,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from scheduler.api import errors, validate
-from scheduler.errors import FunctionNotFound
+from scheduler.rules.errors import FunctionNotFound
 from scheduler.store import functions as functions_store
 from scheduler.store.models import Function
 

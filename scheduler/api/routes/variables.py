@@ -11,16 +11,16 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 
-from scheduler.api import errors, queries, validate
+from scheduler.api import errors, listqueries, validate
 from scheduler.api.app_response import json_response
 from scheduler.api.auth import Caller, identify
 from scheduler.api.context import Context, get_context
 from scheduler.api.routes.shared import bool_param, load_function
 from scheduler.api.schemas import ERROR_RESPONSES, VariableWrite, variable_json
-from scheduler.ids import new_id
+from scheduler.rules.ids import new_id
 from scheduler.store import variables as store
 from scheduler.store.db import transaction
-from scheduler.store.listing import list_rows
+from scheduler.store.lists import list_rows
 from scheduler.store.models import Variable
 
 router = APIRouter(tags=["variables"], responses=ERROR_RESPONSES)
@@ -60,7 +60,7 @@ def create_variable(functionId: str, request: Request, payload: VariableWrite = 
 def list_variables(functionId: str, request: Request,
                    ctx: Context = Depends(get_context)) -> dict[str, Any]:
     caller = _caller(request, ctx, "functions.read", ("functionId", functionId))
-    spec = queries.parse(queries.collect(request.query_params.multi_items()), FILTERABLE,
+    spec = listqueries.parse(listqueries.collect(request.query_params.multi_items()), FILTERABLE,
                          store.COLUMNS)
     with transaction(ctx.sessions) as session:
         load_function(session, caller.project_id, functionId)

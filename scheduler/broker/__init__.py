@@ -1,0 +1,1 @@
+"""Handing executions over: creating them on request, publishing to Celery, the result channel."""

@@ -1,0 +1,1 @@
+"""Pure rules: no I/O, no framework; they take ``now`` and return decisions."""
