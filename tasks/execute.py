@@ -21,7 +21,7 @@ from scheduler.broker.publish import make_publisher
 from scheduler.broker.results import ResultChannel, make_results
 from scheduler.config import Settings, get_settings
 from scheduler.logs import first_line, get_logger
-from scheduler.rules.states import ExecutionStatus
+from scheduler.rules import lifecycle
 from scheduler.rules.timerules import iso
 from scheduler.store import executions as store
 from scheduler.store import projects, variables
@@ -136,9 +136,8 @@ def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: st
             return None
         ex, fn = claimed.execution, claimed.function
         if not fn.enabled:
-            store.finish(session, ex.id, {"status": ExecutionStatus.FAILED,
-                                          "errors": DISABLED_ERROR,
-                                          "response_status_code": 500}, now)
+            store.finish(session, ex.id, lifecycle.FAIL,
+                         {"errors": DISABLED_ERROR, "response_status_code": 500}, now)
             return _Run(claimed, 0.0, False, {}, None)
         env = variables.environment(session, fn.project_id, fn.id)
         capped = ex.sync and settings.sync_timeout < float(fn.timeout)
@@ -148,15 +147,16 @@ def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: st
     return _Run(claimed, timeout, capped, env, key)
 
 
-def _record(sessions: sessionmaker[Session], execution_id: str, fields: dict[str, Any],
-            schedule_id: str | None = None, margin: float | None = None) -> bool:
+def _record(sessions: sessionmaker[Session], execution_id: str, move: lifecycle.Move,
+            fields: dict[str, Any], schedule_id: str | None = None,
+            margin: float | None = None) -> bool:
     """Record the outcome, retrying through a database outage: the function has run,
     and losing its outcome would leave the row to be reaped as "worker lost"."""
     for pause in (*RECORD_RETRIES, None):
         try:
             with transaction(sessions) as session:
                 projects.revoke_execution_key(session, execution_id)
-                return store.finish(session, execution_id, fields, db_now(session),
+                return store.finish(session, execution_id, move, fields, db_now(session),
                                     schedule_id=schedule_id, margin=margin)
         except OperationalError as exc:
             if pause is None:
@@ -183,10 +183,10 @@ def run_execution(execution_id: str) -> str | None:
     if not fn.enabled:
         log.info("execution.disabled", execution_id=ex.id, function_id=fn.id)
         if ex.sync:
-            results.post(ex.id, {"status": ExecutionStatus.FAILED, "statusCode": 500,
+            results.post(ex.id, {"status": lifecycle.FAIL.target, "statusCode": 500,
                                  "body": "", "headers": [], "logs": "", "errors": DISABLED_ERROR,
                                  "duration": 0.0})
-        return ExecutionStatus.FAILED
+        return lifecycle.FAIL.target
     secrets = results.take_stash(ex.id) if ex.sync else {}
     headers = request_headers(ex.request_headers, ex.id, ex.trigger, iso(ex.scheduled_for),
                               secrets)
@@ -197,15 +197,16 @@ def run_execution(execution_id: str) -> str | None:
     request = Request(method=ex.request_method, path=ex.request_path, headers=headers,
                       body=body)
     outcome = run_function(settings, fn, request, got.timeout, ex.id, got.variables)
-    status = ExecutionStatus.FAILED if outcome.failed else ExecutionStatus.COMPLETED
+    move = lifecycle.finished(outcome.failed)
+    status = move.target
     kept = [{"name": k.lower(), "value": v} for k, v in outcome.headers.items()
             if k.lower() in KEPT_RESPONSE_HEADERS]
     fields = {
-        "status": status, "response_status_code": outcome.status_code,
+        "response_status_code": outcome.status_code,
         "response_headers": kept, "logs": outcome.logs if fn.logging else "",
         "errors": outcome.errors if fn.logging else "", "duration": outcome.duration,
     }
-    recorded = _record(sessions, ex.id, fields, ex.schedule_id, settings.reap_margin)
+    recorded = _record(sessions, ex.id, move, fields, ex.schedule_id, settings.reap_margin)
     if ex.sync:
         results.post(ex.id, {
             "status": status, "statusCode": outcome.status_code,

@@ -30,8 +30,9 @@ from scheduler.broker.publish import AsyncRedisPublisher
 from scheduler.config import Settings
 from scheduler.logs import first_line, get_logger
 from scheduler.rules.errors import TocsinError
+from scheduler.rules.lifecycle import new_execution
 from scheduler.rules.listquery import ListQuery
-from scheduler.rules.states import ExecutionStatus, Trigger
+from scheduler.rules.states import Trigger
 from scheduler.store.db import make_async_engine, make_async_sessionmaker
 from scheduler.store.documents import execution_json
 from scheduler.store.events import execution_event_names
@@ -114,13 +115,11 @@ class FastPath:
             return None  # the reference path answers, judging scheduledAt by the db clock
         sync = not spec.asynchronous
         scheduled = spec.scheduled_at is not None
-        row: dict[str, Any] = {
-            "id": execution_id, "project": caller.project_id, "function": function_id,
-            "trigger": Trigger.SCHEDULE if scheduled else Trigger.HTTP,
-            "status": ExecutionStatus.SCHEDULED if scheduled else ExecutionStatus.WAITING,
-            "method": spec.method, "path": spec.path, "body": spec.body,
-            "headers": {**spec.headers, **caller_headers(caller, client_ip(request))},
-            "scheduled_at": spec.scheduled_at, "sync": sync}
+        row = new_execution(
+            id=execution_id, project_id=caller.project_id, function_id=function_id,
+            trigger=Trigger.HTTP, now=datetime.now(UTC), scheduled_at=spec.scheduled_at,
+            sync=sync, method=spec.method, path=spec.path, body=spec.body,
+            headers={**spec.headers, **caller_headers(caller, client_ip(request))})
         written = await self.store.create(
             row, execution_event_names(function_id, row["id"], "create"))
         if written is None:
@@ -133,15 +132,8 @@ class FastPath:
             except Exception as exc:  # the row stands; the relay republishes it
                 log.warning("publish.failed", execution_id=row["id"], error=first_line(exc))
                 await self.store.unmark(row["id"])
-        return Execution(
-            id=row["id"], project_id=caller.project_id, function_id=function_id,
-            schedule_id=None, scheduled_for=None, scheduled_at=spec.scheduled_at,
-            trigger=row["trigger"], status=row["status"], sync=sync,
-            request_method=spec.method, request_path=spec.path,
-            request_headers=row["headers"], request_body=spec.body,
-            response_status_code=0, response_headers=[], logs="", errors="", duration=0.0,
-            user_id=None, created_at=written["created_at"],
-            updated_at=written["updated_at"])
+        times = {name: written[name] for name in ("created_at", "updated_at", "enqueued_at")}
+        return Execution(**{**row, **times})
 
     async def reread(self, execution: Execution) -> Execution | None:
         """The row as it is now (a synchronous run's, once it has finished)."""

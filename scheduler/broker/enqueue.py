@@ -17,7 +17,8 @@ from scheduler.broker.publish import Publisher
 from scheduler.broker.results import ResultChannel
 from scheduler.logs import first_line, get_logger
 from scheduler.rules.ids import new_id
-from scheduler.rules.states import ExecutionStatus, Trigger
+from scheduler.rules.lifecycle import new_execution
+from scheduler.rules.states import Trigger
 from scheduler.store import events
 from scheduler.store import executions as store
 from scheduler.store.db import db_now, transaction
@@ -54,18 +55,13 @@ class Request:
 def create(session: Session, req: Request, now: datetime | None = None) -> Execution:
     """The row; an immediate one is marked handed over already (see hand_over).
     ``now``: the database clock, if the caller has read it in this transaction."""
-    status = ExecutionStatus.SCHEDULED if req.scheduled_at else ExecutionStatus.WAITING
-    execution = store.create(session, {
-        "enqueued_at": None if req.scheduled_at else (now or db_now(session)),
-        "id": req.execution_id or new_id(), "project_id": req.project_id,
-        "function_id": req.function_id, "schedule_id": req.schedule_id,
-        "trigger": Trigger.SCHEDULE if req.scheduled_at else req.trigger, "status": status,
-        "sync": req.sync, "scheduled_at": req.scheduled_at,
-        "request_method": req.method, "request_path": req.path,
-        "request_headers": req.headers, "request_body": req.body,
-        "request_body_base64": req.body_base64, "user_id": req.user_id,
-        "depth": req.depth, "origin_function_id": req.origin_function_id,
-    })
+    execution = store.create(session, new_execution(
+        id=req.execution_id or new_id(), project_id=req.project_id,
+        function_id=req.function_id, trigger=req.trigger, now=now or db_now(session),
+        scheduled_at=req.scheduled_at, sync=req.sync, method=req.method, path=req.path,
+        headers=req.headers, body=req.body, body_base64=req.body_base64,
+        user_id=req.user_id, schedule_id=req.schedule_id, depth=req.depth,
+        origin_function_id=req.origin_function_id))
     if req.scheduled_at:
         notify_wakeup(session)
     events.execution_changed(session, execution, "create")

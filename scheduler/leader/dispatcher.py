@@ -23,7 +23,7 @@ from scheduler import metrics
 from scheduler.broker.publish import Publisher
 from scheduler.faults import pause_point
 from scheduler.logs import first_line, get_logger
-from scheduler.rules import jitter, overlap
+from scheduler.rules import jitter, lifecycle, overlap
 from scheduler.rules.ids import new_id
 from scheduler.rules.overlap import Active, Overlap
 from scheduler.rules.policies import MissedRunRule, decide
@@ -85,16 +85,17 @@ def fire_row(sched: FireSource, nominal: datetime, now: datetime, epoch: int,
     holds what every fire shares). ``held``: written ``scheduled``, to start at
     ``start_at`` (jitter), or, with none, when the schedule's running one ends."""
     payload = sched.payload or {}
+    status, enqueued_at = lifecycle.initial_state(held, now)
     return {
         "id": new_id(), "project_id": sched.project_id,
         "function_id": sched.function_id, "schedule_id": sched.id,
         "scheduled_for": nominal, "scheduled_at": start_at if held else None,
-        "status": ExecutionStatus.SCHEDULED if held else ExecutionStatus.WAITING,
+        "status": status,
         "request_method": payload.get("method", "POST"),
         "request_path": payload.get("path", "/"),
         "request_headers": payload.get("headers", {}),
         "request_body": payload.get("body", ""),
-        "epoch": epoch, "enqueued_at": None if held else now,
+        "epoch": epoch, "enqueued_at": enqueued_at,
         "created_at": now, "updated_at": now,
     }
 

@@ -34,6 +34,7 @@ from croniter.croniter import CroniterBadDateError, CroniterError
 
 from scheduler.rules import intervals
 from scheduler.rules.errors import CronError, ScheduleError
+from scheduler.rules.lifecycle import SCHEDULED_AT_LEAD
 
 # No zone has ever shifted its clock by more than this at once; it bounds how
 # far wall-clock order and real-time order can disagree around a transition.
@@ -340,7 +341,7 @@ def parse_scheduled_at(value: str, now: datetime) -> datetime:
     ).astimezone(UTC)
     if parsed.second or parsed.microsecond:
         raise ScheduleError(SCHEDULED_AT_MESSAGE)
-    if (instant - now.astimezone(UTC)).total_seconds() <= 60:
+    if instant - now.astimezone(UTC) <= SCHEDULED_AT_LEAD:
         raise ScheduleError(SCHEDULED_AT_MESSAGE)
     return instant
 

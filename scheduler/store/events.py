@@ -26,11 +26,12 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from scheduler.rules import lifecycle
 from scheduler.rules.causes import Cause
 from scheduler.rules.errors import EventNameError
 from scheduler.rules.eventnames import variants
 from scheduler.rules.ids import new_id
-from scheduler.rules.states import ExecutionStatus, Trigger
+from scheduler.rules.states import Trigger
 from scheduler.store.db import affected, db_now
 from scheduler.store.documents import execution_json, function_json
 from scheduler.store.models import Event, EventSubscription, Execution, Function
@@ -230,12 +231,10 @@ def fan_out(session: Session, now: datetime, epoch: int, limit: int,
             headers[WEBHOOK_USER_HEADER if event.source == "webhook"
                     else "x-appwrite-user-id"] = event.user_id
         for function_id in sorted(functions):
-            execution = Execution(
+            execution = Execution(**lifecycle.new_execution(
                 id=new_id(), project_id=event.project_id, function_id=function_id,
-                trigger=Trigger.EVENT, status=ExecutionStatus.WAITING, sync=False,
-                request_method="POST", request_path="/", request_headers=headers,
-                request_body=event.payload, event_id=event.id, depth=event.depth + 1,
-                epoch=epoch, enqueued_at=now, created_at=now, updated_at=now)
+                trigger=Trigger.EVENT, now=now, headers=headers, body=event.payload,
+                event_id=event.id, depth=event.depth + 1, epoch=epoch))
             session.add(execution)
             result.execution_ids.append(execution.id)
         event.executions = len(functions)

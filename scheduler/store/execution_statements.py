@@ -2,7 +2,9 @@
 
 Invariants (as ``enqueue.create``'s, which stays the reference):
 * A row is written only for an existing function of the caller's project, and a
-  ``scheduledAt`` only when it is more than 60 s ahead by the database clock.
+  ``scheduledAt`` only when it is more than ``lifecycle.SCHEDULED_AT_LEAD`` ahead by
+  the database clock; its columns are ``lifecycle.new_execution``'s, as on the
+  reference path (``tests/integration/test_direct_executions.py`` compares the rows).
 * When a function of the project subscribes to the execution's ``create`` event, the
   fast path writes nothing and the caller takes the reference path, which records the
   event in the same transaction: events are never lost to speed.
@@ -32,40 +34,49 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from sqlalchemy import JSON
+from sqlalchemy.dialects import postgresql
 
 from scheduler.logs import first_line, get_logger
 from scheduler.rules.errors import Overloaded
+from scheduler.rules.lifecycle import SCHEDULED_AT_LEAD_SQL, ExecutionRow
 from scheduler.rules.listquery import ListQuery
 from scheduler.rules.scopes import canonical
 from scheduler.store import lists_pg
 from scheduler.store.db import PG_KEEPALIVES
 from scheduler.store.documents_pg import execution_document
 from scheduler.store.executions import EXECUTION_NAMES, Overdue
+from scheduler.store.models import Execution
 from scheduler.store.projects import KeyView, hash_key
 from scheduler.store.schedules import WAKEUP_CHANNEL
 
 log = get_logger(__name__)
 T = TypeVar("T")
 
-_INSERT = f"""
+
+def _insert_statement() -> str:
+    """The create statement, written from ``lifecycle.ExecutionRow`` (every column of a
+    new row, as the reference path writes them) and the table's own column types: each
+    value is a typed parameter, except the times, which are the database clock's."""
+    table = Execution.__table__
+    clock = {"created_at": "clock_timestamp()", "updated_at": "clock_timestamp()",
+             # marked handed over only when it is not waiting for a time
+             "enqueued_at": "CASE WHEN %(enqueued_at)s::timestamptz IS NOT NULL"
+                            " THEN clock_timestamp() END"}
+    names = list(ExecutionRow.__annotations__)
+    values = [clock.get(name) or
+              f"CAST(%({name})s AS {table.columns[name].type.compile(_PG)})"
+              for name in names]
+    return f"""
 WITH ins AS (
-  INSERT INTO executions (
-    id, project_id, function_id, trigger, status, sync, request_method, request_path,
-    request_headers, request_body, request_body_base64, response_status_code,
-    response_headers, logs, errors, duration, attempts, depth, scheduled_at, enqueued_at,
-    created_at, updated_at)
-  SELECT %(id)s, f.project_id, f.id, %(trigger)s, %(status)s, %(sync)s, %(method)s,
-    %(path)s,
-    %(headers)s::json, %(body)s, false, 0, '[]'::json, '', '', 0, 0, 0,
-    %(scheduled_at)s::timestamptz,
-    CASE WHEN %(scheduled_at)s::timestamptz IS NULL THEN clock_timestamp() END,
-    clock_timestamp(), clock_timestamp()
+  INSERT INTO executions ({", ".join(names)})
+  SELECT {", ".join(values)}
   FROM functions f
-  WHERE f.project_id = %(project)s AND f.id = %(function)s
+  WHERE f.project_id = %(project_id)s AND f.id = %(function_id)s
     AND (%(scheduled_at)s::timestamptz IS NULL
-         OR %(scheduled_at)s::timestamptz > clock_timestamp() + interval '60 seconds')
+         OR %(scheduled_at)s::timestamptz > clock_timestamp() + {SCHEDULED_AT_LEAD_SQL})
     AND NOT EXISTS (SELECT 1 FROM event_subscriptions s
-                    WHERE s.project_id = %(project)s AND s.pattern = ANY(%(names)s::text[]))
+                    WHERE s.project_id = %(project_id)s AND s.pattern = ANY(%(names)s::text[]))
   RETURNING created_at, updated_at, enqueued_at, scheduled_at
 )
 SELECT ins.created_at, ins.updated_at, ins.enqueued_at,
@@ -73,6 +84,12 @@ SELECT ins.created_at, ins.updated_at, ins.enqueued_at,
             THEN pg_notify('{WAKEUP_CHANNEL}', '') END AS woke
 FROM ins
 """
+
+
+_PG = postgresql.dialect()
+_INSERT = _insert_statement()
+_JSON = [name for name in ExecutionRow.__annotations__
+         if isinstance(Execution.__table__.columns[name].type, JSON)]
 # The row by its primary key first (MATERIALIZED): the planner must not choose the
 # listing index and filter a function's executions by id, as it does on fresh stats.
 _GET = """
@@ -119,10 +136,14 @@ class FastStore:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def create(self, row: dict[str, Any], names: list[str]) -> dict[str, datetime] | None:
-        """Write the execution; its database times, or None when the reference path
-        must decide (no such function, a one-shot too soon, a subscribed event)."""
-        params = {**row, "headers": json.dumps(row["headers"]), "names": names}
+    async def create(self, row: ExecutionRow, names: list[str]) -> dict[str, datetime] | None:
+        """Write the execution (``row``: ``lifecycle.new_execution``'s; its times are
+        replaced by the database clock's); its database times, or None when the
+        reference path must decide (no such function, a one-shot too soon, a
+        subscribed event)."""
+        params: dict[str, Any] = {**row, "names": names}
+        for name in _JSON:
+            params[name] = json.dumps(params[name])
         try:
             async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(_INSERT, params, prepare=True)

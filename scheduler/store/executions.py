@@ -21,8 +21,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, delete, false, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from scheduler.rules import lifecycle
 from scheduler.rules.causes import Cause
 from scheduler.rules.errors import ExecutionInProgress
+from scheduler.rules.lifecycle import ExecutionRow
 from scheduler.rules.states import FINISHED, ExecutionStatus
 from scheduler.store import events
 from scheduler.store.db import affected, db_now
@@ -54,14 +56,14 @@ def claim(session: Session, execution_id: str, now: datetime,
     same statement: the reaper judges the run by these, never by a timeout changed later.
     """
     execution = session.get(Execution, execution_id)
-    if execution is None or execution.status != ExecutionStatus.WAITING:
+    if execution is None or execution.status not in lifecycle.CLAIM.source:
         return None
     function = session.get(Function, (execution.project_id, execution.function_id))
     if function is None:
         return None
     timeout = limit_for(execution, function)
     values: dict[str, Any] = {
-        "status": ExecutionStatus.PROCESSING, "started_at": now, "updated_at": now,
+        "status": lifecycle.CLAIM.target, "started_at": now, "updated_at": now,
         "attempts": Execution.attempts + 1, "timeout": timeout,
         "deadline_at": now + timedelta(seconds=timeout)}
     headers = execution.request_headers or {}
@@ -72,7 +74,7 @@ def claim(session: Session, execution_id: str, now: datetime,
                                      if k != USER_JWT_HEADER}
     claimed = affected(session.execute(
         update(Execution)
-        .where(Execution.id == execution_id, Execution.status == ExecutionStatus.WAITING)
+        .where(Execution.id == execution_id, Execution.status.in_(lifecycle.CLAIM.source))
         .values(**values)
         .execution_options(synchronize_session=False)
     ))
@@ -164,8 +166,8 @@ def cancel_waiting(session: Session, schedule_ids: list[str], now: datetime) -> 
     return _ended(session, session.execute(
         update(Execution)
         .where(Execution.schedule_id.in_(schedule_ids),
-               Execution.status == ExecutionStatus.WAITING)
-        .values(status=ExecutionStatus.FAILED, errors=OVERLAP_CANCELLED, finished_at=now,
+               Execution.status.in_(lifecycle.NEVER_RAN.source))
+        .values(status=lifecycle.NEVER_RAN.target, errors=OVERLAP_CANCELLED, finished_at=now,
                 updated_at=now)
         .returning(*_ENDED)
         .execution_options(synchronize_session=False)
@@ -177,31 +179,32 @@ LATE_OUTCOME_ERROR = (
     "{margin:g} s, when the run had already been reported failed.")
 
 
-def finish(session: Session, execution_id: str, fields: dict[str, Any], now: datetime,
-           schedule_id: str | None = None, margin: float | None = None) -> bool:
-    """Record the outcome unless the reaper already gave up on this run.
+def finish(session: Session, execution_id: str, move: lifecycle.Move, fields: dict[str, Any],
+           now: datetime, schedule_id: str | None = None, margin: float | None = None
+           ) -> bool:
+    """Record the outcome (``move``: ``lifecycle.finished(failed)``; ``fields``: the
+    response, logs and errors) unless the reaper already gave up on this run.
 
     ``schedule_id``: the run's schedule, locked first (see the module's invariants).
     ``margin``: the reaper's; an outcome arriving after the deadline plus it finds the
     run already reported ``failed`` (``Overdue``), so ``failed`` is what is recorded,
     with the outcome's logs: a reported status never changes. False then."""
     lock_schedules(session, [schedule_id])
-    mine = [Execution.id == execution_id, Execution.status == ExecutionStatus.PROCESSING]
+    mine = [Execution.id == execution_id, Execution.status.in_(move.source)]
     on_time = mine if margin is None else [*mine, or_(
         Execution.deadline_at.is_(None),
         Execution.deadline_at >= now - timedelta(seconds=margin))]
     ended = _ended(session, session.execute(
         update(Execution).where(*on_time)
-        .values(**fields, finished_at=now, updated_at=now)
+        .values(**fields, status=move.target, finished_at=now, updated_at=now)
         .returning(*_ENDED)
         .execution_options(synchronize_session=False)
     ).all())
     if ended or margin is None:
         return bool(ended)
-    late = {**fields, "status": ExecutionStatus.FAILED,
+    late = {**fields, "status": lifecycle.LOST.target,
             "errors": "\n".join(e for e in (LATE_OUTCOME_ERROR.format(
-                status=fields.get("status", "?"), margin=margin), fields.get("errors", ""))
-                if e)}
+                status=move.target, margin=margin), fields.get("errors", "")) if e)}
     _ended(session, session.execute(
         update(Execution).where(*mine)
         .values(**late, finished_at=now, updated_at=now)
@@ -216,8 +219,9 @@ def fail_waiting(session: Session, execution_id: str, error: str, now: datetime)
     _lock_schedules_of(session, [execution_id])
     return bool(_ended(session, session.execute(
         update(Execution)
-        .where(Execution.id == execution_id, Execution.status == ExecutionStatus.WAITING)
-        .values(status=ExecutionStatus.FAILED, errors=error, finished_at=now, updated_at=now)
+        .where(Execution.id == execution_id, Execution.status.in_(lifecycle.NEVER_RAN.source))
+        .values(status=lifecycle.NEVER_RAN.target, errors=error, finished_at=now,
+                updated_at=now)
         .returning(*_ENDED)
         .execution_options(synchronize_session=False)
     ).all()))
@@ -249,8 +253,8 @@ def reap_lost(session: Session, now: datetime, margin: float, limit: int = 1000)
     _lock_schedules_of(session, lost)
     return _ended(session, session.execute(
         update(Execution)
-        .where(Execution.id.in_(lost), Execution.status == ExecutionStatus.PROCESSING)
-        .values(status=ExecutionStatus.FAILED, errors=LOST_WORKER_ERROR.format(margin=margin),
+        .where(Execution.id.in_(lost), Execution.status.in_(lifecycle.LOST.source))
+        .values(status=lifecycle.LOST.target, errors=LOST_WORKER_ERROR.format(margin=margin),
                 finished_at=now, updated_at=now)
         .returning(*_ENDED)
         .execution_options(synchronize_session=False)
@@ -391,9 +395,10 @@ EXECUTION_NAMES: dict[str, str] = {
 EXECUTION_SQL: dict[str, Column] = {a: Sql(name) for a, name in EXECUTION_NAMES.items()}
 
 
-def create(session: Session, fields: dict[str, Any]) -> Execution:
-    now = db_now(session)
-    execution = Execution(created_at=now, updated_at=now, **fields)
+def create(session: Session, row: ExecutionRow) -> Execution:
+    """Writes a row ``lifecycle.new_execution`` made (every column, its times the
+    database clock's as read in this transaction)."""
+    execution = Execution(**row)
     session.add(execution)
     session.flush()
     return execution

@@ -15,6 +15,7 @@ from sqlalchemy import Select, Table, bindparam, func, not_, select, tuple_, upd
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from scheduler.rules import lifecycle
 from scheduler.rules.overlap import Active
 from scheduler.rules.states import ExecutionStatus, Trigger
 from scheduler.store import bulkcopy
@@ -66,19 +67,17 @@ Cursor = tuple[datetime, str]
 # sequential scan and sort of every schedule (143 ms a 5,000 claim at 100,000; 7 ms).
 RUNNABLE = (not_(Schedule.paused), not_(Schedule.disabled))
 
-# What every cron fire's execution row holds; a fire's own values (``FIRE_COLUMNS``,
-# made by ``dispatcher.fire_row``) are the rest. PostgreSQL writes these once per
-# batch, not once per row.
-FIRE_CONSTANTS: dict[str, Any] = {
-    "trigger": Trigger.SCHEDULE.value, "sync": False, "response_status_code": 0,
-    "response_headers": [], "logs": "", "errors": "", "duration": 0.0, "started_at": None,
-    "finished_at": None, "attempts": 0, "timeout": None, "deadline_at": None,
-    "event_id": None, "depth": 0, "request_body_base64": False, "user_id": None,
-}
+# A fire's own values (made by ``dispatcher.fire_row``); every other column is what
+# ``lifecycle.new_execution`` gives every scheduled run, bound once per batch
+# (``FIRE_CONSTANTS``), not once per row.
 FIRE_COLUMNS = ("id", "project_id", "function_id", "schedule_id", "scheduled_for",
                 "scheduled_at", "status", "request_method", "request_path",
                 "request_headers", "request_body", "epoch", "enqueued_at", "created_at",
                 "updated_at")
+_A_FIRE = lifecycle.new_execution(id="", project_id="", function_id="",
+                                  trigger=Trigger.SCHEDULE, now=datetime.min)
+FIRE_CONSTANTS: dict[str, Any] = {
+    name: value for name, value in _A_FIRE.items() if name not in FIRE_COLUMNS}
 
 
 def plan_by_indexes(session: Session) -> None:
@@ -216,7 +215,7 @@ def promote_due_oneshots(
                                          Execution.status == ExecutionStatus.SCHEDULED)
     rows = session.execute(
         target
-        .values(status=ExecutionStatus.WAITING, epoch=epoch, updated_at=now, enqueued_at=now)
+        .values(status=lifecycle.RELEASE.target, epoch=epoch, updated_at=now, enqueued_at=now)
         .returning(Execution.id, Execution.scheduled_at)
         .execution_options(synchronize_session=False)
     ).all()

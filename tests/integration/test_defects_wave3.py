@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +16,9 @@ from scheduler.api.app import create_app
 from scheduler.broker.publish import RedisPublisher
 from scheduler.config import Settings
 from scheduler.leader.dispatcher import Dispatcher, fire_row
-from scheduler.rules.states import ExecutionStatus
+from scheduler.rules import lifecycle
+from scheduler.rules.lifecycle import new_execution
+from scheduler.rules.states import ExecutionStatus, Trigger
 from scheduler.store import executions as exec_store
 from scheduler.store.db import db_now, transaction
 from scheduler.store.models import Execution, Schedule
@@ -55,7 +57,7 @@ def test_a_run_ending_while_its_hold_is_written_still_releases_the_hold(
 
     def end() -> None:  # the worker records the run's outcome meanwhile
         with transaction(store.sessions) as s:
-            exec_store.finish(s, running, {"status": "completed"}, db_now(s),
+            exec_store.finish(s, running, lifecycle.COMPLETE, {}, db_now(s),
                               schedule_id=sid)
         ended.set()
 
@@ -147,7 +149,7 @@ def test_an_outcome_after_the_run_was_reported_failed_keeps_it_failed(client, fn
                                 lambda _e, _f: 15) is not None
     assert client.get(f"/v1/functions/{fn}/executions/{eid}").json()["status"] == "failed"
     with transaction(store.sessions) as s:
-        recorded = exec_store.finish(s, eid, {"status": "completed", "logs": "done",
+        recorded = exec_store.finish(s, eid, lifecycle.COMPLETE, {"logs": "done",
                                               "response_status_code": 200}, db_now(s),
                                      margin=margin)
     assert recorded is False
@@ -159,7 +161,7 @@ def test_an_outcome_after_the_run_was_reported_failed_keeps_it_failed(client, fn
     other = client.post(f"/v1/functions/{fn}/executions", json={"async": True}).json()["$id"]
     with transaction(store.sessions) as s:
         exec_store.claim(s, other, db_now(s), lambda _e, _f: 15)
-        assert exec_store.finish(s, other, {"status": "completed"}, db_now(s), margin=margin)
+        assert exec_store.finish(s, other, lifecycle.COMPLETE, {}, db_now(s), margin=margin)
     assert store.get(Execution, other).status == "completed"
 
 
@@ -255,9 +257,8 @@ def test_an_exhausted_pool_is_503_and_opens_no_connection(pg_url, store, monkeyp
         raise AssertionError("a new connection was opened under overload")
 
     monkeypatch.setattr(fast, "_written", never)
-    row = {"id": "overloaded0000000001", "project": "p1", "function": "f",
-           "trigger": "http", "status": "waiting", "method": "POST", "path": "/",
-           "body": "", "headers": {}, "scheduled_at": None, "sync": False}
+    row = new_execution(id="overloaded0000000001", project_id="p1", function_id="f",
+                        trigger=Trigger.HTTP, now=datetime.now(UTC))
 
     async def go() -> None:
         await fast.open()

@@ -14,6 +14,10 @@ import httpx
 import pytest
 import redis
 
+from scheduler.broker import enqueue
+from scheduler.rules.lifecycle import new_execution
+from scheduler.rules.states import Trigger
+from scheduler.store.db import transaction
 from scheduler.store.execution_statements import FastStore
 from scheduler.store.models import Execution
 from tests.helpers import start_api, start_worker, tocsin_env, wait_for
@@ -81,6 +85,32 @@ def _served(client: httpx.Client, route: str = "create") -> dict[str, int]:
               if line.startswith(f'tocsin_api_requests_total{{path="{path}",route="{route}"}}')
               or line.startswith(f'tocsin_api_requests_total{{route="{route}",path="{path}"}}')}
     return {"fast": 0, "reference": 0, **counts}
+
+
+def test_both_paths_write_the_same_row(api, store):
+    """Differential: one create through the fast statement, the same request through
+    the reference path (``enqueue.create``): every column equal but the id and the
+    database's times. Both draw from ``lifecycle.new_execution``; a column one of them
+    fills differently fails here."""
+    client, _ = api
+    at = (store.now() + timedelta(minutes=10)).replace(second=0, microsecond=0)
+    for body in ({"async": True, "body": "x", "path": "/p", "method": "PUT",
+                  "headers": {"content-type": "text/plain"}},
+                 {"async": True, "scheduledAt": at.isoformat()}):
+        r = client.post("/functions/f/executions", json=body)
+        assert r.status_code == 202, r.text
+        fast = store.get(Execution, r.json()["$id"])
+        with transaction(store.sessions) as s:
+            ref_id = enqueue.create(s, enqueue.Request(
+                project_id="p1", function_id="f", method=fast.request_method,
+                path=fast.request_path, headers=fast.request_headers,
+                body=fast.request_body, scheduled_at=fast.scheduled_at)).id
+        ref = store.get(Execution, ref_id)
+        columns = [c.name for c in Execution.__table__.columns
+                   if c.name not in ("id", "created_at", "updated_at", "enqueued_at")]
+        assert {c: getattr(fast, c) for c in columns} == {c: getattr(ref, c) for c in columns}
+        assert (fast.enqueued_at is None) == (ref.enqueued_at is None) == ("scheduledAt" in body)
+    assert _served(client) == {"fast": 2, "reference": 0}
 
 
 def test_a_subscribed_create_event_is_recorded(api, store):
@@ -245,9 +275,8 @@ def test_an_interrupted_create_is_judged_by_its_own_id(pg_url, store):
     written, None if not (the reference path then writes it)."""
     store.function("f", "p1")
     fast = FastStore(pg_url)
-    row = {"id": "interrupted0000000001", "project": "p1", "function": "f",
-           "trigger": "http", "status": "waiting", "method": "POST", "path": "/",
-           "body": "", "headers": {}, "scheduled_at": None, "sync": False}
+    row = new_execution(id="interrupted0000000001", project_id="p1", function_id="f",
+                        trigger=Trigger.HTTP, now=store.now())
 
     async def go() -> tuple[Any, Any, Any]:
         await fast.open()

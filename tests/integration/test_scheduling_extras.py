@@ -20,6 +20,7 @@ from scheduler.broker.publish import RedisPublisher
 from scheduler.config import Settings
 from scheduler.leader.backfiller import Backfiller
 from scheduler.leader.dispatcher import Dispatcher
+from scheduler.rules import lifecycle
 from scheduler.rules.states import ExecutionStatus
 from scheduler.store import backfills as backfill_store
 from scheduler.store import executions as exec_store
@@ -69,7 +70,7 @@ def test_buffer_one_holds_one_fire_until_the_running_one_ends(store, broker_url,
     assert queued(broker_url) == []
     assert store.get(Schedule, sid).skipped_overlap == 1
     with transaction(store.sessions) as s:  # the running one ends, as a worker records it
-        exec_store.finish(s, running, {"status": "completed"}, db_now(s))
+        exec_store.finish(s, running, lifecycle.COMPLETE, {}, db_now(s))
     assert store.get(Execution, held[0].id).scheduled_at is not None  # due now
     d.run_batch(keeper.epoch)
     assert store.get(Execution, held[0].id).status == ExecutionStatus.WAITING
