@@ -201,18 +201,17 @@ def run_execution(execution_id: str) -> str | None:
     status = move.target
     kept = [{"name": k.lower(), "value": v} for k, v in outcome.headers.items()
             if k.lower() in KEPT_RESPONSE_HEADERS]
-    fields = {
-        "response_status_code": outcome.status_code,
-        "response_headers": kept, "logs": outcome.logs if fn.logging else "",
-        "errors": outcome.errors if fn.logging else "", "duration": outcome.duration,
-    }
+    logs = outcome.logs if fn.logging else ""
+    errors = outcome.errors if fn.logging else ""
+    fields = {"response_status_code": outcome.status_code, "response_headers": kept,
+              "logs": logs, "errors": errors, "duration": outcome.duration}
     recorded = _record(sessions, ex.id, move, fields, ex.schedule_id, settings.reap_margin)
     if ex.sync:
         results.post(ex.id, {
             "status": status, "statusCode": outcome.status_code,
             "body": base64.b64encode(outcome.body).decode(),
             "headers": [{"name": k.lower(), "value": v} for k, v in outcome.headers.items()],
-            "logs": fields["logs"], "errors": fields["errors"], "duration": outcome.duration,
+            "logs": logs, "errors": errors, "duration": outcome.duration,
             # The API answers 408 for a synchronous run cut off at its limit.
             "timedOut": capped and outcome.timed_out,
         })

@@ -13,12 +13,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduler import __version__, gcfreeze
 from scheduler.api.app_response import AppwriteJSON
-from scheduler.api.bodylimit import TOO_LARGE, BodyLimit
+from scheduler.api.bodylimit import BodyLimit
 from scheduler.api.context import Context
 from scheduler.api.cors import Cors
 from scheduler.api.direct_executions import FastPath
 from scheduler.api.domains import Domains
-from scheduler.api.errors import ApiError, envelope
+from scheduler.api.errors import (
+    ARGUMENT_INVALID,
+    PAYLOAD_TOO_LARGE,
+    ROUTE_NOT_FOUND,
+    UNKNOWN,
+    ApiError,
+    envelope,
+)
 from scheduler.api.hosts import ApiHosts
 from scheduler.api.keycache import KeyCache
 from scheduler.api.limits import SyncGate
@@ -129,10 +136,9 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
     async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid"}
         if first.get("type") == "json_invalid":
-            return error_response(ApiError(400, "general_argument_invalid",
-                                           "Request body is not valid JSON."))
+            return error_response(ApiError(ARGUMENT_INVALID, "Request body is not valid JSON."))
         name = _param_name(tuple(first.get("loc", ())))
-        return error_response(ApiError(400, "general_argument_invalid",
+        return error_response(ApiError(ARGUMENT_INVALID,
                                        f"Invalid `{name}` param: {first.get('msg')}"))
 
     @app.exception_handler(StarletteHTTPException)
@@ -140,23 +146,23 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
         # Appwrite has no 405: a route is a method and a path, so a wrong method is a 404.
         if exc.status_code in (404, 405):
             return error_response(ApiError(
-                404, "general_route_not_found",
+                ROUTE_NOT_FOUND,
                 "The requested route was not found. Please refer to the API docs and try again."))
         if exc.status_code == 413:
-            return error_response(ApiError(413, TOO_LARGE, str(exc.detail)))
-        return error_response(ApiError(exc.status_code, "general_unknown", str(exc.detail)))
+            return error_response(ApiError(PAYLOAD_TOO_LARGE, str(exc.detail)))
+        return error_response(ApiError(UNKNOWN, str(exc.detail), status=exc.status_code))
 
     @app.exception_handler(DataError)
     async def _data(_r: Request, exc: DataError) -> JSONResponse:
         # The database refused a value (e.g. a NUL byte in text): the input's fault.
         return error_response(ApiError(
-            400, "general_argument_invalid",
+            ARGUMENT_INVALID,
             f"Invalid input: the database cannot store it ({first_line(exc.orig or exc)})"))
 
     @app.exception_handler(Exception)
     async def _unexpected(_r: Request, exc: Exception) -> JSONResponse:
         log.error("api.unhandled", exc_info=True, error=type(exc).__name__)
-        return error_response(ApiError(500, "general_unknown",
+        return error_response(ApiError(UNKNOWN,
                                        "Server Error: the request could not be completed."))
 
     for module in (health, catalog, functions, variables, executions, operator, events,

@@ -12,13 +12,11 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from scheduler.api.app_response import AppwriteJSON
-from scheduler.api.errors import ApiError, envelope
-
-TOO_LARGE = "general_payload_too_large"
+from scheduler.api.errors import PAYLOAD_TOO_LARGE, ApiError, envelope
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(413, TOO_LARGE, f"Request body is larger than the {limit:,} bytes this "
+    return ApiError(PAYLOAD_TOO_LARGE, f"Request body is larger than the {limit:,} bytes this "
                                     "server accepts (TOCSIN_MAX_REQUEST_BYTES).")
 
 

@@ -37,8 +37,8 @@ from scheduler.store.db import make_async_engine, make_async_sessionmaker
 from scheduler.store.documents import execution_json
 from scheduler.store.events import execution_event_names
 from scheduler.store.execution_statements import FastStore
-from scheduler.store.executions import Overdue
 from scheduler.store.models import Execution
+from scheduler.store.overdue import Overdue
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -108,18 +108,18 @@ class FastPath:
             return None
         try:
             validate.uid("functionId", function_id)
-            spec = validate.execution(payload.body, payload.async_, payload.path,
+            wanted = validate.execution(payload.body, payload.async_, payload.path,
                                       payload.method, payload.headers, payload.scheduledAt,
                                       datetime.now(UTC))
         except TocsinError:
             return None  # the reference path answers, judging scheduledAt by the db clock
-        sync = not spec.asynchronous
-        scheduled = spec.scheduled_at is not None
+        sync = not wanted.asynchronous
+        scheduled = wanted.scheduled_at is not None
         row = new_execution(
             id=execution_id, project_id=caller.project_id, function_id=function_id,
-            trigger=Trigger.HTTP, now=datetime.now(UTC), scheduled_at=spec.scheduled_at,
-            sync=sync, method=spec.method, path=spec.path, body=spec.body,
-            headers={**spec.headers, **caller_headers(caller, client_ip(request))})
+            trigger=Trigger.HTTP, now=datetime.now(UTC), scheduled_at=wanted.scheduled_at,
+            sync=sync, method=wanted.method, path=wanted.path, body=wanted.body,
+            headers={**wanted.headers, **caller_headers(caller, client_ip(request))})
         written = await self.store.create(
             row, execution_event_names(function_id, row["id"], "create"))
         if written is None:
@@ -141,11 +141,11 @@ class FastPath:
                                      execution.id)
         return None if found is None else Execution(**found[0])
 
-    async def list(self, caller: Caller, function_id: str, spec: ListQuery, with_total: bool,
+    async def list(self, caller: Caller, function_id: str, query: ListQuery, with_total: bool,
                    ctx: Context) -> bytes | None:
         """A page of executions for an API key (``caller``), as the response's body; or
         None: the reference path answers."""
-        return await self.store.list(caller.project_id, function_id, spec, with_total,
+        return await self.store.list(caller.project_id, function_id, query, with_total,
                                      ctx.settings.reap_margin)
 
     async def get(self, function_id: str, execution_id: str, request: Request,

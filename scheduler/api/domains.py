@@ -17,7 +17,15 @@ from scheduler.api.app_response import AppwriteJSON
 from scheduler.api.asgi import PROJECT_KEY, header
 from scheduler.api.auth import Caller, as_user, caller_headers
 from scheduler.api.context import Context
-from scheduler.api.errors import METHODS, ApiError, envelope, sync_timeout
+from scheduler.api.errors import (
+    METHOD_NOT_ALLOWED,
+    METHODS,
+    PAYLOAD_TOO_LARGE,
+    UNKNOWN,
+    ApiError,
+    envelope,
+    sync_timeout,
+)
 from scheduler.api.targets import Target
 from scheduler.broker import enqueue
 from scheduler.logs import get_logger
@@ -61,8 +69,7 @@ class Domains:
                    send: Any) -> None:
         method = scope["method"]
         if method not in METHODS:
-            raise ApiError(405, "general_argument_invalid",
-                           f"Method {method} cannot run a function; allowed: "
+            raise ApiError(METHOD_NOT_ALLOWED, f"Method {method} cannot run a function; allowed: "
                            f"{', '.join(METHODS)}.")
         body = await _read_body(scope, receive)
         project_id, function_id = await self.ctx.targets.locate(target)
@@ -113,8 +120,7 @@ async def _respond(result: dict[str, Any], execution_id: str, method: str, send:
     status = int(result.get("statusCode") or 500)
     failed = result.get("status") == "failed"
     if failed and not body:  # it sent nothing of its own: say so, without its errors
-        err = ApiError(500, "general_unknown",
-                       f"The function failed (execution {execution_id}); its errors are "
+        err = ApiError(UNKNOWN, f"The function failed (execution {execution_id}); its errors are "
                        "in the execution, readable with an API key.")
         await _send(send, 500, [("content-type", "application/json; charset=UTF-8")],
                     bytes(AppwriteJSON(envelope(err)).body), method)
@@ -160,6 +166,6 @@ async def _read_body(scope: dict[str, Any], receive: Any) -> bytes:
 
 
 def _too_large() -> ApiError:
-    return ApiError(413, "general_payload_too_large",
+    return ApiError(PAYLOAD_TOO_LARGE,
                     f"Request body is larger than the {forwarding.MAX_BODY:,} bytes a "
                     "function domain accepts.")

@@ -6,12 +6,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from scheduler.api.errors import ApiError
+from scheduler.api.errors import RATE_LIMITED, ApiError
 
 
 def rate_limited(what: str) -> ApiError:
-    return ApiError(429, "general_rate_limit_exceeded",
-                    f"Rate limit for the current endpoint has been exceeded: {what}. "
+    return ApiError(RATE_LIMITED, f"Rate limit for the current endpoint has been exceeded: {what}. "
                     "Please try again after some time, or use an asynchronous execution.")
 
 

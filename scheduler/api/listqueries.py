@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from scheduler.api.errors import ApiError, query_invalid
-from scheduler.rules.listquery import Condition, Filter, Group, ListQuery
+from scheduler.api.errors import QUERY_INVALID, ApiError, query_invalid
+from scheduler.rules.listquery import OPERATORS, Condition, Filter, Group, ListQuery
 
 MAX_QUERIES = 100
 MAX_QUERY_LENGTH = 4096
@@ -22,18 +22,8 @@ MAX_LIMIT = 5000
 MAX_DEPTH = 3  # nested and/or levels, as Appwrite's validator allows
 
 # method -> how many values it takes: (at least, at most); None = no upper bound.
-ARITY: dict[str, tuple[int, int | None]] = {
-    "equal": (1, None), "notEqual": (1, None),
-    "lessThan": (1, 1), "lessThanEqual": (1, 1),
-    "greaterThan": (1, 1), "greaterThanEqual": (1, 1),
-    "between": (2, 2), "notBetween": (2, 2),
-    "startsWith": (1, 1), "endsWith": (1, 1), "notStartsWith": (1, 1), "notEndsWith": (1, 1),
-    "contains": (1, None), "notContains": (1, None),
-    "search": (1, 1), "notSearch": (1, 1),
-    "isNull": (0, 0), "isNotNull": (0, 0),
-}
-TEXT_ONLY = {"startsWith", "endsWith", "notStartsWith", "notEndsWith", "contains",
-             "notContains", "search", "notSearch"}
+ARITY: dict[str, tuple[int, int | None]] = {m: o.arity for m, o in OPERATORS.items()}
+TEXT_ONLY = {m for m, o in OPERATORS.items() if o.text_only}
 LOGIC = {"and", "or"}
 ORDERS = {"orderAsc", "orderDesc"}
 CURSORS = {"cursorAfter", "cursorBefore"}
@@ -116,7 +106,7 @@ def _condition(query: dict[str, Any], attributes: dict[str, type], depth: int) -
             children.append(_condition(child, attributes, depth + 1))
         return Group(method, tuple(children))
     if method not in ARITY:
-        raise ApiError(400, "general_query_invalid", f"Invalid query method: {method}")
+        raise ApiError(QUERY_INVALID, f"Invalid query method: {method}")
     attribute = query.get("attribute", "")
     if attribute not in attributes:
         allowed = ", ".join(sorted(attributes))
@@ -138,36 +128,36 @@ def parse(raw: list[str], attributes: dict[str, type], orderable: Iterable[str])
     if len(raw) > MAX_QUERIES:
         raise query_invalid(f"at most {MAX_QUERIES} queries are allowed")
     sortable = set(orderable)
-    spec = ListQuery()
+    list_query = ListQuery()
     for text in raw:
         query = _decode(text)
         method = query["method"]
         values = query.get("values", [])
         if method in FILTERS or method in LOGIC:
-            spec.filters.append(_condition(query, attributes, 1))
+            list_query.filters.append(_condition(query, attributes, 1))
         elif method in ORDERS:
             attribute = query.get("attribute", "")
             if attribute not in sortable:
                 raise query_invalid(f"Attribute not found in schema: {attribute}. "
                                     f"Orderable: {', '.join(sorted(sortable))}")
-            spec.order.append((attribute, method == "orderDesc"))
+            list_query.order.append((attribute, method == "orderDesc"))
         elif method == "limit":
-            spec.limit = _whole(values, "limit", 1, MAX_LIMIT)
+            list_query.limit = _whole(values, "limit", 1, MAX_LIMIT)
         elif method == "offset":
-            spec.offset = _whole(values, "offset", 0, 10**9)
+            list_query.offset = _whole(values, "offset", 0, 10**9)
         elif method in CURSORS:
             if (not isinstance(values, list) or len(values) != 1
                     or not isinstance(values[0], str) or not values[0]):
                 raise query_invalid(f"'{method}' takes one document id")
-            if spec.cursor:
+            if list_query.cursor:
                 raise query_invalid("only one cursor query is allowed")
-            spec.cursor = (method, values[0])
+            list_query.cursor = (method, values[0])
         elif method == "select":
-            spec.select = _selected(values, set(attributes) | sortable)
+            list_query.select = _selected(values, set(attributes) | sortable)
         else:
             # Appwrite's own wording for a method its validator does not know.
-            raise ApiError(400, "general_query_invalid", f"Invalid query method: {method}")
-    return spec
+            raise ApiError(QUERY_INVALID, f"Invalid query method: {method}")
+    return list_query
 
 
 def _selected(values: Any, known: set[str]) -> list[str]:

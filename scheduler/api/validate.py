@@ -10,7 +10,15 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from scheduler.api.errors import HEADERS_RULE, METHODS, UID_RULE, ApiError, invalid_param
+from scheduler.api.errors import (
+    ARGUMENT_INVALID,
+    BAD_REQUEST,
+    HEADERS_RULE,
+    METHODS,
+    UID_RULE,
+    ApiError,
+    invalid_param,
+)
 from scheduler.rules import (
     entrypoints,
     eventnames,
@@ -29,7 +37,12 @@ from scheduler.rules.errors import (
 )
 from scheduler.rules.jitter import MAX_JITTER
 from scheduler.rules.overlap import OVERLAPS
-from scheduler.rules.policies import POLICIES
+from scheduler.rules.policies import (
+    MAX_CATCHUP_CAP,
+    MAX_CATCHUP_WINDOW,
+    MAX_MISFIRE_GRACE,
+    POLICIES,
+)
 from scheduler.rules.timerules import (
     SCHEDULED_AT_MESSAGE,
     SCHEDULED_AT_SYNC_MESSAGE,
@@ -106,18 +119,18 @@ def execution(body: Any, asynchronous: bool, path: Any, method: Any, headers: An
     when = None
     if scheduled_at is not None:
         if not asynchronous:
-            raise ApiError(400, "general_bad_request", SCHEDULED_AT_SYNC_MESSAGE)
+            raise ApiError(BAD_REQUEST, SCHEDULED_AT_SYNC_MESSAGE)
         try:
             when = parse_scheduled_at(scheduled_at, now)
         except ScheduleError:
-            raise ApiError(400, "general_bad_request", SCHEDULED_AT_MESSAGE) from None
+            raise ApiError(BAD_REQUEST, SCHEDULED_AT_MESSAGE) from None
     return ExecutionInput(body, asynchronous, path or "/", method, check_headers(raw_headers),
                           when)
 
 
 def check_headers(headers: dict[str, Any]) -> dict[str, str]:
     if len(headers) > MAX_HEADERS:
-        raise ApiError(400, "general_argument_invalid", HEADERS_RULE)
+        raise ApiError(ARGUMENT_INVALID, HEADERS_RULE)
     size = 0
     out: dict[str, str] = {}
     for key, value in headers.items():
@@ -127,7 +140,7 @@ def check_headers(headers: dict[str, Any]) -> dict[str, str]:
         # worker sets x-appwrite-* headers itself and a caller must not forge them.
         if not _HEADER_KEY.match(key) or key.lower().startswith("x-appwrite") \
                 or "\x00" in text:
-            raise ApiError(400, "general_argument_invalid", HEADERS_RULE)
+            raise ApiError(ARGUMENT_INVALID, HEADERS_RULE)
         if key.lower().startswith("x-tocsin-"):  # x-tocsin-scheduled-for is the fire's
             raise invalid_param("headers", f"'{key}' is set by Tocsin, not the caller "
                                            "(refused: every x-tocsin-* header)")
@@ -139,7 +152,7 @@ def check_headers(headers: dict[str, Any]) -> dict[str, str]:
             raise invalid_param("headers", f"the value of '{key}' must not contain CR or LF")
         out[key] = text
     if size >= MAX_HEADERS_SIZE:
-        raise ApiError(400, "general_argument_invalid", HEADERS_RULE)
+        raise ApiError(ARGUMENT_INVALID, HEADERS_RULE)
     return out
 
 
@@ -264,9 +277,9 @@ def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
         out["overlap"] = data["overlap"]
     if "jitter" in data:
         out["jitter"] = _int_range("jitter", data["jitter"], 0, MAX_JITTER)
-    for api, col, high in (("misfireGrace", "misfire_grace", 86400),
-                           ("catchupWindow", "catchup_window", 366 * 86400),
-                           ("catchupCap", "catchup_cap", 10000)):
+    for api, col, high in (("misfireGrace", "misfire_grace", MAX_MISFIRE_GRACE),
+                           ("catchupWindow", "catchup_window", MAX_CATCHUP_WINDOW),
+                           ("catchupCap", "catchup_cap", MAX_CATCHUP_CAP)):
         if api in data:
             low = 1 if api == "catchupCap" else 0
             out[col] = _int_range(api, data[api], low, high)

@@ -25,7 +25,7 @@ import contextlib
 import json
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict
 
 RESULT_TTL = 120  # seconds a result waits for its caller before Redis drops it
 OP_TIMEOUT = 5.0  # socket timeout of ordinary (non-blocking) Redis commands, s
@@ -33,15 +33,34 @@ CONNECT_TIMEOUT = 5.0
 BLOCK_MARGIN = 10.0  # a blocking read's socket timeout exceeds its own wait by this, s
 
 
+class HeaderEntry(TypedDict):
+    name: str
+    value: str
+
+
+class SyncResult(TypedDict):
+    """What a worker hands a synchronous caller: the function's response and the run's
+    end. ``body`` is base64 (a function may answer bytes)."""
+
+    status: str
+    statusCode: int
+    body: str
+    headers: list[HeaderEntry]
+    logs: str
+    errors: str
+    duration: float
+    timedOut: NotRequired[bool]  # cut off at the synchronous limit: the API answers 408
+
+
 class ResultChannel(Protocol):
     def expect(self, execution_id: str) -> None:
         """A caller is about to wait for ``execution_id`` (call before handing it over)."""
 
-    def post(self, execution_id: str, payload: dict[str, Any]) -> None: ...
+    def post(self, execution_id: str, payload: SyncResult) -> None: ...
 
-    def wait(self, execution_id: str, timeout: float) -> dict[str, Any] | None: ...
+    def wait(self, execution_id: str, timeout: float) -> SyncResult | None: ...
 
-    async def wait_async(self, execution_id: str, timeout: float) -> dict[str, Any] | None: ...
+    async def wait_async(self, execution_id: str, timeout: float) -> SyncResult | None: ...
 
     def stash(self, execution_id: str, secrets: dict[str, str]) -> None:
         """Hold a run's credentials for its worker (never written to the database)."""
@@ -68,7 +87,7 @@ class RedisResults:
     def expect(self, execution_id: str) -> None:
         """Nothing to do: the list is created by the worker and expires on its own."""
 
-    def post(self, execution_id: str, payload: dict[str, Any]) -> None:
+    def post(self, execution_id: str, payload: SyncResult) -> None:
         key = self._key(execution_id)
         pipe = self._redis.pipeline()
         pipe.rpush(key, json.dumps(payload))
@@ -84,7 +103,7 @@ class RedisResults:
         got = self._redis.getdel(f"tocsin:secret:{execution_id}")
         return dict(json.loads(got)) if got else {}
 
-    def wait(self, execution_id: str, timeout: float) -> dict[str, Any] | None:
+    def wait(self, execution_id: str, timeout: float) -> SyncResult | None:
         import redis
 
         timeout = max(timeout, 0.01)
@@ -105,7 +124,7 @@ class RedisResults:
             self._async_loop = loop
         return self._async
 
-    async def wait_async(self, execution_id: str, timeout: float) -> dict[str, Any] | None:
+    async def wait_async(self, execution_id: str, timeout: float) -> SyncResult | None:
         timeout = max(timeout, 0.01)
         # The pool's socket timeout is fixed when it is made: size it for the longest
         # wait the API does (the synchronous limit, at most 30 s, plus a margin).
@@ -163,7 +182,7 @@ class LocalResults:
         with self._lock:
             return len(self._slots)
 
-    def post(self, execution_id: str, payload: dict[str, Any]) -> None:
+    def post(self, execution_id: str, payload: SyncResult) -> None:
         with self._lock:
             slot = self._slots.get(execution_id)
             if slot is None:
@@ -175,13 +194,13 @@ class LocalResults:
             loop, future = waiter
             loop.call_soon_threadsafe(_resolve, future)
 
-    def _take(self, execution_id: str) -> dict[str, Any] | None:
+    def _take(self, execution_id: str) -> SyncResult | None:
         with self._lock:
             slot = self._slots.get(execution_id)
             self._forget(execution_id)
         return slot[1] if slot else None
 
-    def wait(self, execution_id: str, timeout: float) -> dict[str, Any] | None:
+    def wait(self, execution_id: str, timeout: float) -> SyncResult | None:
         with self._lock:
             if execution_id not in self._slots:
                 self._slots[execution_id] = [time.monotonic() + RESULT_TTL, None]
@@ -190,7 +209,7 @@ class LocalResults:
         event.wait(timeout)
         return self._take(execution_id)
 
-    async def wait_async(self, execution_id: str, timeout: float) -> dict[str, Any] | None:
+    async def wait_async(self, execution_id: str, timeout: float) -> SyncResult | None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         with self._lock:

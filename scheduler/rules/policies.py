@@ -47,8 +47,12 @@ MAX_COUNT_SPAN = timedelta(days=366)
 ON_TIME_CAP = 100
 # A schedule's defaults for missed runs (Tocsin's own fields; Appwrite has none).
 DEFAULT_MISFIRE_GRACE = 60
-DEFAULT_CATCHUP_WINDOW = 86400  # one day
+DEFAULT_CATCHUP_WINDOW = 24 * 3600  # one day
 DEFAULT_CATCHUP_CAP = 100
+# What a schedule may ask: a grace of at most a day, a window of at most MAX_COUNT_SPAN.
+MAX_MISFIRE_GRACE = 86400
+MAX_CATCHUP_WINDOW = int(MAX_COUNT_SPAN.total_seconds())
+MAX_CATCHUP_CAP = 10000
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,9 @@ as the API returns it), so both use one shape. No SQL here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from scheduler.rules.httprules import without_credentials
@@ -19,42 +22,98 @@ REQUEST_HEADER_ALLOWLIST = ("content-type", "agent", "content-length", "host",
                             "x-appwrite-client-ip")
 
 
+class Form(StrEnum):
+    """How a field of the Execution document is made from the row."""
+
+    COLUMN = "column"  # the column as it is
+    TIME = "time"  # a timestamp column in Appwrite's wire format (``timerules.iso``)
+    CONSTANT = "constant"  # ``source`` is the value itself
+    PERMISSIONS = "permissions"  # read("user:<id>") for the user who asked, if any
+    STATUS = "status"  # as reported (``Overdue``)
+    ERRORS = "errors"  # as reported, and only to a reader who may see them
+    LOGS = "logs"  # only to a reader who may see them
+    REQUEST_HEADERS = "request_headers"  # the allowlisted ones, as [{name, value}]
+    RESPONSE_HEADERS = "response_headers"  # as stored, [] for none
+    RESPONSE_BODY = "response_body"  # a synchronous run's, never stored
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    form: Form
+    source: str = ""  # the column (or, for a constant, the value)
+
+
+# Appwrite's Execution model, then Tocsin's additions (extra fields are ignored by the
+# SDKs). The one definition both renderers read: ``execution_json`` here and
+# ``documents_pg.execution_document`` (PostgreSQL builds the JSON for fast lists).
+EXECUTION_FIELDS: tuple[Field, ...] = (
+    Field("$id", Form.COLUMN, "id"),
+    Field("$createdAt", Form.TIME, "created_at"),
+    Field("$updatedAt", Form.TIME, "updated_at"),
+    Field("$permissions", Form.PERMISSIONS, "user_id"),
+    Field("functionId", Form.COLUMN, "function_id"),
+    Field("resourceId", Form.COLUMN, "function_id"),
+    Field("resourceType", Form.CONSTANT, "functions"),
+    Field("deploymentId", Form.CONSTANT, ""),
+    Field("trigger", Form.COLUMN, "trigger"),
+    Field("status", Form.STATUS, "status"),
+    Field("requestMethod", Form.COLUMN, "request_method"),
+    Field("requestPath", Form.COLUMN, "request_path"),
+    Field("requestHeaders", Form.REQUEST_HEADERS, "request_headers"),
+    Field("responseStatusCode", Form.COLUMN, "response_status_code"),
+    Field("responseBody", Form.RESPONSE_BODY),
+    Field("responseHeaders", Form.RESPONSE_HEADERS, "response_headers"),
+    Field("logs", Form.LOGS, "logs"),
+    Field("errors", Form.ERRORS, "errors"),
+    Field("duration", Form.COLUMN, "duration"),
+    Field("scheduledAt", Form.TIME, "scheduled_at"),
+    Field("scheduleId", Form.COLUMN, "schedule_id"),
+    Field("scheduledFor", Form.TIME, "scheduled_for"),
+)
+
+
+@dataclass(frozen=True)
+class _View:
+    """What one rendering knows beside the row."""
+
+    status: str
+    errors: str
+    response: dict[str, Any]
+    private: bool
+
+
+def _allowed_headers(headers: dict[str, str] | None) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in (headers or {}).items()
+            if k.lower() in REQUEST_HEADER_ALLOWLIST]
+
+
+_PY: dict[Form, Callable[[Execution, Field, _View], Any]] = {
+    Form.COLUMN: lambda ex, f, v: getattr(ex, f.source),
+    Form.TIME: lambda ex, f, v: iso(getattr(ex, f.source)),
+    Form.CONSTANT: lambda ex, f, v: f.source,
+    Form.PERMISSIONS: lambda ex, f, v: ([f'read("user:{ex.user_id}")'] if ex.user_id
+                                        else []),
+    Form.STATUS: lambda ex, f, v: v.status,
+    Form.ERRORS: lambda ex, f, v: v.errors if v.private else "",
+    Form.LOGS: lambda ex, f, v: getattr(ex, f.source) if v.private else "",
+    Form.REQUEST_HEADERS: lambda ex, f, v: _allowed_headers(getattr(ex, f.source)),
+    Form.RESPONSE_HEADERS: lambda ex, f, v: getattr(ex, f.source) or [],
+    Form.RESPONSE_BODY: lambda ex, f, v: v.response.get("body", ""),
+}
+_EXECUTION_RENDERERS = [(f.name, f, _PY[f.form]) for f in EXECUTION_FIELDS]
+
+
 def execution_json(ex: Execution, response: dict[str, Any] | None = None,
                    reported: tuple[str, str] | None = None, private: bool = True
                    ) -> dict[str, Any]:
-    """``reported``: (status, errors) when they differ from the row's (a run past its
-    timeout is reported failed before the reaper writes so). ``private``: the reader
-    may see ``logs`` and ``errors`` (as in Appwrite, API keys only, never app users)."""
-    headers = ex.request_headers or {}
+    """``EXECUTION_FIELDS`` for one row. ``reported``: (status, errors) when they differ
+    from the row's (a run past its timeout is reported failed before the reaper writes
+    so). ``private``: the reader may see ``logs`` and ``errors`` (as in Appwrite, API
+    keys only, never app users)."""
     status, errors = reported or (ex.status, ex.errors)
-    logs = ex.logs if private else ""
-    errors = errors if private else ""
-    return {
-        "$id": ex.id,
-        "$createdAt": iso(ex.created_at),
-        "$updatedAt": iso(ex.updated_at),
-        "$permissions": [f'read("user:{ex.user_id}")'] if ex.user_id else [],
-        "functionId": ex.function_id,
-        "resourceId": ex.function_id,
-        "resourceType": "functions",
-        "deploymentId": "",
-        "trigger": ex.trigger,
-        "status": status,
-        "requestMethod": ex.request_method,
-        "requestPath": ex.request_path,
-        "requestHeaders": [{"name": k, "value": v} for k, v in headers.items()
-                           if k.lower() in REQUEST_HEADER_ALLOWLIST],
-        "responseStatusCode": ex.response_status_code,
-        "responseBody": (response or {}).get("body", ""),
-        "responseHeaders": ex.response_headers or [],
-        "logs": logs,
-        "errors": errors,
-        "duration": ex.duration,
-        "scheduledAt": iso(ex.scheduled_at),
-        # Tocsin's additions (extra fields are ignored by the SDKs).
-        "scheduleId": ex.schedule_id,
-        "scheduledFor": iso(ex.scheduled_for),
-    }
+    view = _View(status, errors, response or {}, private)
+    return {name: render(ex, field, view) for name, field, render in _EXECUTION_RENDERERS}
 
 
 def variable_json(v: Variable) -> dict[str, Any]:

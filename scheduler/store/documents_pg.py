@@ -13,7 +13,7 @@ test_lists_pg.py`` holds the two to it over generated rows. PostgreSQL only.
 
 from __future__ import annotations
 
-from scheduler.store.documents import REQUEST_HEADER_ALLOWLIST
+from scheduler.store.documents import EXECUTION_FIELDS, REQUEST_HEADER_ALLOWLIST, Field, Form
 from scheduler.store.lists_pg import Sql
 
 
@@ -37,19 +37,28 @@ _PERMISSIONS = """CASE WHEN coalesce(user_id, '') <> ''
   THEN json_build_array('read("user:' || user_id || '")') ELSE '[]'::json END"""
 
 
+def _field_sql(field: Field, status: Sql, errors: Sql) -> Sql:
+    """One field of ``EXECUTION_FIELDS`` as SQL (an API key's view: logs and errors
+    shown, no response body, as on any list)."""
+    form = field.form
+    if form in (Form.COLUMN, Form.LOGS):
+        return Sql(field.source)
+    if form is Form.TIME:
+        return Sql(iso(field.source))
+    if form is Form.CONSTANT:
+        return Sql("%s::text", (field.source,))
+    if form is Form.STATUS:
+        return status
+    if form is Form.ERRORS:
+        return errors
+    return Sql({Form.PERMISSIONS: _PERMISSIONS, Form.REQUEST_HEADERS: _REQUEST_HEADERS,
+                Form.RESPONSE_HEADERS: _RESPONSE_HEADERS, Form.RESPONSE_BODY: "''"}[form])
+
+
 def execution_document(status: Sql, errors: Sql) -> Sql:
     """The document as JSON text, given the reported ``status`` and ``errors``
-    (``Overdue.reported_sql``)."""
-    return Sql(f"""json_build_object(
-  '$id', id, '$createdAt', {iso('created_at')}, '$updatedAt', {iso('updated_at')},
-  '$permissions', {_PERMISSIONS},
-  'functionId', function_id, 'resourceId', function_id, 'resourceType', 'functions',
-  'deploymentId', '', 'trigger', trigger, 'status', {status.text},
-  'requestMethod', request_method, 'requestPath', request_path,
-  'requestHeaders', {_REQUEST_HEADERS},
-  'responseStatusCode', response_status_code, 'responseBody', '',
-  'responseHeaders', {_RESPONSE_HEADERS},
-  'logs', logs, 'errors', {errors.text}, 'duration', duration,
-  'scheduledAt', {iso('scheduled_at')},
-  'scheduleId', schedule_id, 'scheduledFor', {iso('scheduled_for')})::text""",
-               (*status.params, *errors.params))
+    (``Overdue.reported_sql``): ``EXECUTION_FIELDS``, in their order."""
+    parts = [(f.name, _field_sql(f, status, errors)) for f in EXECUTION_FIELDS]
+    pairs = ",\n  ".join(f"'{name}', {sql.text}" for name, sql in parts)
+    params = tuple(p for _, sql in parts for p in sql.params)
+    return Sql(f"json_build_object(\n  {pairs})::text", params)

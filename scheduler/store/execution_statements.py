@@ -45,8 +45,8 @@ from scheduler.rules.scopes import canonical
 from scheduler.store import lists_pg
 from scheduler.store.db import PG_KEEPALIVES
 from scheduler.store.documents_pg import execution_document
-from scheduler.store.executions import EXECUTION_NAMES, Overdue
 from scheduler.store.models import Execution
+from scheduler.store.overdue import EXECUTION_NAMES, Overdue
 from scheduler.store.projects import KeyView, hash_key
 from scheduler.store.schedules import WAKEUP_CHANNEL
 
@@ -179,10 +179,10 @@ class FastStore:
         """``_get``; None also on a dropped connection (see ``_guarded``)."""
         return await _guarded(self._get(project_id, function_id, execution_id))
 
-    async def list(self, project_id: str, function_id: str, spec: ListQuery, with_total: bool,
+    async def list(self, project_id: str, function_id: str, query: ListQuery, with_total: bool,
                    margin: float) -> bytes | None:
         """``_list``; None also on a dropped connection (see ``_guarded``)."""
-        return await _guarded(self._list(project_id, function_id, spec, with_total, margin))
+        return await _guarded(self._list(project_id, function_id, query, with_total, margin))
 
     async def _key(self, project_id: str, secret: str) -> tuple[bool, KeyView | None]:
         """As ``projects.project_exists`` and ``projects.find_key``, in one statement."""
@@ -210,7 +210,7 @@ class FastStore:
         timeout, now = row.pop("function_timeout"), row.pop("database_now")
         return row, int(timeout), now
 
-    async def _list(self, project_id: str, function_id: str, spec: ListQuery,
+    async def _list(self, project_id: str, function_id: str, query: ListQuery,
                     with_total: bool, margin: float) -> bytes | None:
         """The list's response body (``{"total", "executions"}``), its page selected as
         ``lists.list_rows`` selects it and each document built by PostgreSQL
@@ -218,10 +218,10 @@ class FastStore:
         function, a cursor that names no run of it)."""
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(_LIST_CONTEXT, {"project": project_id, "function": function_id,
-                                              "cursor": spec.cursor and spec.cursor[1]},
+                                              "cursor": query.cursor and query.cursor[1]},
                               prepare=True)
             context = await cur.fetchone()
-            if context is None or (spec.cursor is not None and context["id"] is None):
+            if context is None or (query.cursor is not None and context["id"] is None):
                 return None
             overdue = Overdue(context["database_now"], margin,
                               int(context["function_timeout"]))
@@ -229,7 +229,7 @@ class FastStore:
             where = [lists_pg.Sql("project_id = %s", (project_id,)),
                      lists_pg.Sql("function_id = %s", (function_id,))]
             document = execution_document(*overdue.reported_sql())
-            statement, reverse = lists_pg.page(_LISTING, document, filterable, where, spec,
+            statement, reverse = lists_pg.page(_LISTING, document, filterable, where, query,
                                               with_total, context)
             async with conn.cursor(row_factory=tuple_row) as pages:
                 await pages.execute(statement.text, statement.params)
@@ -238,7 +238,7 @@ class FastStore:
             if rows and with_total:
                 total = int(rows[0][1])
             elif with_total:  # an empty page carries no count: ask for it alone
-                alone = lists_pg.counted(_LISTING, filterable, where, spec)
+                alone = lists_pg.counted(_LISTING, filterable, where, query)
                 await cur.execute(alone.text, alone.params)
                 got = await cur.fetchone()
                 assert got is not None

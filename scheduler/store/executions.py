@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, false, literal, or_, select, update
+from sqlalchemy import delete, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.rules import lifecycle
@@ -29,9 +29,8 @@ from scheduler.rules.states import FINISHED, ExecutionStatus
 from scheduler.store import events
 from scheduler.store.db import affected, db_now
 from scheduler.store.dialect import capabilities
-from scheduler.store.lists import Derived
-from scheduler.store.lists_pg import Column, DerivedSql, Sql, joined
 from scheduler.store.models import Execution, Function, Schedule
+from scheduler.store.overdue import Overdue
 from scheduler.store.schedules import notify_wakeup
 
 # The signed-in user's token, passed to the function it asked to run (Appwrite's header).
@@ -269,130 +268,6 @@ def prune(session: Session, older_than: datetime, limit: int = 10_000) -> int:
         delete(Execution).where(Execution.id.in_(victims))
         .execution_options(synchronize_session=False)
     ))
-
-
-# ------------------------------------------------------------------ API side
-
-OVERDUE_ERROR = (
-    "Execution timed out: no outcome was recorded within the function timeout "
-    "({timeout} s) plus {margin:g} s."
-)
-
-
-@dataclass(frozen=True)
-class Overdue:
-    """Appwrite reports a run that outlived its timeout as ``failed`` when it is read,
-    before anything has written so (here: before the leader's reaper gets to it).
-
-    Only a ``processing`` run is judged so, by the deadline it started under plus the
-    reaper's margin; ``finish`` then never records another outcome for it (a reported
-    status is final). A ``waiting`` run is reported ``waiting`` however long it has
-    queued: it will still run (a backlog drains, a lost message is republished), so
-    reporting it failed would be a status that changes afterwards. The rule has three
-    forms, side by side: SQLAlchemy for filters (every dialect), text for the fast list
-    path (``sql_columns``, PostgreSQL), Python for the row in hand.
-    """
-
-    now: datetime  # the database clock
-    margin: float
-    function_timeout: int
-
-    def _deadline_cut(self) -> datetime:
-        return self.now - timedelta(seconds=self.margin)
-
-    def clause(self) -> ColumnElement[bool]:
-        # IS NOT NULL: never unknown, so NOT (this) is true for a run with no deadline.
-        return and_(Execution.status == ExecutionStatus.PROCESSING,
-                    Execution.deadline_at.is_not(None),
-                    Execution.deadline_at < self._deadline_cut())
-
-    def status_column(self) -> ColumnElement[str]:
-        return case((self.clause(), literal(ExecutionStatus.FAILED.value)),
-                    else_=Execution.status)
-
-    def status_in(self, values: list[Any]) -> ColumnElement[bool]:
-        """``status_column() IN values``, spelled without a CASE on every row."""
-        parts: list[ColumnElement[bool]] = []
-        for value in dict.fromkeys(values):
-            if value == ExecutionStatus.PROCESSING:
-                parts.append(and_(Execution.status == value, or_(
-                    Execution.deadline_at.is_(None),
-                    Execution.deadline_at >= self._deadline_cut())))
-            elif value == ExecutionStatus.FAILED:
-                parts.append(or_(Execution.status == value, self.clause()))
-            else:
-                parts.append(Execution.status == value)
-        return or_(*parts) if parts else false()
-
-    def applies(self, execution: Execution) -> bool:
-        return (execution.status == ExecutionStatus.PROCESSING
-                and execution.deadline_at is not None
-                and execution.deadline_at < self._deadline_cut())
-
-    def late_sql(self) -> Sql:
-        """``clause`` as text."""
-        return Sql("(status = 'processing' AND deadline_at IS NOT NULL AND deadline_at < %s)",
-                   (self._deadline_cut(),))
-
-    def _status_in_sql(self, values: list[Any]) -> Sql:
-        """``status_in`` as text."""
-        parts: list[Sql] = []
-        for value in dict.fromkeys(values):
-            if value == ExecutionStatus.PROCESSING:
-                parts.append(Sql("(status = %s AND (deadline_at IS NULL OR deadline_at >= %s))",
-                                 (value, self._deadline_cut())))
-            elif value == ExecutionStatus.FAILED:
-                late = self.late_sql()
-                parts.append(Sql(f"(status = %s OR {late.text})", (value, *late.params)))
-            else:
-                parts.append(Sql("status = %s", (value,)))
-        return joined(parts, " OR ") if parts else Sql("false")
-
-    def sql_columns(self) -> dict[str, Column]:
-        """``filter_columns`` as text, for the fast list path (``store.lists_pg``)."""
-        return {**EXECUTION_SQL,
-                "status": DerivedSql(self.reported_sql()[0], self._status_in_sql),
-                "deploymentId": Sql("''::varchar")}
-
-    def reported_sql(self) -> tuple[Sql, Sql]:
-        """``reported`` as text: (status, errors)."""
-        late = self.late_sql()
-        status = Sql(f"CASE WHEN {late.text} THEN 'failed' ELSE status END", late.params)
-        before, after = OVERDUE_ERROR.format(timeout="\0", margin=self.margin).split("\0")
-        errors = Sql(f"CASE WHEN {late.text} THEN coalesce(nullif(errors, ''), "
-                     "%s || coalesce(nullif(timeout, 0), %s)::text || %s) ELSE errors END",
-                     (*late.params, before, self.function_timeout, after))
-        return status, errors
-
-    def reported(self, execution: Execution) -> tuple[str, str]:
-        """(status, errors) as the API reports them."""
-        if not self.applies(execution):
-            return execution.status, execution.errors
-        timeout = execution.timeout or self.function_timeout
-        return (ExecutionStatus.FAILED.value, execution.errors
-                or OVERDUE_ERROR.format(timeout=timeout, margin=self.margin))
-
-    def filter_columns(self) -> dict[str, Any]:
-        """What list filters see: the status as reported; no deployments, so ''."""
-        return {"status": Derived(self.status_column(), self.status_in),
-                "deploymentId": literal("")}
-
-
-EXECUTION_COLUMNS: dict[str, Any] = {
-    "trigger": Execution.trigger,
-    "status": Execution.status,
-    "responseStatusCode": Execution.response_status_code,
-    "duration": Execution.duration,
-    "requestMethod": Execution.request_method,
-    "requestPath": Execution.request_path,
-    "$createdAt": Execution.created_at,
-    "$updatedAt": Execution.updated_at,
-    "$id": Execution.id,
-}
-# The same columns by name, for the fast list path's text (``store.lists_pg``).
-EXECUTION_NAMES: dict[str, str] = {
-    attribute: column.expression.name for attribute, column in EXECUTION_COLUMNS.items()}
-EXECUTION_SQL: dict[str, Column] = {a: Sql(name) for a, name in EXECUTION_NAMES.items()}
 
 
 def create(session: Session, row: ExecutionRow) -> Execution:

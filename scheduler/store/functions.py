@@ -50,7 +50,7 @@ POLICY_FIELDS = ("missed_policy", "misfire_grace", "catchup_window", "catchup_ca
 
 
 @dataclass(frozen=True)
-class ScheduleSpec:
+class ScheduleDefinition:
     cron: str
     timezone: str
     missed_policy: str = Policy.LATEST
@@ -138,15 +138,16 @@ def sync_default_schedule(session: Session, fn: Function) -> None:
         if current is not None:
             session.delete(current)
         return
-    spec = ScheduleSpec(cron, fn.timezone, fn.missed_policy, fn.misfire_grace,
+    definition = ScheduleDefinition(cron, fn.timezone, fn.missed_policy, fn.misfire_grace,
                         fn.catchup_window, fn.catchup_cap, fn.overlap, fn.jitter)
     if current is None:
-        add_schedule(session, fn, DEFAULT_KEY, spec, {})
+        add_schedule(session, fn, DEFAULT_KEY, definition, {})
     else:
-        change_schedule(session, current, spec)
+        change_schedule(session, current, definition)
 
 
-def add_schedule(session: Session, fn: Function, key: str, spec: ScheduleSpec,
+def add_schedule(session: Session, fn: Function, key: str,
+                 definition: ScheduleDefinition,
                  payload: dict[str, Any]) -> Schedule:
     if session.execute(select(Schedule.id).where(
             Schedule.project_id == fn.project_id, Schedule.function_id == fn.id,
@@ -156,10 +157,10 @@ def add_schedule(session: Session, fn: Function, key: str, spec: ScheduleSpec,
     now = db_now(session)
     sched = Schedule(
         id=new_id(), project_id=fn.project_id, function_id=fn.id, key=key,
-        cron=spec.cron, timezone=spec.timezone,
-        next_fire_at=next_fire(parse_cron(spec.cron), ZoneInfo(spec.timezone), now),
+        cron=definition.cron, timezone=definition.timezone,
+        next_fire_at=next_fire(parse_cron(definition.cron), ZoneInfo(definition.timezone), now),
         disabled=not fn.enabled, payload=payload, created_at=now, updated_at=now,
-        **{f: getattr(spec, f) for f in POLICY_FIELDS},
+        **{f: getattr(definition, f) for f in POLICY_FIELDS},
     )
     session.add(sched)
     session.flush()
@@ -167,13 +168,14 @@ def add_schedule(session: Session, fn: Function, key: str, spec: ScheduleSpec,
     return sched
 
 
-def change_schedule(session: Session, sched: Schedule, spec: ScheduleSpec) -> None:
+def change_schedule(session: Session, sched: Schedule,
+                    definition: ScheduleDefinition) -> None:
     for name in POLICY_FIELDS:
-        setattr(sched, name, getattr(spec, name))
-    if (sched.cron, sched.timezone) != (spec.cron, spec.timezone):
+        setattr(sched, name, getattr(definition, name))
+    if (sched.cron, sched.timezone) != (definition.cron, definition.timezone):
         # A new expression starts from now: nothing "missed" under the old one.
-        sched.cron, sched.timezone = spec.cron, spec.timezone
-        sched.next_fire_at = next_fire(parse_cron(spec.cron), ZoneInfo(spec.timezone),
+        sched.cron, sched.timezone = definition.cron, definition.timezone
+        sched.next_fire_at = next_fire(parse_cron(definition.cron), ZoneInfo(definition.timezone),
                                        db_now(session))
         notify_wakeup(session)
 

@@ -7,6 +7,7 @@ project, or a project and function), so filters run on that index's range.
 
 from __future__ import annotations
 
+import operator as op
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,39 +16,52 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, sele
 from sqlalchemy.orm import Session
 
 from scheduler.rules.errors import CursorNotFound
-from scheduler.rules.listquery import Condition, Filter, Group, ListQuery
+from scheduler.rules.listquery import (
+    LIKE_ESCAPE,
+    OPERATORS,
+    Condition,
+    Filter,
+    Group,
+    ListQuery,
+    Operator,
+    Shape,
+    patterns,
+)
 
 # Appwrite counts a list's matches up to APP_LIMIT_COUNT (5,000), never further: a
 # page of 25 from a function with a million runs must not cost a million-row count.
 COUNT_LIMIT = 5000
 
 
-def _words(column: Any, text: str) -> ColumnElement[bool]:
-    """Appwrite's ``search``: every word appears, in any case."""
-    words = text.split() or [text]
-    return and_(*[func.lower(column).contains(w.lower(), autoescape=True) for w in words])
+_COMPARE = {"<": op.lt, "<=": op.le, ">": op.gt, ">=": op.ge}
 
 
-_OPS: dict[str, Callable[[Any, list[Any]], ColumnElement[bool]]] = {
-    "equal": lambda c, v: c.in_(v),
-    "notEqual": lambda c, v: c.not_in(v),
-    "greaterThan": lambda c, v: c > v[0],
-    "greaterThanEqual": lambda c, v: c >= v[0],
-    "lessThan": lambda c, v: c < v[0],
-    "lessThanEqual": lambda c, v: c <= v[0],
-    "between": lambda c, v: c.between(v[0], v[1]),
-    "notBetween": lambda c, v: or_(c < v[0], c > v[1]),
-    "startsWith": lambda c, v: c.startswith(v[0], autoescape=True),
-    "endsWith": lambda c, v: c.endswith(v[0], autoescape=True),
-    "notStartsWith": lambda c, v: not_(c.startswith(v[0], autoescape=True)),
-    "notEndsWith": lambda c, v: not_(c.endswith(v[0], autoescape=True)),
-    "contains": lambda c, v: or_(*[c.contains(x, autoescape=True) for x in v]),
-    "notContains": lambda c, v: not_(or_(*[c.contains(x, autoescape=True) for x in v])),
-    "search": lambda c, v: _words(c, v[0]),
-    "notSearch": lambda c, v: not_(_words(c, v[0])),
-    "isNull": lambda c, v: c.is_(None),
-    "isNotNull": lambda c, v: c.is_not(None),
-}
+def _shape(operator: Operator, c: Any, v: list[Any]) -> ColumnElement[bool]:
+    """``operator`` before its negation, as SQLAlchemy (``OPERATORS``' shapes)."""
+    shape = operator.shape
+    if shape is Shape.AMONG:
+        return c.not_in(v) if operator.negate else c.in_(v)
+    if shape is Shape.COMPARE:
+        compare: Callable[[Any, Any], ColumnElement[bool]] = _COMPARE[operator.compare]
+        return compare(c, v[0])
+    if shape is Shape.RANGE:
+        return or_(c < v[0], c > v[1]) if operator.negate else c.between(v[0], v[1])
+    if shape is Shape.NULL:
+        return c.is_not(None) if operator.negate else c.is_(None)
+    if shape is Shape.WORDS:
+        lowered = func.lower(c)
+        return and_(*[lowered.like(p, escape=LIKE_ESCAPE) for p in patterns(operator, v)])
+    likes = [c.like(p, escape=LIKE_ESCAPE) for p in patterns(operator, v)]
+    return or_(*likes) if len(likes) > 1 else likes[0]
+
+
+def _apply(method: str, c: Any, v: list[Any]) -> ColumnElement[bool]:
+    operator = OPERATORS[method]
+    clause = _shape(operator, c, v)
+    # AMONG, RANGE and NULL spell their negation themselves (NOT IN, an OR, IS NOT NULL)
+    negate = operator.negate and operator.shape in (Shape.PATTERN, Shape.ANY_PATTERN,
+                                                    Shape.WORDS)
+    return not_(clause) if negate else clause
 
 
 @dataclass(frozen=True)
@@ -71,11 +85,11 @@ def condition(node: Condition, columns: dict[str, Any]) -> ColumnElement[bool]:
             same = column.equal(list(node.values))
             return same if node.method == "equal" else not_(same)
         column = column.expression
-    return _OPS[node.method](column, list(node.values))
+    return _apply(node.method, column, list(node.values))
 
 
 def list_rows(session: Session, model: Any, where: list[ColumnElement[bool]],
-              columns: dict[str, Any], spec: ListQuery, with_total: bool,
+              columns: dict[str, Any], list_query: ListQuery, with_total: bool,
               default_order: str = "$createdAt",
               filter_columns: dict[str, Any] | None = None) -> tuple[list[Any], int]:
     """``total`` stops at ``COUNT_LIMIT``, as Appwrite's does. ``columns`` are the
@@ -84,15 +98,15 @@ def list_rows(session: Session, model: Any, where: list[ColumnElement[bool]],
     as reported rather than as stored)."""
     filterable = {**columns, **(filter_columns or {})}
     conditions = list(where)
-    for node in spec.filters:
+    for node in list_query.filters:
         conditions.append(condition(node, filterable))
-    order = spec.order or [(default_order, False)]
+    order = list_query.order or [(default_order, False)]
     keys = [(columns[attr], desc) for attr, desc in order]
     keys.append((model.id, keys[-1][1]))  # a unique tiebreak makes cursors exact
     query: Select[Any] = select(model).where(*conditions)
     reverse = False
-    if spec.cursor:
-        kind, doc_id = spec.cursor
+    if list_query.cursor:
+        kind, doc_id = list_query.cursor
         anchor = session.execute(select(model).where(*where, model.id == doc_id)).scalar()
         if anchor is None:
             raise CursorNotFound(doc_id)
@@ -100,7 +114,7 @@ def list_rows(session: Session, model: Any, where: list[ColumnElement[bool]],
         query = query.where(_after(anchor, keys, reverse))
     for column, desc in keys:
         query = query.order_by(column.asc() if desc == reverse else column.desc())
-    query = query.offset(spec.offset).limit(spec.limit)
+    query = query.offset(list_query.offset).limit(list_query.limit)
     rows = list(session.execute(query).scalars())
     if reverse:
         rows.reverse()

@@ -13,7 +13,7 @@ and with the same meaning, operator by operator:
   listing index serves it, as ``lists.Derived`` does.
 * Order, the unique ``id`` tiebreak, cursors and the count's cap are the reference's.
 
-Invariant: for every spec both forms select the same rows in the same order and count
+Invariant: for every query both forms select the same rows in the same order and count
 the same total. ``tests/integration/test_lists_pg.py`` holds them to it on PostgreSQL
 over generated specs. Values are always parameters, never text; attribute names reach
 this module only as keys of the caller's own column maps.
@@ -25,7 +25,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scheduler.rules.listquery import Condition, Filter, Group, ListQuery
+from scheduler.rules.listquery import (
+    LIKE_ESCAPE,
+    OPERATORS,
+    Condition,
+    Filter,
+    Group,
+    ListQuery,
+    Operator,
+    Shape,
+    patterns,
+)
 from scheduler.store.lists import COUNT_LIMIT
 
 
@@ -62,55 +72,37 @@ def negated(part: Sql) -> Sql:
     return Sql(f"NOT ({part.text})", part.params)
 
 
-def escape_like(value: str) -> str:
-    """SQLAlchemy's ``autoescape``: ``/`` escapes itself, ``%`` and ``_``."""
-    return value.replace("/", "//").replace("%", "/%").replace("_", "/_")
-
-
 def _like(column: Sql, pattern: str) -> Sql:
-    return Sql(f"{column.text} LIKE %s ESCAPE '/'", (*column.params, pattern))
+    return Sql(f"{column.text} LIKE %s ESCAPE '{LIKE_ESCAPE}'", (*column.params, pattern))
 
 
-def _compare(operator: str) -> Callable[[Sql, list[Any]], Sql]:
-    return lambda c, v: Sql(f"{c.text} {operator} %s", (*c.params, v[0]))
+def _shape(operator: Operator, c: Sql, v: list[Any]) -> Sql:
+    """``operator`` before its negation, as text: ``lists._shape``, shape by shape."""
+    shape = operator.shape
+    if shape is Shape.AMONG:
+        marks = ", ".join(["%s"] * len(v))
+        return Sql(f"({c.text} {'NOT IN' if operator.negate else 'IN'} ({marks}))",
+                   (*c.params, *v))
+    if shape is Shape.COMPARE:
+        return Sql(f"{c.text} {operator.compare} %s", (*c.params, v[0]))
+    if shape is Shape.RANGE:
+        if operator.negate:
+            return Sql(f"({c.text} < %s OR {c.text} > %s)", (*c.params, v[0], *c.params, v[1]))
+        return Sql(f"{c.text} BETWEEN %s AND %s", (*c.params, v[0], v[1]))
+    if shape is Shape.NULL:
+        return Sql(f"{c.text} IS {'NOT ' if operator.negate else ''}NULL", c.params)
+    if shape is Shape.WORDS:
+        lowered = Sql(f"lower({c.text})", c.params)
+        return joined([_like(lowered, p) for p in patterns(operator, v)], " AND ")
+    return joined([_like(c, p) for p in patterns(operator, v)], " OR ")
 
 
-def _among(c: Sql, v: list[Any], negate: bool) -> Sql:
-    marks = ", ".join(["%s"] * len(v))
-    return Sql(f"({c.text} {'NOT IN' if negate else 'IN'} ({marks}))", (*c.params, *v))
-
-
-def _words(c: Sql, text: str) -> Sql:
-    lowered = Sql(f"lower({c.text})", c.params)
-    words = text.split() or [text]
-    return joined([_like(lowered, f"%{escape_like(w.lower())}%") for w in words], " AND ")
-
-
-def _contains(c: Sql, v: list[Any]) -> Sql:
-    return joined([_like(c, f"%{escape_like(x)}%") for x in v], " OR ")
-
-
-_OPS: dict[str, Callable[[Sql, list[Any]], Sql]] = {
-    "equal": lambda c, v: _among(c, v, negate=False),
-    "notEqual": lambda c, v: _among(c, v, negate=True),
-    "greaterThan": _compare(">"),
-    "greaterThanEqual": _compare(">="),
-    "lessThan": _compare("<"),
-    "lessThanEqual": _compare("<="),
-    "between": lambda c, v: Sql(f"{c.text} BETWEEN %s AND %s", (*c.params, v[0], v[1])),
-    "notBetween": lambda c, v: Sql(f"({c.text} < %s OR {c.text} > %s)",
-                                   (*c.params, v[0], *c.params, v[1])),
-    "startsWith": lambda c, v: _like(c, escape_like(v[0]) + "%"),
-    "endsWith": lambda c, v: _like(c, "%" + escape_like(v[0])),
-    "notStartsWith": lambda c, v: negated(_like(c, escape_like(v[0]) + "%")),
-    "notEndsWith": lambda c, v: negated(_like(c, "%" + escape_like(v[0]))),
-    "contains": _contains,
-    "notContains": lambda c, v: negated(_contains(c, v)),
-    "search": lambda c, v: _words(c, v[0]),
-    "notSearch": lambda c, v: negated(_words(c, v[0])),
-    "isNull": lambda c, v: Sql(f"{c.text} IS NULL", c.params),
-    "isNotNull": lambda c, v: Sql(f"{c.text} IS NOT NULL", c.params),
-}
+def _apply(method: str, c: Sql, v: list[Any]) -> Sql:
+    operator = OPERATORS[method]
+    clause = _shape(operator, c, v)
+    negate = operator.negate and operator.shape in (Shape.PATTERN, Shape.ANY_PATTERN,
+                                                    Shape.WORDS)
+    return negated(clause) if negate else clause
 
 
 def condition(node: Condition, columns: Mapping[str, Column]) -> Sql:
@@ -124,7 +116,7 @@ def condition(node: Condition, columns: Mapping[str, Column]) -> Sql:
             same = column.equal(list(node.values))
             return same if node.method == "equal" else negated(same)
         column = column.expression
-    return _OPS[node.method](column, list(node.values))
+    return _apply(node.method, column, list(node.values))
 
 
 @dataclass(frozen=True)
@@ -138,7 +130,7 @@ class Listing:
 
 
 def page(listing: Listing, selected: Sql, filterable: Mapping[str, Column],
-         where: Sequence[Sql], spec: ListQuery, with_total: bool,
+         where: Sequence[Sql], query: ListQuery, with_total: bool,
          anchor: Mapping[str, Any] | None) -> tuple[Sql, bool]:
     """The statement of one page (``selected`` of each row), and whether its rows come
     in reverse (a ``cursorBefore`` reads backwards; the caller turns them round).
@@ -149,11 +141,11 @@ def page(listing: Listing, selected: Sql, filterable: Mapping[str, Column],
     ``total``, the matches counted up to ``COUNT_LIMIT`` (an empty page carries none:
     ``count`` says it alone).
     """
-    conditions = [*where, *(condition(node, filterable) for node in spec.filters)]
-    order = spec.order or [(listing.default_order, False)]
+    conditions = [*where, *(condition(node, filterable) for node in query.filters)]
+    order = query.order or [(listing.default_order, False)]
     keys = [(listing.orderable[attribute], desc) for attribute, desc in order]
     keys.append((listing.id_column, keys[-1][1]))
-    reverse = spec.cursor is not None and spec.cursor[0] == "cursorBefore"
+    reverse = query.cursor is not None and query.cursor[0] == "cursorBefore"
     filters = joined(conditions, " AND ")
     text = f"SELECT {selected.text}"
     params: tuple[Any, ...] = selected.params
@@ -163,7 +155,7 @@ def page(listing: Listing, selected: Sql, filterable: Mapping[str, Column],
         params += total.params
     text += f" FROM {listing.table} WHERE {filters.text}"
     params += filters.params
-    if spec.cursor is not None:
+    if query.cursor is not None:
         assert anchor is not None
         after = _after([(column, anchor[column], desc) for column, desc in keys], reverse)
         text += f" AND {after.text}"
@@ -171,7 +163,7 @@ def page(listing: Listing, selected: Sql, filterable: Mapping[str, Column],
     text += " ORDER BY " + ", ".join(
         f"{column} {'ASC' if desc == reverse else 'DESC'}" for column, desc in keys)
     text += " LIMIT %s OFFSET %s"
-    return Sql(text, (*params, spec.limit, spec.offset)), reverse
+    return Sql(text, (*params, query.limit, query.offset)), reverse
 
 
 def count(listing: Listing, conditions: Sequence[Sql]) -> Sql:
@@ -182,9 +174,9 @@ def count(listing: Listing, conditions: Sequence[Sql]) -> Sql:
 
 
 def counted(listing: Listing, filterable: Mapping[str, Column], where: Sequence[Sql],
-            spec: ListQuery) -> Sql:
-    """``count`` of a spec's filters (for a page that came back empty)."""
-    return count(listing, [*where, *(condition(n, filterable) for n in spec.filters)])
+            query: ListQuery) -> Sql:
+    """``count`` of a query's filters (for a page that came back empty)."""
+    return count(listing, [*where, *(condition(n, filterable) for n in query.filters)])
 
 
 def _after(keys: list[tuple[str, Any, bool]], reverse: bool) -> Sql:

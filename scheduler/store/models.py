@@ -27,7 +27,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from scheduler.rules.policies import Policy
+from scheduler.rules.policies import (
+    DEFAULT_CATCHUP_CAP,
+    DEFAULT_CATCHUP_WINDOW,
+    DEFAULT_MISFIRE_GRACE,
+    Policy,
+)
 from scheduler.rules.specifications import DEFAULT as DEFAULT_SPEC
 
 
@@ -126,9 +131,9 @@ class Function(Base):
     url: Mapped[str] = mapped_column(String(2048), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     missed_policy: Mapped[str] = mapped_column(String(16), default=Policy.LATEST)
-    misfire_grace: Mapped[int] = mapped_column(Integer, default=60)
-    catchup_window: Mapped[int] = mapped_column(Integer, default=86400)
-    catchup_cap: Mapped[int] = mapped_column(Integer, default=100)
+    misfire_grace: Mapped[int] = mapped_column(Integer, default=DEFAULT_MISFIRE_GRACE)
+    catchup_window: Mapped[int] = mapped_column(Integer, default=DEFAULT_CATCHUP_WINDOW)
+    catchup_cap: Mapped[int] = mapped_column(Integer, default=DEFAULT_CATCHUP_CAP)
     runtime_specification: Mapped[str] = mapped_column(
         String(64), default=DEFAULT_SPEC, server_default=DEFAULT_SPEC)
     # Scopes of the key each execution gets (``x-appwrite-key``), expiring with the run.
@@ -182,9 +187,9 @@ class Schedule(Base):
     pause_note: Mapped[str] = mapped_column(String(512), default="")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     missed_policy: Mapped[str] = mapped_column(String(16), default=Policy.LATEST)
-    misfire_grace: Mapped[int] = mapped_column(Integer, default=60)
-    catchup_window: Mapped[int] = mapped_column(Integer, default=86400)
-    catchup_cap: Mapped[int] = mapped_column(Integer, default=100)
+    misfire_grace: Mapped[int] = mapped_column(Integer, default=DEFAULT_MISFIRE_GRACE)
+    catchup_window: Mapped[int] = mapped_column(Integer, default=DEFAULT_CATCHUP_WINDOW)
+    catchup_cap: Mapped[int] = mapped_column(Integer, default=DEFAULT_CATCHUP_CAP)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     skipped_missed: Mapped[int] = mapped_column(BigInteger, default=0)
     skipped_paused: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -17,15 +17,14 @@ from hypothesis import strategies as st
 
 from scheduler.api.listqueries import ARITY, TEXT_ONLY
 from scheduler.api.routes.executions import FILTERABLE
-from scheduler.rules.listquery import Filter, Group, ListQuery
+from scheduler.rules.listquery import Filter, Group, ListQuery, escape_like
 from scheduler.store.db import db_now, transaction
 from scheduler.store.documents import execution_json
 from scheduler.store.execution_statements import FastStore
-from scheduler.store.executions import EXECUTION_COLUMNS, Overdue
 from scheduler.store.functions import get_function
 from scheduler.store.lists import list_rows
-from scheduler.store.lists_pg import escape_like
 from scheduler.store.models import Execution
+from scheduler.store.overdue import EXECUTION_COLUMNS, Overdue
 
 MARGIN = 30.0
 TIMEOUT = 600  # the function's: runs created minutes ago are not overdue, hours ago are
@@ -99,8 +98,8 @@ def seeded(store, pg_url) -> Iterator[tuple[Any, list[str], list[datetime]]]:
     fast = FastStore(pg_url)
     loop.run_until_complete(fast.open())
 
-    def run(spec: ListQuery, with_total: bool, function: str = "f") -> Any:
-        got = loop.run_until_complete(fast.list("p", function, spec, with_total, MARGIN))
+    def run(query: ListQuery, with_total: bool, function: str = "f") -> Any:
+        got = loop.run_until_complete(fast.list("p", function, query, with_total, MARGIN))
         return None if got is None else json.loads(got)
 
     yield run, [r["id"] for r in rows], sorted({r["created_at"] for r in rows})
@@ -108,13 +107,13 @@ def seeded(store, pg_url) -> Iterator[tuple[Any, list[str], list[datetime]]]:
     loop.close()
 
 
-def _reference(store: Any, spec: ListQuery, with_total: bool) -> dict[str, Any]:
+def _reference(store: Any, query: ListQuery, with_total: bool) -> dict[str, Any]:
     """What the route's reference path answers an API key."""
     with transaction(store.sessions) as session:
         fn = get_function(session, "p", "f")
         overdue = Overdue(db_now(session), MARGIN, fn.timeout)
         where = [Execution.project_id == "p", Execution.function_id == "f"]
-        rows, total = list_rows(session, Execution, where, EXECUTION_COLUMNS, spec,
+        rows, total = list_rows(session, Execution, where, EXECUTION_COLUMNS, query,
                                 with_total, filter_columns=overdue.filter_columns())
         body = {"total": total, "executions": [
             execution_json(e, reported=overdue.reported(e)) for e in rows]}
@@ -124,9 +123,9 @@ def _reference(store: Any, spec: ListQuery, with_total: bool) -> dict[str, Any]:
 
 def test_every_document_matches_the_reference_field_for_field(seeded, store):
     run, ids, _ = seeded
-    spec = ListQuery(limit=100)
-    got = run(spec, True)
-    assert got == _reference(store, spec, True)
+    query = ListQuery(limit=100)
+    got = run(query, True)
+    assert got == _reference(store, query, True)
     assert got["total"] == len(ids) == len(got["executions"])
     by_id = {e["$id"]: e for e in got["executions"]}
     # The cases the rows were made for, checked by value, not only by agreement.
@@ -158,8 +157,8 @@ def test_a_cursor_naming_no_run_and_a_missing_function_go_to_the_reference(seede
 
 def test_an_empty_page_still_counts(seeded, store):
     run, ids, _ = seeded
-    spec = ListQuery(offset=100)
-    assert run(spec, True) == _reference(store, spec, True) == {
+    query = ListQuery(offset=100)
+    assert run(query, True) == _reference(store, query, True) == {
         "total": len(ids), "executions": []}
 
 
@@ -199,8 +198,8 @@ def test_every_method_on_every_attribute_matches_the_reference(seeded, store):
             else:
                 choices = [(v,) for v in pool] + [tuple(pool[:3])]
             for values in choices:
-                spec = ListQuery(filters=[Filter(attribute, method, values)], limit=30)
-                assert run(spec, True) == _reference(store, spec, True), (
+                query = ListQuery(filters=[Filter(attribute, method, values)], limit=30)
+                assert run(query, True) == _reference(store, query, True), (
                     attribute, method, values)
                 cases += 1
     assert cases > 500
@@ -240,14 +239,14 @@ def _condition(times: list[datetime]) -> st.SearchStrategy[Any]:
 @st.composite
 def _specs(draw: Any, ids: list[str], times: list[datetime]) -> tuple[ListQuery, bool]:
     orderable = sorted(EXECUTION_COLUMNS)
-    spec = ListQuery(
+    query = ListQuery(
         filters=draw(st.lists(_condition(times), max_size=3)),
         limit=draw(st.integers(1, 30)), offset=draw(st.integers(0, 5)),
         order=draw(st.lists(st.tuples(st.sampled_from(orderable), st.booleans()),
                             max_size=2)),
         cursor=draw(st.none() | st.tuples(st.sampled_from(["cursorAfter", "cursorBefore"]),
                                           st.sampled_from(ids))))
-    return spec, draw(st.booleans())
+    return query, draw(st.booleans())
 
 
 def test_generated_lists_match_the_reference(seeded, store):
@@ -261,8 +260,8 @@ def test_generated_lists_match_the_reference(seeded, store):
                                      HealthCheck.too_slow])
     @given(_specs(ids, times))
     def agree(case: tuple[ListQuery, bool]) -> None:
-        spec, with_total = case
-        assert run(spec, with_total) == _reference(store, spec, with_total)
+        query, with_total = case
+        assert run(query, with_total) == _reference(store, query, with_total)
 
     agree()
 

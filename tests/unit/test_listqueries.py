@@ -28,7 +28,7 @@ def test_collect_orders_bracketed_keys() -> None:
 
 
 def test_parse_everything() -> None:
-    spec = parse([
+    list_query = parse([
         q(method="equal", attribute="status", values=["failed", "completed"]),
         q(method="greaterThan", attribute="duration", values=[1.5]),
         q(method="orderDesc", attribute="$createdAt"),
@@ -36,9 +36,9 @@ def test_parse_everything() -> None:
         q(method="offset", values=[20]),
         q(method="cursorAfter", values=["abc"]),
     ], ATTRS, ["$createdAt"])
-    assert spec.filters == [Filter("status", "equal", ("failed", "completed")),
+    assert list_query.filters == [Filter("status", "equal", ("failed", "completed")),
                             Filter("duration", "greaterThan", (1.5,))]
-    assert (spec.order, spec.limit, spec.offset, spec.cursor) == (
+    assert (list_query.order, list_query.limit, list_query.offset, list_query.cursor) == (
         [("$createdAt", True)], 10, 20, ("cursorAfter", "abc"))
 
 
@@ -95,20 +95,20 @@ def test_every_filter_method_the_sdk_builds_parses() -> None:
         Query.and_queries([Query.equal("status", "a"), Query.less_than("duration", 1)]),
         Query.select(["status", "$id"]),
     ]
-    spec = parse(built, ATTRS, ["$createdAt", "status"])
-    methods = {f.method for f in spec.filters}
+    list_query = parse(built, ATTRS, ["$createdAt", "status"])
+    methods = {f.method for f in list_query.filters}
     assert methods == set(ARITY) | {"and", "or"}
-    assert spec.select == ["status", "$id"]
+    assert list_query.select == ["status", "$id"]
 
 
 def test_dates_are_utc_and_logic_nests() -> None:
-    spec = parse([Query.created_after("2026-01-01T01:00:00.000+01:00"),
+    list_query = parse([Query.created_after("2026-01-01T01:00:00.000+01:00"),
                   Query.or_queries([Query.equal("status", "a"), Query.and_queries([
                       Query.greater_than("duration", 1), Query.less_than("duration", 2)])])],
                  ATTRS, [])
-    assert spec.filters[0] == Filter("$createdAt", "greaterThan",
+    assert list_query.filters[0] == Filter("$createdAt", "greaterThan",
                                      (datetime(2026, 1, 1, tzinfo=UTC),))
-    inner = spec.filters[1]
+    inner = list_query.filters[1]
     assert isinstance(inner, Group) and inner.method == "or"
     assert inner.children[1] == Group("and", (Filter("duration", "greaterThan", (1.0,)),
                                               Filter("duration", "lessThan", (2.0,))))

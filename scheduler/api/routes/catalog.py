@@ -30,7 +30,7 @@ def list_runtimes(request: Request, ctx: Context = Depends(get_context)) -> dict
 @router.get("/functions/templates/{templateId}")
 def templates(request: Request, ctx: Context = Depends(get_context)) -> dict[str, Any]:
     raise errors.ApiError(
-        404, "general_route_not_found",
+        errors.ROUTE_NOT_FOUND,
         "Tocsin has no function templates: create a function with POST /v1/functions and "
         "a module or file entrypoint (GET /v1/functions/runtimes lists the runtimes).")
 
@@ -39,7 +39,7 @@ def templates(request: Request, ctx: Context = Depends(get_context)) -> dict[str
                   methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 def deployments(functionId: str, rest: str) -> None:
     raise errors.ApiError(
-        404, "general_route_not_found",
+        errors.ROUTE_NOT_FOUND,
         "Tocsin has no deployments: a function runs the code its `entrypoint` names (a "
         "module the operator allows, or a file under the functions directory); update it "
         "with PUT /v1/functions/{functionId}.")

@@ -35,7 +35,7 @@ router = APIRouter(tags=["events (Tocsin extensions)"], responses=ERROR_RESPONSE
 MAX_PAYLOAD = 1024 * 1024
 MAX_EVENT_ID = 128
 BAD_SIGNATURE = errors.ApiError(
-    401, "general_unauthorized_scope",
+    errors.UNAUTHORIZED_SCOPE,
     "Invalid webhook signature: X-Appwrite-Webhook-Signature must be the base64 HMAC-SHA1 "
     "of the webhook URL followed by the body, keyed with this project's webhook key "
     "(tocsin events webhook-key).")
@@ -160,8 +160,7 @@ def _accept_webhook(project_id: str, request: Request, body: bytes,
     try:
         data = json.loads(body or b"{}")
     except ValueError:
-        raise errors.ApiError(400, "general_argument_invalid",
-                              "Request body is not valid JSON.") from None
+        raise errors.ApiError(errors.ARGUMENT_INVALID, "Request body is not valid JSON.") from None
     listed = [n.strip() for n in request.headers.get("x-appwrite-webhook-events", "").split(",")
               if n.strip()]
     if not listed:

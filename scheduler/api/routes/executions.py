@@ -32,6 +32,7 @@ from scheduler.store import functions as functions_store
 from scheduler.store.db import db_now, transaction
 from scheduler.store.lists import list_rows
 from scheduler.store.models import Execution, Function
+from scheduler.store.overdue import EXECUTION_COLUMNS, Overdue
 
 router = APIRouter(tags=["executions"], responses=ERROR_RESPONSES)
 log = get_logger(__name__)
@@ -84,7 +85,7 @@ def _insert(functionId: str, request: Request, payload: ExecutionCreate,
     validate.uid("functionId", functionId)
     with transaction(ctx.sessions) as session:
         now = db_now(session)  # once: the scheduledAt rule and the hand-over mark share it
-        spec = validate.execution(payload.body, payload.async_, payload.path, payload.method,
+        wanted = validate.execution(payload.body, payload.async_, payload.path, payload.method,
                                   payload.headers, payload.scheduledAt, now)
         fn = functions_store.get_function(session, caller.project_id, functionId)
         if fn is None or (not caller.is_key and not fn.enabled):
@@ -93,23 +94,23 @@ def _insert(functionId: str, request: Request, payload: ExecutionCreate,
             if caller.user is None:  # Appwrite's answer to a guest: the scope it lacks
                 raise errors.missing_scope("executions.write", caller.role)
             raise UserUnauthorized()
-        sync = not spec.asynchronous
+        sync = not wanted.asynchronous
         cause = caller.cause
         depth = cause.next_depth if cause else 0
         if too_deep(depth, ctx.settings.event_max_depth):
-            raise errors.ApiError(400, "general_argument_invalid",
+            raise errors.ApiError(errors.ARGUMENT_INVALID,
                                   too_deep_message(depth, ctx.settings.event_max_depth))
         who = caller_headers(caller, client_ip(request))
         secret: dict[str, str] = {}
         if sync:  # the user's token goes to the run in memory (an async one waits at rest)
             who, secret = forwarding.split_credentials(who)
         execution = enqueue.create(session, enqueue.Request(
-            project_id=caller.project_id, function_id=fn.id, method=spec.method,
-            path=spec.path, body=spec.body, headers={**spec.headers, **who},
-            scheduled_at=spec.scheduled_at, sync=sync, user_id=caller.user_id,
+            project_id=caller.project_id, function_id=fn.id, method=wanted.method,
+            path=wanted.path, body=wanted.body, headers={**wanted.headers, **who},
+            scheduled_at=wanted.scheduled_at, sync=sync, user_id=caller.user_id,
             execution_id=execution_id, depth=depth,
             origin_function_id=cause.function_id if cause else None), now)
-    scheduled = spec.scheduled_at is not None
+    scheduled = wanted.scheduled_at is not None
     if not scheduled:
         if sync:
             ctx.results.expect(execution.id)
@@ -181,8 +182,8 @@ async def list_executions(functionId: str, request: Request,
               if ctx.fast else None)
     if caller is not None and ctx.fast is not None:
         validate.uid("functionId", functionId)
-        spec, with_total = _list_query(request)
-        text = await ctx.fast.list(caller, functionId, spec, with_total, ctx)
+        query, with_total = _list_query(request)
+        text = await ctx.fast.list(caller, functionId, query, with_total, ctx)
         if text is not None:
             metrics.API_PATHS.labels("list", "fast").inc()
             return Response(text, media_type=JSON_TYPE)
@@ -198,9 +199,9 @@ async def list_executions(functionId: str, request: Request,
 
 def _list_query(request: Request) -> tuple[ListQuery, bool]:
     """The list's queries and whether to count (both paths parse them here)."""
-    spec = listqueries.parse(listqueries.collect(request.query_params.multi_items()), FILTERABLE,
-                         store.EXECUTION_COLUMNS)
-    return spec, bool_param(request, "total", True)
+    query = listqueries.parse(listqueries.collect(request.query_params.multi_items()), FILTERABLE,
+                         EXECUTION_COLUMNS)
+    return query, bool_param(request, "total", True)
 
 
 def _list_as_identified(functionId: str, request: Request, ctx: Context) -> dict[str, Any]:
@@ -213,20 +214,20 @@ def _list_as_identified(functionId: str, request: Request, ctx: Context) -> dict
 def _list(session: Session, caller: Caller, functionId: str, request: Request,
           ctx: Context) -> dict[str, Any]:
     validate.uid("functionId", functionId)
-    spec, with_total = _list_query(request)
+    query, with_total = _list_query(request)
     fn = load_function(session, caller.project_id, functionId)
     overdue = _overdue(session, ctx, fn)
     where = [Execution.project_id == caller.project_id, Execution.function_id == functionId]
     if not caller.is_key:  # a user reads the runs it asked for, nothing else
         where.append(Execution.user_id == caller.user_id)
-    rows, total = list_rows(session, Execution, where, store.EXECUTION_COLUMNS, spec,
+    rows, total = list_rows(session, Execution, where, EXECUTION_COLUMNS, query,
                             with_total, filter_columns=overdue.filter_columns())
     return {"total": total, "executions": [
         execution_json(e, reported=overdue.reported(e), private=caller.is_key) for e in rows]}
 
 
-def _overdue(session: Session, ctx: Context, fn: Function) -> store.Overdue:
-    return store.Overdue(db_now(session), ctx.settings.reap_margin, fn.timeout)
+def _overdue(session: Session, ctx: Context, fn: Function) -> Overdue:
+    return Overdue(db_now(session), ctx.settings.reap_margin, fn.timeout)
 
 
 def _one_execution(request: Request, ctx: Context, scope: str, function_id: str,

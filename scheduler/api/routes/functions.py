@@ -52,7 +52,7 @@ def create_function(request: Request, payload: FunctionWrite = Body(...),
 def list_functions(request: Request, ctx: Context = Depends(get_context)) -> dict[str, Any]:
     caller = identify(request, ctx)
     caller.require("functions.read")
-    spec = listqueries.parse(listqueries.collect(request.query_params.multi_items()), FILTERABLE,
+    query = listqueries.parse(listqueries.collect(request.query_params.multi_items()), FILTERABLE,
                          store.COLUMNS)
     search = request.query_params.get("search", "")
     where = [Function.project_id == caller.project_id]
@@ -63,7 +63,7 @@ def list_functions(request: Request, ctx: Context = Depends(get_context)) -> dic
         where.append(Function.name.contains(search, autoescape=True)
                      | Function.id.contains(search, autoescape=True))
     with transaction(ctx.sessions) as session:
-        rows, total = list_rows(session, Function, where, store.COLUMNS, spec,
+        rows, total = list_rows(session, Function, where, store.COLUMNS, query,
                                 bool_param(request, "total", True),
                                 filter_columns=store.FILTER_COLUMNS)
         vars_of: dict[str, list[Variable]] = {}

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import text
 
 from scheduler.api.context import Context, get_context
-from scheduler.api.errors import ApiError
+from scheduler.api.errors import UNAVAILABLE, ApiError
 from scheduler.api.schemas import ERROR_RESPONSES
 from scheduler.store.db import transaction
 
@@ -18,5 +18,5 @@ def health(ctx: Context = Depends(get_context)) -> dict[str, str]:
         with transaction(ctx.sessions) as session:
             session.execute(text("SELECT 1"))
     except Exception:
-        raise ApiError(503, "general_server_error", "The database is not reachable.") from None
+        raise ApiError(UNAVAILABLE, "The database is not reachable.") from None
     return {"status": "pass"}

@@ -95,16 +95,16 @@ def add_schedule(functionId: str, request: Request, payload: ScheduleCreate = Bo
         "overlap": payload.overlap, "jitter": payload.jitter})
     if not fields["schedule"]:
         raise errors.invalid_param("schedule", validate.CRON_RULE)
-    request_spec = validate.execution(payload.body, True, payload.path, payload.method,
-                                      payload.headers, None, datetime.now(UTC))
-    spec = store.ScheduleSpec(fields["schedule"], fields["timezone"], fields["missed_policy"],
-                              fields["misfire_grace"], fields["catchup_window"],
-                              fields["catchup_cap"], fields["overlap"], fields["jitter"])
+    request_input = validate.execution(payload.body, True, payload.path, payload.method,
+                                       payload.headers, None, datetime.now(UTC))
+    definition = store.ScheduleDefinition(
+        fields["schedule"], fields["timezone"], fields["missed_policy"], fields["misfire_grace"],
+        fields["catchup_window"], fields["catchup_cap"], fields["overlap"], fields["jitter"])
     with transaction(ctx.sessions) as session:
         fn = load_function(session, caller.project_id, functionId)
-        sched = store.add_schedule(session, fn, payload.key, spec, {
-            "body": request_spec.body, "path": request_spec.path,
-            "method": request_spec.method, "headers": request_spec.headers})
+        sched = store.add_schedule(session, fn, payload.key, definition, {
+            "body": request_input.body, "path": request_input.path,
+            "method": request_input.method, "headers": request_input.headers})
         return json_response(schedule_json(sched), 201)
 
 
@@ -122,7 +122,7 @@ def delete_schedule(scheduleId: str, request: Request,
     with transaction(ctx.sessions) as session:
         sched = _schedule(session, caller, scheduleId)
         if sched.key == store.DEFAULT_KEY:
-            raise errors.ApiError(400, "general_bad_request",
+            raise errors.ApiError(errors.BAD_REQUEST,
                                   "This is the function's own schedule: clear the function's "
                                   "`schedule` with PUT /v1/functions/{functionId} instead.")
         store.delete_schedule(session, sched)

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from scheduler import metrics
 from scheduler.api.app_response import json_response
 from scheduler.api.context import Context, get_context
-from scheduler.api.errors import ApiError
+from scheduler.api.errors import UNAUTHORIZED_SCOPE, ApiError
 from scheduler.logs import first_line, get_logger
 from scheduler.rules.states import ExecutionStatus
 from scheduler.store import executions as exec_store
@@ -61,7 +61,7 @@ def prometheus(request: Request, ctx: Context = Depends(get_context)) -> Respons
     token = ctx.settings.metrics_token
     if token and not hmac.compare_digest(request.headers.get("authorization", ""),
                                          f"Bearer {token}"):
-        raise ApiError(401, "general_unauthorized_scope",
+        raise ApiError(UNAUTHORIZED_SCOPE,
                        "Metrics need 'Authorization: Bearer <TOCSIN_METRICS_TOKEN>'.")
     try:
         with transaction(ctx.sessions) as session:

@@ -25,7 +25,7 @@ router = APIRouter(prefix="/proxy", tags=["proxy"], responses=ERROR_RESPONSES)
 FILTERABLE: dict[str, type] = {"domain": str, "deploymentResourceId": str, "$id": str}
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 ONLY_FUNCTIONS = errors.ApiError(
-    404, "general_route_not_found",
+    errors.ROUTE_NOT_FOUND,
     "Tocsin serves function rules only: use POST /v1/proxy/rules/function (API, site, "
     "redirect and SMTP rules are Appwrite's).")
 
@@ -80,11 +80,11 @@ def other_rules(kind: str) -> None:
 @router.get("/rules")
 def list_rules(request: Request, ctx: Context = Depends(get_context)) -> dict[str, Any]:
     caller = _caller(request, ctx, "rules.read")
-    spec = listqueries.parse(listqueries.collect(request.query_params.multi_items()), FILTERABLE,
+    query = listqueries.parse(listqueries.collect(request.query_params.multi_items()), FILTERABLE,
                          store.COLUMNS)
     where = store.listing_filter(caller.project_id, request.query_params.get("search", ""))
     with transaction(ctx.sessions) as session:
-        rows, total = list_rows(session, ProxyRule, where, store.COLUMNS, spec,
+        rows, total = list_rows(session, ProxyRule, where, store.COLUMNS, query,
                                 bool_param(request, "total", True))
     return {"total": total, "rules": [rule_json(r) for r in rows]}
 

@@ -27,7 +27,7 @@ router = APIRouter(tags=["variables"], responses=ERROR_RESPONSES)
 
 FILTERABLE = {"key": str, "secret": bool}
 CANNOT_UNSET_SECRET = errors.ApiError(
-    400, "variable_cannot_unset_secret",
+    errors.CANNOT_UNSET_SECRET,
     "Secret variables cannot be marked as non-secret. Please re-create the variable if "
     "this is your intention.")
 
@@ -60,13 +60,13 @@ def create_variable(functionId: str, request: Request, payload: VariableWrite = 
 def list_variables(functionId: str, request: Request,
                    ctx: Context = Depends(get_context)) -> dict[str, Any]:
     caller = _caller(request, ctx, "functions.read", ("functionId", functionId))
-    spec = listqueries.parse(listqueries.collect(request.query_params.multi_items()), FILTERABLE,
+    query = listqueries.parse(listqueries.collect(request.query_params.multi_items()), FILTERABLE,
                          store.COLUMNS)
     with transaction(ctx.sessions) as session:
         load_function(session, caller.project_id, functionId)
         rows, total = list_rows(session, Variable,
                                 store.of_function(caller.project_id, functionId),
-                                store.COLUMNS, spec, bool_param(request, "total", True))
+                                store.COLUMNS, query, bool_param(request, "total", True))
     return {"total": total, "variables": [variable_json(v) for v in rows]}
 
 
