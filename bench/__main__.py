@@ -1,6 +1,7 @@
 """`python -m bench [scenario ...] [--burst-n 10000 100000] [--quick]`
 
-Scenarios: burst catchup lag failover api isolation events domains backfill memory soak.
+Scenarios: burst catchup lag failover api isolation events domains backfill memory soak
+throughput.
 
 Runs Tocsin and its peers on this machine against the local PostgreSQL and Redis, prints
 Markdown tables, and writes bench/results/<scenario>.json with the machine description."""
@@ -13,7 +14,7 @@ import json
 from bench import common
 
 SCENARIOS = ("burst", "catchup", "lag", "failover", "api", "isolation", "events", "domains",
-             "backfill", "memory", "soak")
+             "backfill", "memory", "soak", "throughput")
 
 
 def main() -> None:
@@ -49,6 +50,10 @@ def main() -> None:
             from bench import failover
 
             out = failover.run(kills=1 if args.quick else 3)
+        elif name == "throughput":
+            from bench import throughput
+
+            out = throughput.run(*((300, 1000) if args.quick else (2000, 10_000)))
         elif name == "api":
             from bench import api
 

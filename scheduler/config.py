@@ -49,6 +49,10 @@ class Settings(BaseSettings):
         description="Synchronous executions one project may have waiting on one API process; "
                     "beyond it: 429.")
     reap_margin: float = Field(default=30.0, ge=0, description="Grace past timeout before reaping.")
+    worker_fast_path: bool = Field(
+        default=True,
+        description="Workers claim and record common runs with one statement each "
+                    "(PostgreSQL); false: always the reference path.")
     retention_days: int = Field(default=30, ge=0, description="Finished executions kept, days.")
     event_max_depth: int = Field(
         default=8, ge=1, le=100,

@@ -71,6 +71,14 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def format_handlers(logger: logging.Logger, fmt: str = "text") -> None:
+    """Tocsin's format (the event, then its fields) on handlers another framework made:
+    a worker started as ``celery -A tasks.app worker`` logs with Celery's handlers,
+    whose format drops every field."""
+    for handler in logger.handlers:
+        handler.setFormatter(_Formatter(as_json=fmt == "json"))
+
+
 def first_line(exc: BaseException, limit: int = 200) -> str:
     """An exception as one short log field (drivers' messages run over many lines)."""
     text = str(exc) or type(exc).__name__

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import celeryd_after_setup, worker_process_init
+from celery.signals import after_setup_logger, celeryd_after_setup, worker_process_init
 
 from scheduler import gcfreeze
 from scheduler.broker.publish import QUEUE, SYNC_QUEUE, VISIBILITY_TIMEOUT
 from scheduler.config import get_settings
+from scheduler.logs import format_handlers
 
 settings = get_settings()
 
@@ -42,6 +43,13 @@ def _sync_lane_first(sender: Any, instance: Any, **_: Any) -> None:
     queues = instance.app.amqp.queues
     queues.select_add(SYNC_QUEUE)
     queues.select([SYNC_QUEUE, *(name for name in queues.consume_from if name != SYNC_QUEUE)])
+
+
+@after_setup_logger.connect
+def _fields_in_logs(logger: Any, **_: Any) -> None:
+    """The worker's log lines carry their fields (``execution.finished status=…``)
+    however it was started; Celery's own format would print the event name alone."""
+    format_handlers(logger, settings.log_format)
 
 
 @worker_process_init.connect

@@ -27,6 +27,7 @@ from scheduler.store import executions as store
 from scheduler.store import projects, variables
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
 from scheduler.store.models import Execution, Function
+from scheduler.store.worker_statements import WorkerStatements
 from tasks.app import app
 from tasks.runner.context import Request
 from tasks.runner.outcome import Outcome, timed
@@ -54,19 +55,45 @@ def _resources() -> tuple[Settings, sessionmaker[Session], ResultChannel]:
             _state["ledger"] = (make_publisher(settings.broker_url)
                                 if settings.broker_url.startswith(("redis://", "rediss://"))
                                 else None)
+            fast = settings.worker_fast_path and settings.database_url.startswith(
+                "postgresql")
+            _state["fast"] = WorkerStatements(settings.database_url) if fast else None
         return _state["settings"], _state["sessions"], _state["results"]
+
+
+FORGET_EVERY = 0.25  # seconds between the hand-over record's batched removals
 
 
 def _forget_held(execution_id: str) -> None:
     """Tell the broker's hand-over record this message was taken (after the claim, so
-    a row the relay sees as not held is never one a worker is about to start)."""
-    ledger = _state.get("ledger")
-    if ledger is None:
+    a row the relay sees as not held is never one a worker is about to start).
+
+    Batched: ids are removed together every ``FORGET_EVERY`` seconds by a thread of this
+    process, not one round trip per run. An id removed late (or never, if the process
+    dies first) only looks held for longer; the relay republishes only rows still
+    ``waiting`` after ``TOCSIN_REQUEUE_AFTER``, and the record trims itself."""
+    if _state.get("ledger") is None:
         return
-    try:
-        ledger.forget([execution_id])
-    except Exception as exc:  # a stale record only delays a requeue; never fail the run
-        log.warning("ledger.forget_failed", execution_id=execution_id, error=first_line(exc))
+    with _lock:
+        pending: list[str] = _state.setdefault("forget", [])
+        pending.append(execution_id)
+        if "forgetter" not in _state:
+            _state["forgetter"] = threading.Thread(target=_forget_loop, daemon=True,
+                                                   name="tocsin-forget")
+            _state["forgetter"].start()
+
+
+def _forget_loop() -> None:
+    while True:
+        time.sleep(FORGET_EVERY)
+        with _lock:
+            batch, _state["forget"] = _state.get("forget", []), []
+        if not batch:
+            continue
+        try:
+            _state["ledger"].forget(batch)
+        except Exception as exc:  # a stale record only delays a requeue; never fail a run
+            log.warning("ledger.forget_failed", executions=len(batch), error=first_line(exc))
 
 
 def request_headers(headers: dict[str, str], execution_id: str, trigger: str,
@@ -119,13 +146,34 @@ class _Run:
     capped: bool  # the timeout is the synchronous limit, not the function's own
     variables: dict[str, str]
     key: str | None  # the run's own API key (x-appwrite-key), if the function has scopes
+    fast: bool = False  # claimed by the fast path: its outcome may be recorded by it too
+
+
+def _timeout(settings: Settings, ex: Execution, fn: Function) -> tuple[float, bool]:
+    """What this run may take, and whether that is the synchronous limit (a cut-off
+    run then answers 408) rather than the function's own timeout."""
+    capped = ex.sync and settings.sync_timeout < float(fn.timeout)
+    return (settings.sync_timeout if capped else float(fn.timeout)), capped
 
 
 def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: str
            ) -> _Run | None:
     """Claim the row, recording the timeout it runs under, and read the function's
-    variables in the same transaction. A disabled function's queued run is failed
-    here, not run."""
+    variables with it: one statement on the fast path (``store.worker_statements``),
+    else one transaction. A disabled function's queued run is failed here, not run."""
+    fast: WorkerStatements | None = _state.get("fast")
+    if fast is not None:
+        try:
+            got = fast.claim(execution_id, settings.sync_timeout)
+        except Exception as exc:  # its connection failed: the reference path decides
+            log.warning("execution.fast_claim_failed", execution_id=execution_id,
+                        error=first_line(exc))
+            got = None
+        if got is not None:
+            timeout, capped = _timeout(settings, got.execution, got.function)
+            return _Run(store.Claimed(got.execution, got.function), timeout, capped,
+                        got.variables, None, fast=True)
+
     def limit(ex: Execution, fn: Function) -> int:
         return int(min(float(fn.timeout), settings.sync_timeout) if ex.sync else fn.timeout)
 
@@ -140,8 +188,7 @@ def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: st
                          {"errors": DISABLED_ERROR, "response_status_code": 500}, now)
             return _Run(claimed, 0.0, False, {}, None)
         env = variables.environment(session, fn.project_id, fn.id)
-        capped = ex.sync and settings.sync_timeout < float(fn.timeout)
-        timeout = settings.sync_timeout if capped else float(fn.timeout)
+        timeout, capped = _timeout(settings, ex, fn)
         key = projects.add_execution_key(session, fn.project_id, ex.id, fn.scopes,
                                          now + timedelta(seconds=timeout + 5))
     return _Run(claimed, timeout, capped, env, key)
@@ -165,6 +212,20 @@ def _record(sessions: sessionmaker[Session], execution_id: str, move: lifecycle.
                         retry_in=pause, error=first_line(exc))
             time.sleep(pause)
     return False
+
+
+def _record_fast(ex: Execution, move: lifecycle.Move, fields: dict[str, Any],
+                 margin: float) -> bool:
+    """The fast path's record (no run key to revoke: it claims no function with
+    scopes); False sends the outcome to the reference path."""
+    fast: WorkerStatements | None = _state.get("fast")
+    if fast is None:
+        return False
+    try:
+        return fast.finish(ex, move, fields, margin)
+    except Exception as exc:
+        log.warning("execution.fast_record_failed", execution_id=ex.id, error=first_line(exc))
+        return False
 
 
 def run_execution(execution_id: str) -> str | None:
@@ -205,7 +266,9 @@ def run_execution(execution_id: str) -> str | None:
     errors = outcome.errors if fn.logging else ""
     fields = {"response_status_code": outcome.status_code, "response_headers": kept,
               "logs": logs, "errors": errors, "duration": outcome.duration}
-    recorded = _record(sessions, ex.id, move, fields, ex.schedule_id, settings.reap_margin)
+    fast_record = got.fast and _record_fast(ex, move, fields, settings.reap_margin)
+    recorded = fast_record or _record(sessions, ex.id, move, fields, ex.schedule_id,
+                                      settings.reap_margin)
     if ex.sync:
         results.post(ex.id, {
             "status": status, "statusCode": outcome.status_code,
@@ -215,8 +278,10 @@ def run_execution(execution_id: str) -> str | None:
             # The API answers 408 for a synchronous run cut off at its limit.
             "timedOut": capped and outcome.timed_out,
         })
+    path = ("fast" if got.fast else "reference") + ("/fast" if fast_record else "/reference")
     log.info("execution.finished", execution_id=ex.id, function_id=fn.id, status=status,
-             code=outcome.status_code, duration=outcome.duration, recorded=recorded)
+             code=outcome.status_code, duration=outcome.duration, recorded=recorded,
+             path=path)
     return status
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from scheduler.rules import specifications
 from tasks.runner import sandbox
 from tasks.runner.context import Request
-from tasks.runner.env import runner_env
+from tasks.runner.env import PASSED, runner_env
 from tasks.runner.outcome import Outcome
 from tasks.runner.pool import Program, RunnerPool
 
@@ -60,19 +60,42 @@ def run(project_id: str, function_id: str, entrypoint: str, functions_dir: str,
         spec: str = specifications.DEFAULT, variables: Mapping[str, str] | None = None,
         api_endpoint: str = "", passed: Iterable[str] = (), version: str = "",
         pool: RunnerPool = POOL) -> Outcome:
-    # Absolute: the runner starts in the function's folder (and a sandbox binds it at
-    # this path), so a relative functions directory must not be resolved from there.
-    functions_dir = str(Path(functions_dir).resolve()) if functions_dir else ""
+    functions_dir = _absolute(functions_dir)
     code_dir = Path(functions_dir or ".") / project_id / function_id
-    own = bool(functions_dir) and code_dir.is_dir()
+    own = bool(functions_dir) and code_dir.is_dir()  # looked at on every run: files come
+    version = _version(code_dir, entrypoint, version) if functions_dir else version
+    passed = tuple(passed)
+    # What the runner may take from the worker's environment, read now (it can change).
+    worker_env = tuple((k, os.environ[k]) for k in (*PASSED, *passed) if k in os.environ)
+    program = _program(project_id, function_id, entrypoint, functions_dir, allowed, own,
+                       function_name or function_id, runtime, spec,
+                       tuple(sorted((variables or {}).items())), api_endpoint, passed,
+                       worker_env, version)
+    return pool.run(program, request, execution_id, timeout)
+
+
+@lru_cache(maxsize=256)
+def _absolute(functions_dir: str) -> str:
+    """Absolute: the runner starts in the function's folder (and a sandbox binds it at
+    this path), so a relative functions directory must not be resolved from there."""
+    return str(Path(functions_dir).resolve()) if functions_dir else ""
+
+
+@lru_cache(maxsize=4096)
+def _program(project_id: str, function_id: str, entrypoint: str, functions_dir: str,
+             allowed: tuple[str, ...], own: bool, function_name: str, runtime: str,
+             spec: str, variables: tuple[tuple[str, str], ...], api_endpoint: str,
+             passed: tuple[str, ...], worker_env: tuple[tuple[str, str], ...],
+             version: str) -> Program:
+    """What runs a function, built once per distinct input (a run's own values, such as
+    its id, reach the runner with the request): its environment, folder and limits."""
+    code_dir = Path(functions_dir or ".") / project_id / function_id
     cwd = str(code_dir) if own else _empty_home(project_id, function_id)
     chosen = specifications.get(spec)
-    env = runner_env(os.environ, passed, variables or {}, project_id=project_id,
-                     function_id=function_id, function_name=function_name or function_id,
-                     runtime=runtime, spec=chosen, api_endpoint=api_endpoint,
-                     import_path=_import_path(), home=cwd)
-    program = Program(project_id, function_id, entrypoint, functions_dir, allowed, chosen,
-                      tuple(sorted(env.items())), cwd,
-                      _version(code_dir, entrypoint, version) if functions_dir else version,
-                      code_dir=str(code_dir) if own else "")
-    return pool.run(program, request, execution_id, timeout)
+    env = runner_env(dict(worker_env), passed, dict(variables), project_id=project_id,
+                     function_id=function_id, function_name=function_name, runtime=runtime,
+                     spec=chosen, api_endpoint=api_endpoint, import_path=_import_path(),
+                     home=cwd)
+    return Program(project_id, function_id, entrypoint, functions_dir, allowed, chosen,
+                   tuple(sorted(env.items())), cwd, version,
+                   code_dir=str(code_dir) if own else "")
