@@ -1,7 +1,7 @@
 """`python -m bench [scenario ...] [--burst-n 10000 100000] [--quick]`
 
 Scenarios: burst catchup lag failover api isolation events domains backfill memory soak
-throughput.
+throughput fairness.
 
 Runs Tocsin and its peers on this machine against the local PostgreSQL and Redis, prints
 Markdown tables, and writes bench/results/<scenario>.json with the machine description."""
@@ -14,7 +14,7 @@ import json
 from bench import common
 
 SCENARIOS = ("burst", "catchup", "lag", "failover", "api", "isolation", "events", "domains",
-             "backfill", "memory", "soak", "throughput")
+             "backfill", "memory", "soak", "throughput", "fairness")
 
 
 def main() -> None:
@@ -50,6 +50,10 @@ def main() -> None:
             from bench import failover
 
             out = failover.run(kills=1 if args.quick else 3)
+        elif name == "fairness":
+            from bench import fairness
+
+            out = fairness.run(*((300, 0.05) if args.quick else (3000, 0.1)))
         elif name == "throughput":
             from bench import throughput
 

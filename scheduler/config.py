@@ -49,6 +49,10 @@ class Settings(BaseSettings):
         description="Synchronous executions one project may have waiting on one API process; "
                     "beyond it: 429.")
     reap_margin: float = Field(default=30.0, ge=0, description="Grace past timeout before reaping.")
+    project_window: int = Field(
+        default=32, ge=1, le=100_000,
+        description="A project's asynchronous runs in the broker at once; the rest wait "
+                    "in PostgreSQL and are handed over as its runs start (fairness).")
     worker_fast_path: bool = Field(
         default=True,
         description="Workers claim and record common runs with one statement each "

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 
 from scheduler.logs import get_logger
-from tasks.execute import run_execution
+from tasks.execute import run_execution, use_publisher
 
 log = get_logger(__name__)
 
@@ -28,6 +28,7 @@ class EmbeddedBroker:
 
     def start(self) -> None:
         if not self._started:
+            use_publisher(self)  # a run's claim hands its project's held runs over here
             for thread in self._threads:
                 thread.start()
             self._started = True

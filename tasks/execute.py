@@ -17,15 +17,16 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from scheduler.broker.publish import make_publisher
+from scheduler.broker.publish import Publisher, make_publisher
 from scheduler.broker.results import ResultChannel, make_results
 from scheduler.config import Settings, get_settings
 from scheduler.logs import first_line, get_logger
 from scheduler.rules import lifecycle
 from scheduler.rules.timerules import iso
+from scheduler.store import admission, projects, variables
 from scheduler.store import executions as store
-from scheduler.store import projects, variables
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
+from scheduler.store.fires import mark_enqueued
 from scheduler.store.models import Execution, Function
 from scheduler.store.worker_statements import WorkerStatements
 from tasks.app import app
@@ -147,6 +148,7 @@ class _Run:
     variables: dict[str, str]
     key: str | None  # the run's own API key (x-appwrite-key), if the function has scopes
     fast: bool = False  # claimed by the fast path: its outcome may be recorded by it too
+    refill: bool = False  # the project's window has room and it has runs held back
 
 
 def _timeout(settings: Settings, ex: Execution, fn: Function) -> tuple[float, bool]:
@@ -164,7 +166,7 @@ def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: st
     fast: WorkerStatements | None = _state.get("fast")
     if fast is not None:
         try:
-            got = fast.claim(execution_id, settings.sync_timeout)
+            got = fast.claim(execution_id, settings.sync_timeout, settings.project_window)
         except Exception as exc:  # its connection failed: the reference path decides
             log.warning("execution.fast_claim_failed", execution_id=execution_id,
                         error=first_line(exc))
@@ -172,7 +174,8 @@ def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: st
         if got is not None:
             timeout, capped = _timeout(settings, got.execution, got.function)
             return _Run(store.Claimed(got.execution, got.function), timeout, capped,
-                        got.variables, None, fast=True)
+                        got.variables, None, fast=True,
+                        refill=got.holding and _low(got.queued, settings.project_window))
 
     def limit(ex: Execution, fn: Function) -> int:
         return int(min(float(fn.timeout), settings.sync_timeout) if ex.sync else fn.timeout)
@@ -191,7 +194,57 @@ def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: st
         timeout, capped = _timeout(settings, ex, fn)
         key = projects.add_execution_key(session, fn.project_id, ex.id, fn.scopes,
                                          now + timedelta(seconds=timeout + 5))
-    return _Run(claimed, timeout, capped, env, key)
+        refill = admission.holding(session, fn.project_id) and _low(
+            admission.queued(session, [fn.project_id]).get(fn.project_id, 0),
+            settings.project_window)
+    return _Run(claimed, timeout, capped, env, key, refill=refill)
+
+
+def _low(queued: int, window: int) -> bool:
+    """A project's window is refilled in halves: one refill per half a window of claims,
+    not one per claim (the claimed run still counts in ``queued`` here)."""
+    return queued - 1 <= window // 2
+
+
+def refill(sessions: sessionmaker[Session], settings: Settings, project_id: str) -> None:
+    """Hand over the project's held runs its window and functions now allow (a claim
+    returned a credit, or a limited function's run ended) and publish them. A failure
+    leaves them to the leader's relay, which refills every project as a backstop."""
+    publisher = _publisher(settings)
+    if publisher is None:
+        return
+    try:
+        with transaction(sessions) as session:
+            ids = admission.refill(session, project_id, settings.project_window,
+                                   db_now(session))
+    except Exception as exc:
+        log.warning("admission.refill_failed", project_id=project_id, error=first_line(exc))
+        return
+    if not ids:
+        return
+    try:
+        publisher.publish(ids)
+    except Exception as exc:
+        log.warning("publish.failed", count=len(ids), error=first_line(exc))
+        try:
+            with transaction(sessions) as session:
+                mark_enqueued(session, ids, None)
+        except Exception as unmark:  # still marked: the relay's requeue sends them later
+            log.warning("publish.unmark_failed", count=len(ids), error=first_line(unmark))
+    log.info("admission.refilled", project_id=project_id, count=len(ids))
+
+
+def use_publisher(publisher: Publisher) -> None:
+    """The in-process broker of ``tocsin up`` hands refilled runs to itself."""
+    _state["publisher"] = publisher
+
+
+def _publisher(settings: Settings) -> Publisher | None:
+    with _lock:
+        if "publisher" not in _state:
+            memory = settings.broker_url.startswith("memory://")
+            _state["publisher"] = None if memory else make_publisher(settings.broker_url)
+        return _state["publisher"]
 
 
 def _record(sessions: sessionmaker[Session], execution_id: str, move: lifecycle.Move,
@@ -241,6 +294,8 @@ def run_execution(execution_id: str) -> str | None:
         log.info("execution.not_claimed", execution_id=execution_id)
         return None
     ex, fn, capped = got.claimed.execution, got.claimed.function, got.capped
+    if got.refill:  # a credit returned: the project's next held runs go while this one runs
+        refill(sessions, settings, fn.project_id)
     if not fn.enabled:
         log.info("execution.disabled", execution_id=ex.id, function_id=fn.id)
         if ex.sync:
@@ -269,6 +324,8 @@ def run_execution(execution_id: str) -> str | None:
     fast_record = got.fast and _record_fast(ex, move, fields, settings.reap_margin)
     recorded = fast_record or _record(sessions, ex.id, move, fields, ex.schedule_id,
                                       settings.reap_margin)
+    if fn.max_concurrency is not None:  # its run ended: the function has room again
+        refill(sessions, settings, fn.project_id)
     if ex.sync:
         results.post(ex.id, {
             "status": status, "statusCode": outcome.status_code,

@@ -46,7 +46,7 @@ T = TypeVar("T")
 
 class FastPath:
     def __init__(self, settings: Settings) -> None:
-        self.store = FastStore(settings.database_url)
+        self.store = FastStore(settings.database_url, window=settings.project_window)
         self.publisher = AsyncRedisPublisher(settings.broker_url)
         self.read_engine = make_async_engine(settings.database_url)
         self.reads = make_async_sessionmaker(self.read_engine)
@@ -114,7 +114,6 @@ class FastPath:
         except TocsinError:
             return None  # the reference path answers, judging scheduledAt by the db clock
         sync = not wanted.asynchronous
-        scheduled = wanted.scheduled_at is not None
         row = new_execution(
             id=execution_id, project_id=caller.project_id, function_id=function_id,
             trigger=Trigger.HTTP, now=datetime.now(UTC), scheduled_at=wanted.scheduled_at,
@@ -126,7 +125,7 @@ class FastPath:
             return None
         if sync:
             ctx.results.expect(row["id"])
-        if not scheduled:
+        if written["enqueued_at"] is not None:  # else held back: fair hand-over sends it
             try:
                 await self.publisher.publish([row["id"]], sync=sync)
             except Exception as exc:  # the row stands; the relay republishes it

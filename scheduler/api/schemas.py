@@ -79,6 +79,7 @@ class FunctionWrite(BaseModel):
     catchupCap: int | None = None
     overlap: Any = None
     jitter: Any = None
+    maxConcurrency: Any = None
     runtimeSpecification: str | None = None
     buildSpecification: str | None = None
     scopes: list[str] | None = None

@@ -28,6 +28,7 @@ from scheduler.rules import (
     runtime_names,
     specifications,
 )
+from scheduler.rules.admission import MAX_CONCURRENCY
 from scheduler.rules.errors import (
     CronError,
     EntrypointNotAllowed,
@@ -218,6 +219,10 @@ def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
         out["interval"] = interval(data["interval"])
     if "timeout" in data:
         out["timeout"] = _int_range("timeout", data["timeout"], 1, 900)
+    if "maxConcurrency" in data:  # Tocsin's own (rules.admission); null: no limit
+        limit = data["maxConcurrency"]
+        out["max_concurrency"] = None if limit is None else _int_range(
+            "maxConcurrency", limit, 1, MAX_CONCURRENCY)
     for api, col in (("execute", "execute"), ("events", "events"), ("scopes", "scopes")):
         if api in data:
             items = data[api]

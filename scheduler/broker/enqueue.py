@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.broker.publish import Publisher
 from scheduler.broker.results import ResultChannel
 from scheduler.logs import first_line, get_logger
+from scheduler.rules.admission import DEFAULT_WINDOW
 from scheduler.rules.ids import new_id
 from scheduler.rules.lifecycle import new_execution
 from scheduler.rules.states import Trigger
-from scheduler.store import events
+from scheduler.store import admission, events
 from scheduler.store import executions as store
 from scheduler.store.db import db_now, transaction
 from scheduler.store.fires import mark_enqueued
@@ -52,20 +53,31 @@ class Request:
     origin_function_id: str | None = None
 
 
-def create(session: Session, req: Request, now: datetime | None = None) -> Execution:
-    """The row; an immediate one is marked handed over already (see hand_over).
-    ``now``: the database clock, if the caller has read it in this transaction."""
+def create(session: Session, req: Request, now: datetime | None = None,
+           window: int = DEFAULT_WINDOW) -> Execution:
+    """The row; an immediate one is marked handed over already (see hand_over) unless
+    its project's ``window`` or its function's limit holds it back (``rules.admission``:
+    ``handed(execution)`` says which). ``now``: the database clock, if the caller has
+    read it in this transaction."""
+    immediate = req.scheduled_at is None
+    admitted = not immediate or req.sync or admission.admit_new(
+        session, req.project_id, req.function_id, window)
     execution = store.create(session, new_execution(
         id=req.execution_id or new_id(), project_id=req.project_id,
         function_id=req.function_id, trigger=req.trigger, now=now or db_now(session),
         scheduled_at=req.scheduled_at, sync=req.sync, method=req.method, path=req.path,
         headers=req.headers, body=req.body, body_base64=req.body_base64,
         user_id=req.user_id, schedule_id=req.schedule_id, depth=req.depth,
-        origin_function_id=req.origin_function_id))
+        origin_function_id=req.origin_function_id, handed_over=admitted))
     if req.scheduled_at:
         notify_wakeup(session)
     events.execution_changed(session, execution, "create")
     return execution
+
+
+def handed(execution: Execution) -> bool:
+    """Whether ``create`` marked the run for the broker (publish it after commit)."""
+    return execution.enqueued_at is not None
 
 
 def hand_over(sessions: sessionmaker[Session], publisher: Publisher, execution_id: str,

@@ -88,7 +88,8 @@ class Daemon:
         self.dispatcher = Dispatcher(
             self.sessions, self.publisher, self.node, settings.dispatch_batch,
             settings.lease_ttl,
-            lanes=settings.dispatch_lanes if capabilities(self.engine).row_locks else 1)
+            lanes=settings.dispatch_lanes if capabilities(self.engine).row_locks else 1,
+            window=settings.project_window)
         self.fanout = EventFanOut(self.dispatcher, settings.event_max_depth)
         self.backfiller = Backfiller(self.dispatcher, settings.backfill_step)
         self.started_at = datetime.now(UTC)

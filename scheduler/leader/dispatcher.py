@@ -24,11 +24,13 @@ from scheduler.broker.publish import Publisher
 from scheduler.faults import pause_point
 from scheduler.logs import first_line, get_logger
 from scheduler.rules import jitter, lifecycle, overlap
+from scheduler.rules.admission import DEFAULT_WINDOW
 from scheduler.rules.ids import new_id
 from scheduler.rules.overlap import Active, Overlap
 from scheduler.rules.policies import MissedRunRule, decide
 from scheduler.rules.states import ExecutionStatus
 from scheduler.rules.timerules import parse_cron
+from scheduler.store import admission
 from scheduler.store import fires as store
 from scheduler.store.db import db_now, transaction
 from scheduler.store.executions import cancel_waiting, release_buffered
@@ -156,8 +158,10 @@ def plan_fires(
 
 class Dispatcher:
     def __init__(self, sessions: sessionmaker[Session], publisher: Publisher, node: str,
-                 batch_size: int = 1000, lease_ttl: float = 10.0, lanes: int = 1) -> None:
+                 batch_size: int = 1000, lease_ttl: float = 10.0, lanes: int = 1,
+                 window: int = DEFAULT_WINDOW) -> None:
         self.sessions = sessions
+        self.window = window  # a project's runs in the broker at once (rules.admission)
         self.publisher = publisher
         self.node = node
         self.batch_size = batch_size
@@ -252,6 +256,10 @@ class Dispatcher:
             nominal = {r["id"]: r["scheduled_for"] for r in plan.rows}
             result.lags_ms = [(now - nominal[i]).total_seconds() * 1000 for i in inserted]
             result.lags_ms += [(now - at).total_seconds() * 1000 for _, at in oneshots]
+            # Fair hand-over: what a project's window allows goes now, oldest first; the
+            # rest waits, unmarked, for its project's runs to start.
+            ready = admission.cap(session, inserted + [i for i, _ in oneshots], self.window,
+                                  now)
             if inserted or oneshots:
                 record_dispatch(session, self.node, epoch, now,
                                 max(result.lags_ms) if result.lags_ms else None)
@@ -259,7 +267,7 @@ class Dispatcher:
                 # Nothing written commits unless the lease is still ours, pinned to commit.
                 fence(session, self.node, epoch, pin=True)
                 pause_point("dispatch.pinned")
-        result.ids = inserted + [i for i, _ in oneshots]
+        result.ids = ready
         if due:
             result.schedule_cursor = (due[-1].next_fire_at, due[-1].id)
         if oneshots:
@@ -312,7 +320,10 @@ class Dispatcher:
     def relay(self, settle: float, requeue_after: float) -> int:
         """Republish what the broker does not have. Rules:
 
-        * a row never handed over (publish failed) is sent once it is ``settle`` old;
+        * a synchronous row never handed over (publish failed) is sent once it is
+          ``settle`` old; asynchronous ones are handed over as their project's window
+          and functions allow (``admission.refill``), whether a publish failed or fair
+          hand-over held them back;
         * a row handed over ``requeue_after`` ago and still waiting is sent again only
           if the broker no longer holds its message (``Publisher.held``): a long queue
           is left alone, a lost one (broker restarted empty, sender died between commit
@@ -322,9 +333,14 @@ class Dispatcher:
         with transaction(self.sessions) as session:
             now = db_now(session)
             fresh = store.unpublished(session, now, settle, self.batch_size)
+            refilled = [i for project_id in admission.projects_holding(session, self.batch_size)
+                        for i in admission.refill(session, project_id, self.window, now)]
             stale = store.handed_over(session, now - timedelta(seconds=requeue_after),
                                       self._relay_cursor, self.batch_size)
         sent = 0
+        if refilled:
+            log.info("relay.republish", count=len(refilled), reason="held_back")
+            sent += self.publish(refilled, marked=True)
         if fresh:
             log.info("relay.republish", count=len(fresh), reason="unpublished")
             sent += self.publish(fresh)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from scheduler import metrics
 from scheduler.leader.dispatcher import Dispatcher
 from scheduler.logs import get_logger
+from scheduler.store import admission
 from scheduler.store import events as store
 from scheduler.store.db import transaction
 from scheduler.store.leases import fence
@@ -32,6 +33,7 @@ class EventFanOut:
         with transaction(d.sessions) as session:
             now, _ = fence(session, d.node, epoch, pin=False)
             result = store.fan_out(session, now, epoch, self.batch_size, self.max_depth)
+            result.execution_ids = admission.cap(session, result.execution_ids, d.window, now)
             if result.events:
                 fence(session, d.node, epoch, pin=True)
         if result.execution_ids:

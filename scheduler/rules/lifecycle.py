@@ -106,12 +106,16 @@ class ExecutionRow(TypedDict):
     updated_at: datetime
 
 
-def initial_state(waits: bool, now: datetime) -> tuple[str, datetime | None]:
+def initial_state(waits: bool, now: datetime, handed_over: bool = True
+                  ) -> tuple[str, datetime | None]:
     """A new row's status and hand-over mark. It starts ``scheduled`` when it waits for
-    a time or for its schedule's running one, else ``waiting`` and already marked
-    handed over (``enqueued_at``): the writer publishes it after commit, and takes the
-    mark back if that fails, so the relay sends it instead."""
-    return (_S.SCHEDULED.value, None) if waits else (_S.WAITING.value, now)
+    a time or for its schedule's running one, else ``waiting`` and (unless fair
+    hand-over holds it back, ``rules.admission``) already marked handed over
+    (``enqueued_at``): the writer publishes it after commit, and takes the mark back if
+    that fails, so the relay sends it instead."""
+    if waits:
+        return _S.SCHEDULED.value, None
+    return _S.WAITING.value, now if handed_over else None
 
 
 def new_execution(
@@ -121,12 +125,12 @@ def new_execution(
     body: str = "", body_base64: bool = False, user_id: str | None = None,
     schedule_id: str | None = None, scheduled_for: datetime | None = None,
     event_id: str | None = None, depth: int = 0, origin_function_id: str | None = None,
-    epoch: int | None = None,
+    epoch: int | None = None, handed_over: bool = True,
 ) -> ExecutionRow:
     """A new row, every column (``initial_state`` for its status: ``held`` or a
     ``scheduled_at`` make it wait). A ``scheduledAt`` makes a ``schedule`` run, as
     Appwrite reports a delayed execution."""
-    status, enqueued_at = initial_state(held or scheduled_at is not None, now)
+    status, enqueued_at = initial_state(held or scheduled_at is not None, now, handed_over)
     return ExecutionRow(
         id=id, project_id=project_id, function_id=function_id, schedule_id=schedule_id,
         trigger=(Trigger.SCHEDULE if scheduled_at is not None else trigger).value,

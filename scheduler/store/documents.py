@@ -166,6 +166,7 @@ def function_json(fn: Function, variables: list[Variable] | None = None) -> dict
         "overlap": fn.overlap,
         "jitter": fn.jitter,
         "interval": fn.interval,
+        "maxConcurrency": fn.max_concurrency,
         "installationId": "",
         "providerRepositoryId": "",
         "providerBranch": "",

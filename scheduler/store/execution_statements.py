@@ -38,6 +38,7 @@ from sqlalchemy import JSON
 from sqlalchemy.dialects import postgresql
 
 from scheduler.logs import first_line, get_logger
+from scheduler.rules.admission import DEFAULT_WINDOW
 from scheduler.rules.errors import Overloaded
 from scheduler.rules.lifecycle import SCHEDULED_AT_LEAD_SQL, ExecutionRow
 from scheduler.rules.listquery import ListQuery
@@ -54,15 +55,26 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
+# ``admission.admit_new`` as text (no lock: the window is a bound of about ``window``;
+# a limited function, whose limit is exact, takes the reference path): no older held
+# run of the project, and room in its window.
+_ADMITTED = """(NOT EXISTS (SELECT 1 FROM executions u WHERE u.project_id = %(project_id)s
+    AND u.status = 'waiting' AND u.enqueued_at IS NULL AND NOT u.sync)
+  AND (SELECT count(*) FROM (SELECT 1 FROM executions q WHERE q.project_id = %(project_id)s
+    AND q.status = 'waiting' AND q.enqueued_at IS NOT NULL AND NOT q.sync
+    LIMIT %(window)s) w) < %(window)s)"""
+
+
 def _insert_statement() -> str:
     """The create statement, written from ``lifecycle.ExecutionRow`` (every column of a
     new row, as the reference path writes them) and the table's own column types: each
     value is a typed parameter, except the times, which are the database clock's."""
     table = Execution.__table__
     clock = {"created_at": "clock_timestamp()", "updated_at": "clock_timestamp()",
-             # marked handed over only when it is not waiting for a time
-             "enqueued_at": "CASE WHEN %(enqueued_at)s::timestamptz IS NOT NULL"
-                            " THEN clock_timestamp() END"}
+             # marked handed over only when it is not waiting for a time, and (an
+             # asynchronous one) only when fair hand-over lets it go now
+             "enqueued_at": f"CASE WHEN %(enqueued_at)s::timestamptz IS NOT NULL AND "
+                            f"(%(sync)s OR {_ADMITTED}) THEN clock_timestamp() END"}
     names = list(ExecutionRow.__annotations__)
     values = [clock.get(name) or
               f"CAST(%({name})s AS {table.columns[name].type.compile(_PG)})"
@@ -73,6 +85,7 @@ WITH ins AS (
   SELECT {", ".join(values)}
   FROM functions f
   WHERE f.project_id = %(project_id)s AND f.id = %(function_id)s
+    AND f.max_concurrency IS NULL
     AND (%(scheduled_at)s::timestamptz IS NULL
          OR %(scheduled_at)s::timestamptz > clock_timestamp() + {SCHEDULED_AT_LEAD_SQL})
     AND NOT EXISTS (SELECT 1 FROM event_subscriptions s
@@ -123,7 +136,8 @@ POOL_WAIT = 5.0  # seconds a request waits for a free connection before 503
 
 class FastStore:
     def __init__(self, database_url: str, max_size: int = 20,
-                 pool_wait: float = POOL_WAIT) -> None:
+                 pool_wait: float = POOL_WAIT, window: int = DEFAULT_WINDOW) -> None:
+        self.window = window
         self.conninfo = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
         self.pool = AsyncConnectionPool(self.conninfo, min_size=min(2, max_size),
                                         max_size=max_size, open=False,
@@ -141,7 +155,7 @@ class FastStore:
         replaced by the database clock's); its database times, or None when the
         reference path must decide (no such function, a one-shot too soon, a
         subscribed event)."""
-        params: dict[str, Any] = {**row, "names": names}
+        params: dict[str, Any] = {**row, "names": names, "window": self.window}
         for name in _JSON:
             params[name] = json.dumps(params[name])
         try:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, false, or_, select, update
+from sqlalchemy import delete, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.rules import lifecycle
@@ -26,7 +26,7 @@ from scheduler.rules.causes import Cause
 from scheduler.rules.errors import ExecutionInProgress
 from scheduler.rules.lifecycle import ExecutionRow
 from scheduler.rules.states import FINISHED, ExecutionStatus
-from scheduler.store import events
+from scheduler.store import admission, events
 from scheduler.store.db import affected, db_now
 from scheduler.store.dialect import capabilities
 from scheduler.store.models import Execution, Function, Schedule
@@ -60,6 +60,10 @@ def claim(session: Session, execution_id: str, now: datetime,
     function = session.get(Function, (execution.project_id, execution.function_id))
     if function is None:
         return None
+    if function.max_concurrency is not None and not execution.sync and _at_limit(
+            session, function):
+        admission.hold(session, execution_id)  # handed over again when one of its runs ends
+        return None
     timeout = limit_for(execution, function)
     values: dict[str, Any] = {
         "status": lifecycle.CLAIM.target, "started_at": now, "updated_at": now,
@@ -78,6 +82,20 @@ def claim(session: Session, execution_id: str, now: datetime,
         .execution_options(synchronize_session=False)
     ))
     return Claimed(execution, function) if claimed else None
+
+
+def _at_limit(session: Session, function: Function) -> bool:
+    """Whether the function already runs ``maxConcurrency`` runs. The function's row is
+    locked first, so two claims of it count one after the other: the limit is exact."""
+    session.execute(select(Function.id).where(
+        Function.project_id == function.project_id, Function.id == function.id)
+        .with_for_update())
+    running = session.execute(
+        select(func.count()).select_from(Execution)
+        .where(Execution.project_id == function.project_id,
+               Execution.function_id == function.id,
+               Execution.status == ExecutionStatus.PROCESSING)).scalar_one()
+    return bool(function.max_concurrency is not None and running >= function.max_concurrency)
 
 
 def _ended(session: Session, rows: Any) -> list[str]:

@@ -258,13 +258,14 @@ def mark_enqueued(session: Session, ids: Sequence[str], now: datetime | None) ->
 
 
 def unpublished(session: Session, now: datetime, settle: float, limit: int) -> list[str]:
-    """Outbox rows never handed to the broker, older than ``settle`` seconds (the
-    dispatcher or API is about to publish younger ones itself)."""
+    """Synchronous outbox rows never handed to the broker, older than ``settle`` seconds
+    (the API is about to publish younger ones itself). Asynchronous ones are handed
+    over by ``admission.refill``, in their project's order."""
     fresh_cut = now - timedelta(seconds=settle)
     query = (
         select(Execution.id)
         .where(Execution.status == ExecutionStatus.WAITING, Execution.enqueued_at.is_(None),
-               Execution.updated_at <= fresh_cut)
+               Execution.sync.is_(True), Execution.updated_at <= fresh_cut)
         .order_by(Execution.updated_at)
         .limit(limit)
     )

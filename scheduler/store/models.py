@@ -143,6 +143,9 @@ class Function(Base):
     interval: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     overlap: Mapped[str] = mapped_column(String(16), default="allow", server_default="allow")
     jitter: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # At most this many of its asynchronous runs in flight (handed over or running);
+    # None: no limit (``scheduler.rules.admission``; Tocsin's own, Appwrite has none).
+    max_concurrency: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now,
                                                  onupdate=func.now())
@@ -277,6 +280,14 @@ class Execution(Base):
         # The relay pages through handed-over rows to ask the broker about them.
         _partial_index("ix_executions_handed_over", "enqueued_at", "id",
                        where="status = 'waiting'"),
+        # Fair hand-over (``store.admission``): a project's runs in the broker, its runs
+        # held back in PostgreSQL (oldest first), and each function's running ones.
+        _partial_index("ix_executions_queued", "project_id", "function_id",
+                       where="status = 'waiting' AND enqueued_at IS NOT NULL AND NOT sync"),
+        _partial_index("ix_executions_unmarked", "project_id", "created_at", "id",
+                       where="status = 'waiting' AND enqueued_at IS NULL AND NOT sync"),
+        _partial_index("ix_executions_running", "project_id", "function_id",
+                       where="status = 'processing'"),
     )
 
 

@@ -7,7 +7,9 @@ Invariants (``store.executions``' ``claim`` and ``finish`` stay the reference, a
   in one statement, which also records the timeout it runs under and its deadline,
   and returns everything the run needs: the row, its function and its variables.
 * The fast claim takes only the common case: an enabled function with no scopes (so no
-  run key to write) and a request without a user's token (which the claim strips).
+  run key to write) and no ``maxConcurrency`` (whose claim counts under a lock), and a
+  request without a user's token (which the claim strips). It also says whether the
+  project has runs held back by fair hand-over, and how many it has in the broker.
   For anything else it changes nothing and returns None: the caller takes the
   reference path, which decides (and finds nothing to claim if another delivery got
   there first).
@@ -44,7 +46,8 @@ RUN_COLUMNS = ("id", "project_id", "function_id", "schedule_id", "trigger", "syn
                "scheduled_for", "request_method", "request_path", "request_headers",
                "request_body", "request_body_base64")
 FUNCTION_COLUMNS = ("project_id", "id", "name", "enabled", "runtime", "url", "entrypoint",
-                    "runtime_specification", "timeout", "logging", "scopes", "updated_at")
+                    "runtime_specification", "timeout", "logging", "scopes", "max_concurrency",
+                    "updated_at")
 _EXECUTION = RUN_COLUMNS
 _FUNCTION = FUNCTION_COLUMNS
 
@@ -63,7 +66,7 @@ c AS (
                     THEN LEAST(f.timeout, %(sync_limit)s) ELSE f.timeout END)
   FROM t, f
   WHERE e.id = %(id)s AND e.status = ANY(%(source)s) AND f.enabled
-    AND json_array_length(f.scopes) = 0
+    AND json_array_length(f.scopes) = 0 AND f.max_concurrency IS NULL
     AND NOT (json_typeof(e.request_headers) = 'object'
              AND e.request_headers::jsonb ? '{USER_JWT_HEADER}')
   RETURNING e.*
@@ -71,7 +74,12 @@ c AS (
 SELECT {", ".join(f"c.{name} AS e_{name}" for name in _EXECUTION)},
        {", ".join(f"f.{name} AS f_{name}" for name in _FUNCTION)},
        (SELECT coalesce(json_object_agg(v.key, v.value), '{{}}'::json) FROM variables v
-        WHERE v.project_id = f.project_id AND v.function_id = f.id) AS variables
+        WHERE v.project_id = f.project_id AND v.function_id = f.id) AS variables,
+       EXISTS (SELECT 1 FROM executions u WHERE u.project_id = f.project_id
+               AND u.status = 'waiting' AND u.enqueued_at IS NULL AND NOT u.sync) AS holding,
+       (SELECT count(*) FROM (SELECT 1 FROM executions q WHERE q.project_id = f.project_id
+          AND q.status = 'waiting' AND q.enqueued_at IS NOT NULL AND NOT q.sync
+          LIMIT %(window)s) w) AS queued
 FROM c, f
 """
 
@@ -103,6 +111,8 @@ class FastClaim:
     execution: Execution
     function: Function
     variables: dict[str, str]
+    holding: bool  # the project has runs held back by fair hand-over
+    queued: int  # the project's runs in the broker (up to the window), this one included
 
 
 class WorkerStatements:
@@ -117,12 +127,12 @@ class WorkerStatements:
     def close(self) -> None:
         self.pool.close()
 
-    def claim(self, execution_id: str, sync_limit: float) -> FastClaim | None:
+    def claim(self, execution_id: str, sync_limit: float, window: int) -> FastClaim | None:
         """``lifecycle.CLAIM`` in one statement; None: not the common case, or nothing
         to claim (the reference path decides which)."""
         params = {"id": execution_id, "target": lifecycle.CLAIM.target.value,
                   "source": list(lifecycle.CLAIM.source_values),
-                  "sync_limit": int(sync_limit)}
+                  "sync_limit": int(sync_limit), "window": window}
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(_CLAIM, params, prepare=True)
             row = cur.fetchone()
@@ -131,7 +141,7 @@ class WorkerStatements:
         return FastClaim(
             Execution(**{name: row[f"e_{name}"] for name in _EXECUTION}),
             Function(**{name: row[f"f_{name}"] for name in _FUNCTION}),
-            dict(row["variables"] or {}))
+            dict(row["variables"] or {}), bool(row["holding"]), int(row["queued"]))
 
     def finish(self, execution: Execution, move: lifecycle.Move, fields: dict[str, Any],
                margin: float) -> bool:

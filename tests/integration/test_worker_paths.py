@@ -71,6 +71,7 @@ def _through(pg_url: str, broker_url: str, tmp_path: Any, store: Any, suffix: st
     env = tocsin_env(pg_url, broker_url, TOCSIN_WORKER_FAST_PATH=str(fast).lower())
     worker = start_worker(env, f"w{suffix}", tmp_path)
     try:
+        wait_for(lambda: " ready." in worker.output(), 30, what="the worker")
         RedisPublisher(broker_url).publish(list(runs.values()))
         wait_for(lambda: all(store.get(Execution, e).finished_at for e in runs.values()), 60,
                  what="every run to end")

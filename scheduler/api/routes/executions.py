@@ -70,7 +70,8 @@ def _create(functionId: str, request: Request, payload: ExecutionCreate,
         log.info("execution.created_once", execution_id=execution_id)
         created = _Created(existing, private=True, sync=existing.sync,
                            scheduled=existing.scheduled_at is not None)
-    if not created.scheduled:  # it may never have reached the broker: again is harmless
+    if enqueue.handed(created.execution):  # it may never have reached the broker: again is
+        # harmless
         if created.sync:
             ctx.results.expect(execution_id)
         enqueue.hand_over(ctx.sessions, ctx.publisher, execution_id, sync=created.sync)
@@ -109,12 +110,13 @@ def _insert(functionId: str, request: Request, payload: ExecutionCreate,
             path=wanted.path, body=wanted.body, headers={**wanted.headers, **who},
             scheduled_at=wanted.scheduled_at, sync=sync, user_id=caller.user_id,
             execution_id=execution_id, depth=depth,
-            origin_function_id=cause.function_id if cause else None), now)
+            origin_function_id=cause.function_id if cause else None), now,
+            window=ctx.settings.project_window)
     scheduled = wanted.scheduled_at is not None
-    if not scheduled:
-        if sync:
-            ctx.results.expect(execution.id)
-            ctx.results.stash(execution.id, secret)
+    if sync:
+        ctx.results.expect(execution.id)
+        ctx.results.stash(execution.id, secret)
+    if enqueue.handed(execution):
         enqueue.hand_over(ctx.sessions, ctx.publisher, execution.id, sync=sync)
     return _Created(execution, caller.is_key, sync, scheduled)
 

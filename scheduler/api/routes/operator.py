@@ -164,8 +164,9 @@ def trigger_now(scheduleId: str, request: Request,
             project_id=caller.project_id, function_id=sched.function_id,
             method=payload.get("method", "POST"), path=payload.get("path", "/"),
             headers=payload.get("headers", {}), body=payload.get("body", ""),
-            trigger=Trigger.SCHEDULE, schedule_id=sched.id))
-    enqueue.hand_over(ctx.sessions, ctx.publisher, execution.id)
+            trigger=Trigger.SCHEDULE, schedule_id=sched.id), window=ctx.settings.project_window)
+    if enqueue.handed(execution):
+        enqueue.hand_over(ctx.sessions, ctx.publisher, execution.id)
     return json_response(execution_json(execution), 202)
 
 
