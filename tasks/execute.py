@@ -47,7 +47,7 @@ _state: dict[str, Any] = {}
 def _resources() -> tuple[Settings, sessionmaker[Session], ResultChannel]:
     """Per process, created lazily: prefork children must not share connections."""
     with _lock:
-        if not _state:
+        if "settings" not in _state:
             settings = get_settings()
             _state["settings"] = settings
             _state["sessions"] = make_sessionmaker(make_engine(settings.database_url))

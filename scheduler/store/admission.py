@@ -57,14 +57,14 @@ def function_rooms(session: Session, project_id: str,
     limits = dict(session.execute(
         select(Function.id, Function.max_concurrency)
         .where(Function.project_id == project_id, Function.id.in_(function_ids),
-               Function.max_concurrency.is_not(None))).tuples().all())
+               Function.max_concurrency.is_not(None))).all())
     if not limits:
         return {}
     used = dict(session.execute(
         select(Execution.function_id, func.count())
         .where(Execution.project_id == project_id, Execution.function_id.in_(list(limits)),
                IN_FLIGHT)
-        .group_by(Execution.function_id)).tuples().all())
+        .group_by(Execution.function_id)).all())
     return {f: room(int(used.get(f, 0)), limit) for f, limit in limits.items()}
 
 
