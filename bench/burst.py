@@ -67,7 +67,8 @@ def tocsin(n: int, batch: int = 5000, kind: str = "cron") -> dict[str, Any]:
     if kind == "oneshot":
         seed_oneshots(url, [datetime(2100, 1, 1, tzinfo=UTC)] * n)
     proc = common.spawn([common.python(), "-m", "scheduler", "scheduler"],
-                        common.tocsin_env(url, broker, TOCSIN_DISPATCH_BATCH=str(batch)),
+                        common.tocsin_env(url, broker, TOCSIN_DISPATCH_BATCH=str(batch),
+                                          **common.DISPATCH_ONLY),
                         "burst-scheduler.log")
     engine = create_engine(url)
     try:

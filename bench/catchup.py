@@ -27,7 +27,8 @@ def catchup(n: int, outage_hours: float, policy: str) -> dict[str, Any]:
         started_at = conn.execute(text("SELECT clock_timestamp()")).scalar()
     t0 = time.time()
     proc = common.spawn([common.python(), "-m", "scheduler", "scheduler"],
-                        common.tocsin_env(url, broker), "catchup-scheduler.log")
+                        common.tocsin_env(url, broker, **common.DISPATCH_ONLY),
+                        "catchup-scheduler.log")
     try:
         done = common.wait_until(lambda: _behind(engine, started_at) == 0, 900, interval=0.5)
         took = time.time() - t0 if done else None

@@ -82,6 +82,13 @@ def copy_rows(url: str, table: str, columns: Sequence[str], rows: Sequence[Seque
         conn.commit()
 
 
+# Scenarios that time the scheduler's hand-over with no worker running (burst, failover,
+# catch-up, lag, memory) count what reaches the broker: one project's fires must all go
+# there, not a fair window of them (``rules.admission``; the fairness scenario measures
+# that).
+DISPATCH_ONLY = {"TOCSIN_PROJECT_WINDOW": "100000"}
+
+
 def tocsin_env(db_url: str, broker: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
     env.update({"TOCSIN_DATABASE_URL": db_url, "TOCSIN_BROKER_URL": broker,

@@ -23,7 +23,7 @@ def tocsin(kills: int = 3, ttl: float = 5.0, gap: float = 15.0) -> dict[str, Any
     r = common.clean_redis()
     burst.seed_tocsin(url, 0)
     engine = create_engine(url)
-    env = common.tocsin_env(url, common.REDIS, TOCSIN_LEASE_TTL=str(ttl),
+    env = common.tocsin_env(url, common.REDIS, **common.DISPATCH_ONLY, TOCSIN_LEASE_TTL=str(ttl),
                             TOCSIN_REQUEUE_AFTER="3600")
     procs = {f"n{i}": common.spawn([common.python(), "-m", "scheduler", "scheduler"],
                                    {**env, "TOCSIN_NODE_NAME": f"n{i}"}, f"failover-n{i}.log")

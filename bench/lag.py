@@ -47,7 +47,8 @@ def run(seconds: int = 150, oneshots_per_s: float = 20.0, crons: int = 200,
     engine = create_engine(url)
     proc = common.spawn([common.python(), "-m", "scheduler", "scheduler"],
                         # No worker consumes here, so keep the relay from re-sending.
-                        common.tocsin_env(url, common.REDIS, TOCSIN_REQUEUE_AFTER="3600"),
+                        common.tocsin_env(url, common.REDIS, TOCSIN_REQUEUE_AFTER="3600",
+                                          **common.DISPATCH_ONLY),
                         "lag-scheduler.log")
     arrivals: dict[str, float] = {}
     stop = threading.Event()

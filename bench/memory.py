@@ -37,7 +37,8 @@ def tocsin_rss(n: int) -> float:
     with engine.begin() as conn:  # due in an hour: the scheduler arms, scans, waits
         conn.execute(text("UPDATE schedules SET next_fire_at = now() + interval '1 hour'"))
     proc = common.spawn([common.python(), "-m", "scheduler", "scheduler"],
-                        common.tocsin_env(url, common.REDIS), f"memory-{n}.log")
+                        common.tocsin_env(url, common.REDIS, **common.DISPATCH_ONLY),
+                        f"memory-{n}.log")
     try:
         common.wait_until(lambda: burst._leader(engine), 30)
         time.sleep(8)
