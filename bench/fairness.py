@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from bench import common
 from bench.api import KEY, _api
 from scheduler.store.db import make_engine, make_sessionmaker, transaction
+from scheduler.store.migrate import upgrade
 from scheduler.store.projects import add_key
 
 KEY_C = "bench-key-c-0123456789abcdef0123456789a"
@@ -36,6 +37,7 @@ def _sync_p50(base: str, n: int = 20) -> float:
 
 def run(backlog: int = 3000, seconds: float = 0.1) -> dict[str, Any]:
     url = common.fresh_database()
+    upgrade(url)
     common.clean_redis(common.REDIS)
     api, root = _api(url, 1)
     base = root + "/v1"

@@ -63,9 +63,41 @@ def check_pattern(pattern: object) -> str:
     return pattern
 
 
+# Appwrite's actions that may carry one attribute after them: ``users.u1.update.prefs``
+# is type, id, action, attribute (Appwrite's ``Event::parseEventPattern``), not a type
+# ``update`` with an id ``prefs``.
+ACTIONS = frozenset({"create", "update", "delete"})
+
+
+def _attribute_split(parts: list[str]) -> int | None:
+    """Where the action is when the name ends with an action and one attribute."""
+    at = len(parts) - 2
+    if len(parts) >= 4 and at % 2 == 0 and parts[at] in ACTIONS:
+        return at
+    return None
+
+
 def variants(name: str) -> list[str]:
-    """Every name this event is published under, the most specific first."""
+    """Every name this event is published under, the most specific first, as Appwrite's
+    ``Event::generateEvents`` makes them: each id may be ``*``; the name without its
+    attribute (``users.u1.update.prefs`` is also ``users.u1.update``); every prefix
+    that ends on an id."""
     parts = check_name(name).split(".")
+    action = _attribute_split(parts)
+    if action is None:
+        return _variants(parts)
+    ids = list(range(1, action, 2))
+    full = [".".join("*" if i in wild else parts[i] for i in range(len(parts)))
+            for wild in _masks(ids)]
+    return list(dict.fromkeys([*full, *_variants(parts[:-1])]))
+
+
+def _masks(ids: list[int]) -> list[set[int]]:
+    return [{i for i, on in zip(ids, mask, strict=True) if on}
+            for mask in itertools.product((False, True), repeat=len(ids))]
+
+
+def _variants(parts: list[str]) -> list[str]:
     ids = [i for i in range(1, len(parts), 2)]
     ends = [len(parts)] + [i + 1 for i in reversed(ids) if i + 1 < len(parts)]
     out: list[str] = []

@@ -112,10 +112,26 @@ def cap(session: Session, ids: Sequence[str], window: int, now: datetime) -> lis
     by_project: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for row in rows:
         by_project[row.project_id].append((row.id, row.function_id))
-    counts = queued(session, sorted(by_project))
+    projects = sorted(by_project)
+    counts = queued(session, projects)
+    # Set-based for the common case, a batch spread over many projects: a project with
+    # room for its whole batch, no held runs and no limited function keeps every mark.
+    # Only busy projects are looked at one by one.
+    holding_now = set(session.execute(
+        select(Execution.project_id).where(Execution.project_id.in_(projects), UNMARKED)
+        .distinct()).scalars())
+    limited = set(session.execute(
+        select(Function.project_id).where(
+            Function.project_id.in_(projects), Function.max_concurrency.is_not(None),
+            Function.id.in_({f for batch in by_project.values() for _, f in batch}))
+        .distinct()).scalars())
     publish: list[str] = []
     for project_id, batch in by_project.items():
         before = counts.get(project_id, 0) - len(batch)
+        if (before + len(batch) <= window and project_id not in holding_now
+                and project_id not in limited):
+            publish += [i for i, _ in batch]
+            continue
         left = room(before, window) or 0
         older = _held(session, project_id, left + window)
         mine = {i for i, _ in batch}

@@ -444,8 +444,13 @@ def test_function_crud_and_schedule_sync(client, store):
         "*/5 * * * *", "Europe/Berlin", "all", "default")
     assert client.get(f"/v1/functions/{fid}").json()["name"] == "Cron"
     assert client.get("/v1/functions").json()["total"] == 1
+    # Appwrite's rule (and the README's): `name` is required; the rest keep their value.
+    r = client.put(f"/v1/functions/{fid}", json={"enabled": False})
+    assert_error(r, 400, "general_argument_invalid")
+    assert r.json()["message"] == "Invalid `name` param: Param is required"
     r = client.put(f"/v1/functions/{fid}", json={"name": "Cron", "enabled": False})
     assert r.status_code == 200 and r.json()["enabled"] is False
+    assert (r.json()["schedule"], r.json()["timezone"]) == ("*/5 * * * *", "Europe/Berlin")
     assert store.get(Schedule, sched["$id"]).disabled is True
     client.put(f"/v1/functions/{fid}", json={"name": "Cron", "schedule": ""})
     assert client.get("/v1/scheduler/schedules").json()["total"] == 0

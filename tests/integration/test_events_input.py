@@ -133,3 +133,13 @@ def test_an_id_with_periods_emits_no_events_and_its_changes_go_on(client, store)
         assert client.put(f"/v1/functions/{dotted}", json={"name": "d2"}).status_code == 200
     names = [e["event"] for e in client.get("/v1/scheduler/events").json()["events"]]
     assert names == ["functions.watcher.create"]
+
+
+def test_an_event_with_an_attribute_reaches_the_actions_subscribers(client, store):  # noqa: F811
+    """#35 item 6: POST /v1/events with users.u1.update.prefs is published under
+    users.*.update too, as Appwrite (and so the webhook bridge) publishes it."""
+    r = client.post("/v1/events", json={"event": "users.u1.update.prefs"})
+    assert r.status_code == 201, r.text
+    names = set(r.json()["names"])
+    assert {"users.*.update", "users.u1.update", "users.*.update.prefs"} <= names
+    assert "users.*.update.*" not in names

@@ -51,9 +51,30 @@ def matches(pattern: str, name: str) -> bool:
     ("order.*", "orders.o9.paid", False),
     # a longer pattern never matches a shorter name
     ("orders.o9.paid.*", "orders.o9.paid", False),
+    # an action with an attribute (Appwrite's users.[userId].update.prefs): the name
+    # is also published without the attribute, and "prefs" is not an id
+    ("users.*.update", "users.u1.update.prefs", True),
+    ("users.u1.update", "users.u1.update.prefs", True),
+    ("users.*.update.prefs", "users.u1.update.prefs", True),
+    ("users.*", "users.u1.update.prefs", True),
+    ("users.*.update.*", "users.u1.update.prefs", False),
+    ("users.*.update.email", "users.u1.update.prefs", False),
+    ("users.*.update", "users.u1.sessions.s1.update", False),
+    ("users.*.sessions.*.update", "users.u1.sessions.s1.update", True),
+    ("teams.*.memberships.*.update", "teams.t1.memberships.m1.update.status", True),
+    ("teams.*.memberships.*.update.status", "teams.t1.memberships.m1.update.status", True),
 ])
 def test_matching(pattern: str, name: str, expected: bool) -> None:
     assert matches(pattern, name) is expected
+
+
+def test_an_attributes_variants_are_appwrites() -> None:
+    """The list Appwrite's Event::generateEvents makes for users.[userId].update.prefs
+    with userId u1 (as the webhook bridge receives it), in any order."""
+    assert set(variants("users.u1.update.prefs")) == {
+        "users.u1.update.prefs", "users.*.update.prefs", "users.u1.update", "users.*.update",
+        "users.u1", "users.*"}
+    assert variants("users.u1.update.prefs")[0] == "users.u1.update.prefs"
 
 
 def test_variants_are_most_specific_first_and_unique() -> None:
