@@ -28,7 +28,7 @@ from scheduler.store import executions as store
 from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
 from scheduler.store.fires import mark_enqueued
 from scheduler.store.models import Execution, Function
-from scheduler.store.worker_statements import WorkerStatements
+from scheduler.store.worker_statements import FastClaim, RunFunction, RunRow, WorkerStatements
 from tasks.app import app
 from tasks.runner.context import Request
 from tasks.runner.outcome import Outcome, timed
@@ -69,32 +69,66 @@ def _forget_held(execution_id: str) -> None:
     """Tell the broker's hand-over record this message was taken (after the claim, so
     a row the relay sees as not held is never one a worker is about to start).
 
-    Batched: ids are removed together every ``FORGET_EVERY`` seconds by a thread of this
-    process, not one round trip per run. An id removed late (or never, if the process
-    dies first) only looks held for longer; the relay republishes only rows still
-    ``waiting`` after ``TOCSIN_REQUEUE_AFTER``, and the record trims itself."""
+    Batched: ids are removed together every ``FORGET_EVERY`` seconds by this process's
+    bookkeeping thread, not one round trip per run. An id removed late (or never, if the
+    process dies first) only looks held for longer; the relay republishes only rows
+    still ``waiting`` after ``TOCSIN_REQUEUE_AFTER``, and the record trims itself."""
     if _state.get("ledger") is None:
         return
     with _lock:
-        pending: list[str] = _state.setdefault("forget", [])
-        pending.append(execution_id)
-        if "forgetter" not in _state:
-            _state["forgetter"] = threading.Thread(target=_forget_loop, daemon=True,
-                                                   name="tocsin-forget")
-            _state["forgetter"].start()
+        _state.setdefault("forget", []).append(execution_id)
+        _start_bookkeeping()
 
 
-def _forget_loop() -> None:
+def _ask_refill(project_id: str, at_least: int = 1) -> None:
+    """Have the project's held runs handed over, by the bookkeeping thread at once: the
+    run that asked goes on meanwhile (a refill is a few statements and a publish, and
+    was a fifth of a backlog's drain time when runs waited for it). Requests for the
+    same project coalesce (the smallest ``at_least`` wins); one lost with the process is
+    the relay's to do."""
+    with _lock:
+        refills: dict[str, int] = _state.setdefault("refills", {})
+        refills[project_id] = min(at_least, refills.get(project_id, at_least))
+        _start_bookkeeping()
+    _state["wake"].set()
+
+
+def _start_bookkeeping() -> None:  # under _lock
+    if "bookkeeper" not in _state:
+        _state["wake"] = threading.Event()
+        _state["bookkeeper"] = threading.Thread(target=_bookkeeping_loop, daemon=True,
+                                                name="tocsin-bookkeeping")
+        _state["bookkeeper"].start()
+
+
+def _bookkeeping_loop() -> None:
+    wake: threading.Event = _state["wake"]
+    forgot = time.monotonic()
     while True:
-        time.sleep(FORGET_EVERY)
+        wake.wait(FORGET_EVERY)
+        wake.clear()
         with _lock:
-            batch, _state["forget"] = _state.get("forget", []), []
-        if not batch:
-            continue
-        try:
-            _state["ledger"].forget(batch)
-        except Exception as exc:  # a stale record only delays a requeue; never fail a run
-            log.warning("ledger.forget_failed", executions=len(batch), error=first_line(exc))
+            asked, _state["refills"] = _state.get("refills", {}), {}
+        for project_id, at_least in sorted(asked.items()):
+            try:
+                settings, sessions, _ = _resources()
+                refill(sessions, settings, project_id, at_least)
+            except Exception:  # the thread must outlive any one refill; the relay backs up
+                log.error("admission.refill_crashed", exc_info=True, project_id=project_id)
+        if time.monotonic() - forgot >= FORGET_EVERY:
+            forgot = time.monotonic()
+            _forget_batch()
+
+
+def _forget_batch() -> None:
+    with _lock:
+        batch, _state["forget"] = _state.get("forget", []), []
+    if not batch or _state.get("ledger") is None:
+        return
+    try:
+        _state["ledger"].forget(batch)
+    except Exception as exc:  # a stale record only delays a requeue; never fail a run
+        log.warning("ledger.forget_failed", executions=len(batch), error=first_line(exc))
 
 
 def request_headers(headers: dict[str, str], execution_id: str, trigger: str,
@@ -113,7 +147,7 @@ def request_headers(headers: dict[str, str], execution_id: str, trigger: str,
     return out
 
 
-def run_function(settings: Settings, fn: Function, request: Request, timeout: float,
+def run_function(settings: Settings, fn: Function | RunFunction, request: Request, timeout: float,
                  execution_id: str = "", variables: dict[str, str] | None = None) -> Outcome:
     """Run one function; whatever its code does (even SystemExit, a segfault) is a
     failed run, never an escaped exception that leaves the row ``processing``."""
@@ -142,16 +176,18 @@ RECORD_RETRIES = (0.2, 0.5, 1, 2, 4, 8, 15, 30)  # seconds between tries to reco
 
 @dataclass(frozen=True)
 class _Run:
-    claimed: store.Claimed
+    execution: Execution | RunRow
+    function: Function | RunFunction
     timeout: float  # what this run may take
     capped: bool  # the timeout is the synchronous limit, not the function's own
     variables: dict[str, str]
     key: str | None  # the run's own API key (x-appwrite-key), if the function has scopes
-    fast: bool = False  # claimed by the fast path: its outcome may be recorded by it too
+    fast: FastClaim | None = None  # claimed by the fast path: it may record the outcome
     refill: bool = False  # the project's window has room and it has runs held back
 
 
-def _timeout(settings: Settings, ex: Execution, fn: Function) -> tuple[float, bool]:
+def _timeout(settings: Settings, ex: Execution | RunRow, fn: Function | RunFunction
+             ) -> tuple[float, bool]:
     """What this run may take, and whether that is the synchronous limit (a cut-off
     run then answers 408) rather than the function's own timeout."""
     capped = ex.sync and settings.sync_timeout < float(fn.timeout)
@@ -173,8 +209,8 @@ def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: st
             got = None
         if got is not None:
             timeout, capped = _timeout(settings, got.execution, got.function)
-            return _Run(store.Claimed(got.execution, got.function), timeout, capped,
-                        got.variables, None, fast=True,
+            return _Run(got.execution, got.function, timeout, capped,
+                        got.variables, None, fast=got,
                         refill=got.holding and _low(got.queued, settings.project_window))
 
     def limit(ex: Execution, fn: Function) -> int:
@@ -189,7 +225,7 @@ def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: st
         if not fn.enabled:
             store.finish(session, ex.id, lifecycle.FAIL,
                          {"errors": DISABLED_ERROR, "response_status_code": 500}, now)
-            return _Run(claimed, 0.0, False, {}, None)
+            return _Run(ex, fn, 0.0, False, {}, None)
         env = variables.environment(session, fn.project_id, fn.id)
         timeout, capped = _timeout(settings, ex, fn)
         key = projects.add_execution_key(session, fn.project_id, ex.id, fn.scopes,
@@ -197,7 +233,7 @@ def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: st
         refill = admission.holding(session, fn.project_id) and _low(
             admission.queued(session, [fn.project_id]).get(fn.project_id, 0),
             settings.project_window)
-    return _Run(claimed, timeout, capped, env, key, refill=refill)
+    return _Run(ex, fn, timeout, capped, env, key, refill=refill)
 
 
 def _low(queued: int, window: int) -> bool:
@@ -206,7 +242,8 @@ def _low(queued: int, window: int) -> bool:
     return queued - 1 <= window // 2
 
 
-def refill(sessions: sessionmaker[Session], settings: Settings, project_id: str) -> None:
+def refill(sessions: sessionmaker[Session], settings: Settings, project_id: str,
+           at_least: int = 1) -> None:
     """Hand over the project's held runs its window and functions now allow (a claim
     returned a credit, or a limited function's run ended) and publish them. A failure
     leaves them to the leader's relay, which refills every project as a backstop."""
@@ -214,9 +251,11 @@ def refill(sessions: sessionmaker[Session], settings: Settings, project_id: str)
     if publisher is None:
         return
     try:
-        with transaction(sessions) as session:
-            ids = admission.refill(session, project_id, settings.project_window,
-                                   db_now(session))
+        ids = _refill_fast(project_id, settings.project_window, at_least)
+        if ids is None:
+            with transaction(sessions) as session:
+                ids = admission.refill(session, project_id, settings.project_window,
+                                       db_now(session), at_least)
     except Exception as exc:
         log.warning("admission.refill_failed", project_id=project_id, error=first_line(exc))
         return
@@ -232,6 +271,20 @@ def refill(sessions: sessionmaker[Session], settings: Settings, project_id: str)
         except Exception as unmark:  # still marked: the relay's requeue sends them later
             log.warning("publish.unmark_failed", count=len(ids), error=first_line(unmark))
     log.info("admission.refilled", project_id=project_id, count=len(ids))
+
+
+def _refill_fast(project_id: str, window: int, at_least: int) -> list[str] | None:
+    """The fast path's refill (one transaction, no ORM; it was a third of a held
+    backlog's worker CPU); None sends it to the reference refill."""
+    fast: WorkerStatements | None = _state.get("fast")
+    if fast is None:
+        return None
+    try:
+        return fast.refill(project_id, window, at_least)
+    except Exception as exc:
+        log.warning("admission.fast_refill_failed", project_id=project_id,
+                    error=first_line(exc))
+        return None
 
 
 def use_publisher(publisher: Publisher) -> None:
@@ -267,7 +320,7 @@ def _record(sessions: sessionmaker[Session], execution_id: str, move: lifecycle.
     return False
 
 
-def _record_fast(ex: Execution, move: lifecycle.Move, fields: dict[str, Any],
+def _record_fast(claimed: FastClaim, move: lifecycle.Move, fields: dict[str, Any],
                  margin: float) -> bool:
     """The fast path's record (no run key to revoke: it claims no function with
     scopes); False sends the outcome to the reference path."""
@@ -275,9 +328,10 @@ def _record_fast(ex: Execution, move: lifecycle.Move, fields: dict[str, Any],
     if fast is None:
         return False
     try:
-        return fast.finish(ex, move, fields, margin)
+        return fast.finish(claimed, move, fields, margin)
     except Exception as exc:
-        log.warning("execution.fast_record_failed", execution_id=ex.id, error=first_line(exc))
+        log.warning("execution.fast_record_failed", execution_id=claimed.execution.id,
+                    error=first_line(exc))
         return False
 
 
@@ -293,9 +347,9 @@ def run_execution(execution_id: str) -> str | None:
     if got is None:
         log.info("execution.not_claimed", execution_id=execution_id)
         return None
-    ex, fn, capped = got.claimed.execution, got.claimed.function, got.capped
+    ex, fn, capped = got.execution, got.function, got.capped
     if got.refill:  # a credit returned: the project's next held runs go while this one runs
-        refill(sessions, settings, fn.project_id)
+        _ask_refill(fn.project_id, at_least=settings.project_window // 2)
     if not fn.enabled:
         log.info("execution.disabled", execution_id=ex.id, function_id=fn.id)
         if ex.sync:
@@ -321,11 +375,12 @@ def run_execution(execution_id: str) -> str | None:
     errors = outcome.errors if fn.logging else ""
     fields = {"response_status_code": outcome.status_code, "response_headers": kept,
               "logs": logs, "errors": errors, "duration": outcome.duration}
-    fast_record = got.fast and _record_fast(ex, move, fields, settings.reap_margin)
+    fast_record = got.fast is not None and _record_fast(got.fast, move, fields,
+                                                        settings.reap_margin)
     recorded = fast_record or _record(sessions, ex.id, move, fields, ex.schedule_id,
                                       settings.reap_margin)
     if fn.max_concurrency is not None:  # its run ended: the function has room again
-        refill(sessions, settings, fn.project_id)
+        _ask_refill(fn.project_id)
     if ex.sync:
         results.post(ex.id, {
             "status": status, "statusCode": outcome.status_code,
@@ -335,7 +390,8 @@ def run_execution(execution_id: str) -> str | None:
             # The API answers 408 for a synchronous run cut off at its limit.
             "timedOut": capped and outcome.timed_out,
         })
-    path = ("fast" if got.fast else "reference") + ("/fast" if fast_record else "/reference")
+    path = ("fast" if got.fast is not None else "reference") + (
+        "/fast" if fast_record else "/reference")
     log.info("execution.finished", execution_id=ex.id, function_id=fn.id, status=status,
              code=outcome.status_code, duration=outcome.duration, recorded=recorded,
              path=path)

@@ -35,11 +35,17 @@ UNMARKED = and_(_WAITING, Execution.enqueued_at.is_(None), not_(Execution.sync))
 IN_FLIGHT = or_(Execution.status == ExecutionStatus.PROCESSING, QUEUED)
 
 
+LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(%s))"  # PostgreSQL; the key: lock_key
+
+
+def lock_key(project_id: str) -> str:
+    return f"tocsin:admit:{project_id}"
+
+
 def lock_project(session: Session, project_id: str) -> None:
     """Serialises admissions of one project until the transaction ends."""
     if capabilities(session).row_locks:
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                        {"k": f"tocsin:admit:{project_id}"})
+        session.execute(text(LOCK_SQL.replace("%s", ":k")), {"k": lock_key(project_id)})
 
 
 def queued(session: Session, project_ids: Sequence[str]) -> dict[str, int]:
@@ -87,12 +93,15 @@ def _mark(session: Session, ids: Sequence[str], now: datetime | None) -> list[st
         .execution_options(synchronize_session=False)).scalars())
 
 
-def refill(session: Session, project_id: str, window: int, now: datetime) -> list[str]:
+def refill(session: Session, project_id: str, window: int, now: datetime,
+           at_least: int = 1) -> list[str]:
     """Hand over the project's held runs the window and their functions allow, oldest
-    first; the ids marked (publish them after commit)."""
+    first; the ids marked (publish them after commit). Nothing unless the window has
+    room for ``at_least`` runs: refills asked for by every claim of a busy project are
+    taken in halves of the window, not one run at a time."""
     lock_project(session, project_id)
     left = room(queued(session, [project_id]).get(project_id, 0), window) or 0
-    if left <= 0:
+    if left < max(1, at_least):
         return []
     candidates = _held(session, project_id, left + window)  # some may be limited
     rooms = function_rooms(session, project_id, sorted({f for _, f in candidates}))

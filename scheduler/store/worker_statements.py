@@ -18,6 +18,15 @@ Invariants (``store.executions``' ``claim`` and ``finish`` stay the reference, a
   reaper's margin), whose ``update`` event no function of the project subscribes to
   (the reference path records it in the same transaction). Otherwise it changes
   nothing and returns False; the caller records through the reference path.
+* Both statements reach the row by its ``ctid`` (the claim by the one its lookup found,
+  the finish by the one its claim wrote), never by an index the planner may pick on
+  stale statistics (a partial index of every running row, walked to find one id).
+  A row changed meanwhile (the reaper, a cancel, a concurrent delivery) has another
+  ``ctid``, so the statement changes nothing and the reference path decides.
+* The fast refill is ``store.admission.refill`` for a project with no limited function
+  (it declines the others, returning None): under the same advisory lock, taken by its
+  own statement first so that the count after it sees every earlier refill, it hands
+  over the oldest held runs the window has room for, if that is at least ``at_least``.
 * A statement that fails with its connection raises; the caller falls back to the
   reference path, whose pool pings first and whose record retries through outages.
   Each statement runs alone (autocommit), so it committed whole or not at all.
@@ -28,33 +37,71 @@ PostgreSQL only: the embedded SQLite store always takes the reference path.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from scheduler.rules import lifecycle
+from scheduler.store.admission import LOCK_SQL, lock_key
 from scheduler.store.db import PG_KEEPALIVES
 from scheduler.store.events import execution_event_names
 from scheduler.store.executions import USER_JWT_HEADER
-from scheduler.store.models import Execution, Function
 
-# What a run needs of its row and its function, and no more: each column read is one
-# more attribute set on an ORM object per run (all of them were a tenth of a run's CPU).
-RUN_COLUMNS = ("id", "project_id", "function_id", "schedule_id", "trigger", "sync",
-               "scheduled_for", "request_method", "request_path", "request_headers",
-               "request_body", "request_body_base64")
-FUNCTION_COLUMNS = ("project_id", "id", "name", "enabled", "runtime", "url", "entrypoint",
-                    "runtime_specification", "timeout", "logging", "scopes", "max_concurrency",
-                    "updated_at")
+# What a run needs of its row and its function, and no more. They are read into plain
+# slotted records, not ORM objects: instrumented attribute sets were a tenth of a run's
+# CPU. Each record answers to the same attribute names as the ORM model (``Execution``,
+# ``Function``), so the worker reads a claimed run the same way on either path.
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """``RUN_COLUMNS`` of a claimed execution."""
+
+    id: str
+    project_id: str
+    function_id: str
+    schedule_id: str | None
+    trigger: str
+    sync: bool
+    scheduled_for: datetime | None
+    request_method: str
+    request_path: str
+    request_headers: Any
+    request_body: str
+    request_body_base64: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunFunction:
+    """``FUNCTION_COLUMNS`` of a claimed execution's function."""
+
+    project_id: str
+    id: str
+    name: str
+    enabled: bool
+    runtime: str
+    url: str
+    entrypoint: str
+    runtime_specification: str
+    timeout: int
+    logging: bool
+    scopes: Any
+    max_concurrency: int | None
+    updated_at: datetime
+
+
+RUN_COLUMNS = tuple(f.name for f in fields(RunRow))
+FUNCTION_COLUMNS = tuple(f.name for f in fields(RunFunction))
 _EXECUTION = RUN_COLUMNS
 _FUNCTION = FUNCTION_COLUMNS
 
 _CLAIM = f"""
 WITH t AS (SELECT clock_timestamp() AS now),
 f AS (
-  SELECT f.* FROM executions e
+  SELECT e.ctid AS row_ctid, f.* FROM executions e
   JOIN functions f ON f.project_id = e.project_id AND f.id = e.function_id
   WHERE e.id = %(id)s
 ),
@@ -65,22 +112,30 @@ c AS (
     deadline_at = t.now + make_interval(secs => CASE WHEN e.sync
                     THEN LEAST(f.timeout, %(sync_limit)s) ELSE f.timeout END)
   FROM t, f
-  WHERE e.id = %(id)s AND e.status = ANY(%(source)s) AND f.enabled
+  WHERE e.ctid = f.row_ctid AND e.id = %(id)s AND e.status = ANY(%(source)s) AND f.enabled
     AND json_array_length(f.scopes) = 0 AND f.max_concurrency IS NULL
     AND NOT (json_typeof(e.request_headers) = 'object'
              AND e.request_headers::jsonb ? '{USER_JWT_HEADER}')
-  RETURNING e.*
+  RETURNING e.*, e.ctid AS new_ctid
+),
+h AS MATERIALIZED (
+  -- the oldest held run, in the order of ix_executions_unmarked, so that the planner
+  -- takes that index (on stale statistics an EXISTS walked every waiting row instead)
+  SELECT (SELECT u.id FROM executions u WHERE u.project_id = f.project_id
+          AND u.status = 'waiting' AND u.enqueued_at IS NULL AND NOT u.sync
+          ORDER BY u.created_at, u.id LIMIT 1) IS NOT NULL AS holding
+  FROM f
 )
-SELECT {", ".join(f"c.{name} AS e_{name}" for name in _EXECUTION)},
+SELECT {", ".join(f"c.{name} AS e_{name}" for name in _EXECUTION)}, c.new_ctid::text AS new_ctid,
        {", ".join(f"f.{name} AS f_{name}" for name in _FUNCTION)},
        (SELECT coalesce(json_object_agg(v.key, v.value), '{{}}'::json) FROM variables v
         WHERE v.project_id = f.project_id AND v.function_id = f.id) AS variables,
-       EXISTS (SELECT 1 FROM executions u WHERE u.project_id = f.project_id
-               AND u.status = 'waiting' AND u.enqueued_at IS NULL AND NOT u.sync) AS holding,
-       (SELECT count(*) FROM (SELECT 1 FROM executions q WHERE q.project_id = f.project_id
+       h.holding,
+       CASE WHEN h.holding THEN (SELECT count(*) FROM (
+          SELECT 1 FROM executions q WHERE q.project_id = f.project_id
           AND q.status = 'waiting' AND q.enqueued_at IS NOT NULL AND NOT q.sync
-          LIMIT %(window)s) w) AS queued
-FROM c, f
+          LIMIT %(window)s) w) ELSE 0 END AS queued
+FROM c, f, h
 """
 
 _FINISH = """
@@ -90,7 +145,8 @@ UPDATE executions e SET
   response_headers = %(response_headers)s::json, logs = %(logs)s, errors = %(errors)s,
   duration = %(duration)s, finished_at = t.now, updated_at = t.now
 FROM t
-WHERE e.id = %(id)s AND e.status = ANY(%(source)s) AND e.schedule_id IS NULL
+WHERE e.ctid = %(ctid)s::tid AND e.id = %(id)s AND e.status = ANY(%(source)s)
+  AND e.schedule_id IS NULL
   AND (e.deadline_at IS NULL OR e.deadline_at >= t.now - make_interval(secs => %(margin)s))
   AND NOT EXISTS (SELECT 1 FROM event_subscriptions s
                   WHERE s.project_id = e.project_id AND s.pattern = ANY(%(names)s::text[]))
@@ -106,13 +162,12 @@ _OPTIONS = "-c TimeZone=UTC -c plan_cache_mode=force_generic_plan"
 
 @dataclass(frozen=True)
 class FastClaim:
-    # Not attached to any session, and holding only ``RUN_COLUMNS`` and
-    # ``FUNCTION_COLUMNS`` (the worker reads nothing else of a claimed run).
-    execution: Execution
-    function: Function
+    execution: RunRow
+    function: RunFunction
     variables: dict[str, str]
     holding: bool  # the project has runs held back by fair hand-over
-    queued: int  # the project's runs in the broker (up to the window), this one included
+    queued: int  # the project's runs in the broker (up to the window; 0 unless holding)
+    ctid: str  # where the claimed row version is: the finish goes straight to it
 
 
 class WorkerStatements:
@@ -133,26 +188,86 @@ class WorkerStatements:
         params = {"id": execution_id, "target": lifecycle.CLAIM.target.value,
                   "source": list(lifecycle.CLAIM.source_values),
                   "sync_limit": int(sync_limit), "window": window}
-        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        with self.pool.connection() as conn, conn.cursor() as cur:
             cur.execute(_CLAIM, params, prepare=True)
             row = cur.fetchone()
         if row is None:
             return None
-        return FastClaim(
-            Execution(**{name: row[f"e_{name}"] for name in _EXECUTION}),
-            Function(**{name: row[f"f_{name}"] for name in _FUNCTION}),
-            dict(row["variables"] or {}), bool(row["holding"]), int(row["queued"]))
+        # In _CLAIM's order: the row's columns, its ctid, the function's columns, then
+        # variables, holding and queued (plain tuples: a dict per row costs more).
+        ne, nf = len(_EXECUTION), len(_FUNCTION)
+        variables, holding, queued = row[ne + 1 + nf:]
+        return FastClaim(RunRow(*row[:ne]), RunFunction(*row[ne + 1:ne + 1 + nf]),
+                         dict(variables or {}), bool(holding), int(queued), row[ne])
 
-    def finish(self, execution: Execution, move: lifecycle.Move, fields: dict[str, Any],
+    def finish(self, claimed: FastClaim, move: lifecycle.Move, fields: dict[str, Any],
                margin: float) -> bool:
         """``move`` with the outcome's ``fields``; False when the reference path must
         record it (a schedule's run, a late outcome, a subscribed event)."""
-        params = {**fields, "id": execution.id, "target": move.target.value,
+        execution = claimed.execution
+        params = {**fields, "id": execution.id, "ctid": claimed.ctid,
+                  "target": move.target.value,
                   "source": list(move.source_values), "margin": margin,
                   "response_headers": json.dumps(fields.get("response_headers", [])),
-                  "names": execution_event_names(execution.function_id, execution.id,
-                                                 "update")}
+                  "names": update_event_names(execution.function_id, execution.id)}
         with self.pool.connection() as conn, conn.cursor() as cur:
             cur.execute(_FINISH, params, prepare=True)
             return cur.fetchone() is not None
 
+    def refill(self, project_id: str, window: int, at_least: int) -> list[str] | None:
+        """The held runs handed over (marked), oldest first; None: the project has a
+        limited function, whose rooms the reference refill counts."""
+        params = {"p": project_id, "window": window, "at_least": max(1, at_least)}
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute(LOCK_SQL, (lock_key(project_id),), prepare=True)
+            cur.execute(_REFILL, params, prepare=True)
+            row = cur.fetchone()
+        if row is None or row[0]:
+            return None
+        return list(row[1] or [])
+
+
+_REFILL = """
+WITH l AS (
+  SELECT EXISTS (SELECT 1 FROM functions f WHERE f.project_id = %(p)s
+                 AND f.max_concurrency IS NOT NULL) AS limited
+),
+q AS (
+  SELECT %(window)s - count(*) AS room FROM (
+    SELECT 1 FROM executions WHERE project_id = %(p)s AND status = 'waiting'
+    AND enqueued_at IS NOT NULL AND NOT sync LIMIT %(window)s) w
+),
+pick AS (
+  SELECT e.ctid AS row_ctid FROM executions e
+  WHERE e.project_id = %(p)s AND e.status = 'waiting' AND e.enqueued_at IS NULL
+    AND NOT e.sync
+    AND NOT (SELECT limited FROM l) AND (SELECT room FROM q) >= %(at_least)s
+  ORDER BY e.created_at, e.id
+  LIMIT (SELECT room FROM q)
+),
+u AS (
+  UPDATE executions e SET enqueued_at = clock_timestamp()
+  WHERE e.ctid = ANY (ARRAY(SELECT row_ctid FROM pick))
+    -- rechecked on a row changed meanwhile; spelled so no partial index matches (the
+    -- planner, on stale statistics, walked one rather than take the tid scan)
+    AND coalesce(e.status, '') = 'waiting' AND e.enqueued_at IS NULL
+  RETURNING e.id, e.created_at
+)
+SELECT (SELECT limited FROM l), (SELECT array_agg(u.id ORDER BY u.created_at, u.id) FROM u)
+"""
+
+
+def update_event_names(function_id: str, execution_id: str) -> list[str]:
+    """``execution_event_names(function_id, execution_id, "update")``, with the
+    function's part worked out once per function rather than once per run."""
+    if _PLACEHOLDER in function_id:
+        return execution_event_names(function_id, execution_id, "update")
+    return [name.replace(_PLACEHOLDER, execution_id) for name in _update_names(function_id)]
+
+
+_PLACEHOLDER = "0execution0placeholder0"  # an id no execution has (ids are hex, 20 long)
+
+
+@lru_cache(maxsize=1024)
+def _update_names(function_id: str) -> tuple[str, ...]:
+    return tuple(execution_event_names(function_id, _PLACEHOLDER, "update"))
