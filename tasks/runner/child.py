@@ -15,7 +15,9 @@ process, which the worker reports as a failed execution.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import inspect
 import json
 import os
 import resource
@@ -63,20 +65,39 @@ def call(main: Callable[..., Any], job: dict[str, Any], memory_mb: int) -> dict[
                               body=base64.b64decode(sent["body"])))
     try:
         response = main(context)
+        if inspect.iscoroutine(response):  # ``async def main(context)``, as Open Runtimes
+            response = asyncio.run(response)
     except MemoryError:
         return _failed(memory_message(memory_mb))
     except Exception:
         return _failed(traceback.format_exc())
     except BaseException as exc:  # SystemExit, KeyboardInterrupt: a failed run
         return _failed(f"Function raised {type(exc).__name__}: {exc}")
-    if not isinstance(response, dict) or "statusCode" not in response:
+    if response is None:
         return _failed(NO_RETURN)
-    body = response.get("body", b"")
+    if not isinstance(response, dict):
+        return _failed(f"Function returned {type(response).__name__}, not a response: "
+                       "return context.res.send(...), .json(...), .text(...) or .empty()")
+    body = response.get("body", "")
     raw = body if isinstance(body, bytes) else str(body).encode()
-    status = int(response["statusCode"])
+    status = int(response.get("statusCode", 200))
     return {"statusCode": status, "failed": status >= 500,
-            "headers": {str(k): str(v) for k, v in dict(response.get("headers") or {}).items()},
+            "headers": response_headers(dict(response.get("headers") or {})),
             "body": base64.b64encode(raw).decode()}
+
+
+def response_headers(headers: dict[Any, Any]) -> dict[str, str]:
+    """As Open Runtimes' server sends them: lower-case names, none of its own
+    ``x-open-runtimes-*``, and a content type that is always there (``text/plain`` by
+    default) and names its charset (``; charset=utf-8`` unless it has one, or is
+    multipart)."""
+    out = {str(k).lower(): str(v) for k, v in headers.items()
+           if not str(k).lower().startswith("x-open-runtimes-")}
+    kind = out.get("content-type", "text/plain").lower()
+    if not kind.startswith("multipart/") and "charset=" not in kind:
+        kind += "; charset=utf-8"
+    out["content-type"] = kind
+    return out
 
 
 def serve(conn: Connection) -> None:

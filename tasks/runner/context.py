@@ -14,12 +14,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from scheduler.rules import entrypoints
 from scheduler.rules.errors import EntrypointError, EntrypointNotAllowed
@@ -34,62 +35,116 @@ class Request:
 
 
 class ContextRequest:
-    def __init__(self, request: Request, host: str = "localhost", port: int = 80) -> None:
+    """``context.req`` as Open Runtimes' Python runtime builds it (``server.py``,
+    ``function_types.py``): the path and query string URL-decoded, the query split on
+    ``&`` and the first ``=``, the scheme from ``x-forwarded-proto``, host and port from
+    the ``host`` header, and the body read by its content type."""
+
+    def __init__(self, request: Request) -> None:
         split = urlsplit(request.path or "/")
         self.method = request.method
-        self.headers = {k.lower(): v for k, v in request.headers.items()}
-        self.path = split.path or "/"
-        self.query_string = split.query
-        self.query = dict(parse_qsl(split.query, keep_blank_values=True))
-        self.scheme = "http"
-        self.host = host
-        self.port = port
-        self.url = f"{self.scheme}://{host}{'' if port == 80 else f':{port}'}{request.path}"
+        self.headers = {k.lower(): v for k, v in request.headers.items()
+                        if not k.lower().startswith("x-open-runtimes-")}
+        self.path = unquote(split.path) or "/"
+        self.query_string = _decoded_query(split.query)
+        self.query: dict[str, str] = {}
+        for param in self.query_string.split("&"):
+            key, _, value = param.partition("=")
+            if key:
+                self.query[key] = value
+        self.scheme = self.headers.get("x-forwarded-proto", "http")
+        default_port = 443 if self.scheme == "https" else 80
+        host = self.headers.get("host", "")
+        if ":" in host:
+            self.host, port = host.split(":", 1)
+            self.port = int(port) if port.isdigit() else default_port
+        else:
+            self.host, self.port = host, default_port
+        self.url = f"{self.scheme}://{self.host}"
+        if self.port != default_port:
+            self.url += f":{self.port}"
+        self.url += self.path + (f"?{self.query_string}" if self.query_string else "")
         self.body_binary = request.body
-        self.body_text = request.body.decode("utf-8", errors="replace")
-        self.body_raw = self.body_text
 
     @property
-    def body(self) -> str:
-        return self.body_text
+    def body_text(self) -> str:
+        return self.body_binary.decode("utf-8")
 
     @property
     def body_json(self) -> Any:
-        return json.loads(self.body_text) if self.body_text else {}
+        return json.loads(self.body_text)
+
+    @property
+    def body_raw(self) -> str:
+        return self.body_text
+
+    @property
+    def body(self) -> Any:
+        """Parsed JSON for a JSON content type (``{}`` when empty), else the text."""
+        if self.headers.get("content-type", "text/plain").lower().startswith(
+                "application/json"):
+            return self.body_json if self.body_binary else {}
+        return self.body_text
+
+
+def _decoded_query(raw: str) -> str:
+    """The query string decoded as Open Runtimes' server (aiohttp, yarl) gives it: ``+``
+    is a space and escapes are decoded, except those of the separators ``&``, ``=``,
+    ``+`` and ``;``, which stay escaped so the split still finds the same pairs."""
+    def decode(part: str) -> str:
+        return unquote(part.replace("+", " "))
+    pieces = re.split(r"(%(?:26|3[dD]|2[bB]|3[bB]))", raw)
+    return "".join(p.upper() if i % 2 else decode(p) for i, p in enumerate(pieces))
 
 
 Reply = dict[str, Any]  # what a function returns: body, statusCode, headers
 
 
 class ContextResponse:
-    """Each method returns the response the function hands back with ``return``."""
+    """``context.res`` as Open Runtimes' Python runtime has it. Each method returns the
+    response the function hands back with ``return``; ``statusCode`` is the keyword, as
+    Appwrite's docs write it (``status_code``, Tocsin's spelling before, still works).
+    The content type is completed as the runtime's server does it (``call``)."""
 
     @staticmethod
-    def send(body: Any = "", status_code: int = 200,
-             headers: dict[str, str] | None = None) -> Reply:
-        data = body if isinstance(body, bytes) else str(body).encode()
-        return {"body": data, "statusCode": status_code, "headers": dict(headers or {})}
+    def _reply(body: Any, status: int, headers: dict[str, str] | None) -> Reply:
+        return {"body": body, "statusCode": status, "headers": dict(headers or {})}
 
-    def text(self, body: str = "", status_code: int = 200,
-             headers: dict[str, str] | None = None) -> Reply:
-        return self.send(body, status_code, {"content-type": "text/plain", **(headers or {})})
+    def send(self, body: Any = "", statusCode: int = 200,
+             headers: dict[str, str] | None = None, *, status_code: int | None = None
+             ) -> Reply:
+        return self._reply(body, status_code or statusCode, headers)
 
-    def binary(self, body: bytes = b"", status_code: int = 200,
-               headers: dict[str, str] | None = None) -> Reply:
-        return self.send(body, status_code,
-                         {"content-type": "application/octet-stream", **(headers or {})})
+    def binary(self, bytes: bytes = b"", statusCode: int = 200,
+               headers: dict[str, str] | None = None, *, status_code: int | None = None
+               ) -> Reply:
+        return self._reply(bytes, status_code or statusCode, headers)
 
-    def json(self, obj: Any = None, status_code: int = 200,
-             headers: dict[str, str] | None = None) -> Reply:
-        return self.send(json.dumps(obj), status_code,
-                         {"content-type": "application/json", **(headers or {})})
+    def text(self, body: str = "", statusCode: int = 200,
+             headers: dict[str, str] | None = None, *, status_code: int | None = None
+             ) -> Reply:
+        return self._reply(str(body).encode("utf-8"), status_code or statusCode, headers)
+
+    def json(self, obj: Any = None, statusCode: int = 200,
+             headers: dict[str, str] | None = None, *, status_code: int | None = None
+             ) -> Reply:
+        return self.text(json.dumps(obj, separators=(",", ":")), status_code or statusCode,
+                         {**(headers or {}), "content-type": "application/json"})
 
     def empty(self) -> Reply:
-        return self.send("", 204, {})
+        return self.text("", 204, {})
 
-    def redirect(self, url: str, status_code: int = 301,
-                 headers: dict[str, str] | None = None) -> Reply:
-        return self.send("", status_code, {**(headers or {}), "location": url})
+    def redirect(self, url: str, statusCode: int = 301,
+                 headers: dict[str, str] | None = None, *, status_code: int | None = None
+                 ) -> Reply:
+        return self.text("", status_code or statusCode, {**(headers or {}), "location": url})
+
+
+def log_line(messages: tuple[Any, ...]) -> str:
+    """``context.log``'s rendering in Open Runtimes: lists, dicts and tuples as compact
+    JSON, anything else by ``str``, joined by spaces."""
+    return " ".join(json.dumps(m, separators=(",", ":")) if isinstance(m, list | dict | tuple)
+                    else str(m) for m in messages)
 
 
 class Context:
@@ -100,16 +155,12 @@ class Context:
         self.req = ContextRequest(request)
         self.res = ContextResponse()
 
-    @staticmethod
-    def _text(messages: tuple[Any, ...]) -> str:
-        return " ".join(m if isinstance(m, str) else json.dumps(m, default=str) for m in messages)
-
     def log(self, *messages: Any) -> None:
-        sys.stdout.write(self._text(messages) + "\n")
+        sys.stdout.write(log_line(messages) + "\n")
         sys.stdout.flush()
 
     def error(self, *messages: Any) -> None:
-        sys.stderr.write(self._text(messages) + "\n")
+        sys.stderr.write(log_line(messages) + "\n")
         sys.stderr.flush()
 
 

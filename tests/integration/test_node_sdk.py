@@ -63,7 +63,7 @@ def test_node_sdk_flows(node_sdk, stack, store):  # noqa: F811
 
     sync = ok("sync")
     assert (sync["status"], sync["responseStatusCode"]) == ("completed", 200)
-    assert '"body": "ping"' in sync["responseBody"]
+    assert '"body":"ping"' in sync["responseBody"]
     assert (ok("async")["status"], ok("async")["trigger"]) == ("waiting", "http")
     assert ok("asyncDone")["status"] == "completed"
     scheduled = ok("scheduled")

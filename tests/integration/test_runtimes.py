@@ -109,7 +109,7 @@ def test_python_success_with_context_and_logs():
                     "scheduledFor": "2030-01-01T10:00:00.000+00:00", "body": "hi",
                     "query": {"a": "b"}}
     assert out.logs == "hello from GET /p"
-    assert out.headers["content-type"] == "application/json"
+    assert out.headers["content-type"] == "application/json; charset=utf-8"  # as Open Runtimes
 
 
 def test_python_error_status():

@@ -71,7 +71,7 @@ def test_sdk_end_to_end(stack, store):
     sync = functions.create_execution(function_id="hello", body="ping", xasync=False,
                                       path="/sync?x=1", method="POST")
     assert v(sync.status) == "completed" and sync.responsestatuscode == 200
-    assert '"body": "ping"' in sync.responsebody
+    assert '"body":"ping"' in sync.responsebody
 
     queued = functions.create_execution(function_id="hello", xasync=True)
     assert (v(queued.status), v(queued.trigger)) == ("waiting", "http")
