@@ -1,11 +1,12 @@
 // Tocsin's web console: sign in, the shell, and the start. No build step, no
 // libraries; the sections live in functions.js and runs.js, shared code in core.js.
 import { S, STORE, VIEWS, ago, api, can, clearTimers, field, h, render, show } from "./core.js";
+import { domainsView } from "./domains.js";
 import { functionsView } from "./functions.js";
 import { executionsView, schedulesView } from "./runs.js";
 
 Object.assign(VIEWS, { functions: functionsView, executions: executionsView,
-  schedules: schedulesView });
+  schedules: schedulesView, domains: domainsView });
 
 // ------------------------------------------------------------------- sign in
 
@@ -39,6 +40,7 @@ async function signIn(project, key, err) {
     if (me.role !== "applications") throw new Error(
       `This key is not a valid key of project ${project} (wrong, expired or another project's).`);
     S.scopes = new Set(me.scopes);
+    S.functionsDomain = me.functionsDomain || "";
   } catch (e) {
     S.key = "";
     if (err) err.textContent = e.message;

@@ -5,6 +5,7 @@
 export const STORE = { project: "tocsin.project", key: "tocsin.key" };
 export const POLL_MS = 2000;
 export const S = { project: "", key: "", scopes: new Set(), view: "functions", timers: [], stripTimer: 0,
+  functionsDomain: "",
   functions: [], filter: { functionId: "", status: "", trigger: "", from: "", to: "" },
   pages: [] };
 
@@ -119,7 +120,8 @@ export function show(view) {
   clearTimers();
   S.view = view;
   const tabs = h("nav", { class: "tabs", "aria-label": "Sections" },
-    [["functions", "Functions"], ["executions", "Executions"], ["schedules", "Schedules"]]
+    [["functions", "Functions"], ["executions", "Executions"], ["schedules", "Schedules"],
+      ["domains", "Domains"]]
       .map(([v, text]) => h("button", { type: "button", "aria-current": v === view ? "page" : undefined,
         onclick: () => show(v) }, text)));
   const body = h("div", {});

@@ -18,7 +18,8 @@ from tests.helpers import ROOT, free_port, wait_for
 def start_up(tmp_path, port, workers: int = 4):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("TOCSIN_") or k in ("TOCSIN_SYNC_TIMEOUT",
-                                                   "TOCSIN_ENTRYPOINT_MODULES")}
+                                                   "TOCSIN_ENTRYPOINT_MODULES",
+                                                   "TOCSIN_FUNCTIONS_DOMAIN")}
     env.update({"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
     log = (tmp_path / "up.log").open("ab")
     proc = subprocess.Popen([sys.executable, "-m", "scheduler", "up", "--port", str(port),

@@ -220,7 +220,9 @@ def check(request: Request, expression: str, timezone: str = "UTC",
 @router.get("/whoami")
 def whoami(request: Request, ctx: Context = Depends(get_context)) -> dict[str, Any]:
     """Who the request's credentials are and what they may do (the console greys out
-    what a key cannot do instead of failing on click)."""
+    what a key cannot do instead of failing on click), and the generated functions
+    domain (``TOCSIN_FUNCTIONS_DOMAIN``, empty when off) the console shows."""
     caller = identify(request, ctx)
     return {"projectId": caller.project_id, "role": caller.role,
-            "scopes": sorted(caller.scopes), "userId": caller.user_id}
+            "scopes": sorted(caller.scopes), "userId": caller.user_id,
+            "functionsDomain": ctx.settings.functions_domain.lower().strip(".")}
