@@ -87,6 +87,10 @@ class Sandbox:
                 args += ["--symlink", os.readlink(path), path]
             elif os.path.isdir(path):
                 args += ["--ro-bind", path, path]
+        # /etc readable by the runner's user (bwrap would make it 0700 on the way to the
+        # binds below, and a runner dropped to another user could then resolve no name
+        # nor verify a certificate).
+        args += ["--perms", "0755", "--dir", "/etc"]
         for name in ETC:
             if os.path.exists(f"/etc/{name}"):
                 args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]

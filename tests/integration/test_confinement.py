@@ -174,3 +174,32 @@ def test_bwrap_mode_refuses_to_start_a_worker_without_a_sandbox(tmp_path):
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "TOCSIN_RUNNER_SANDBOX=bwrap" in lines[0], out.stderr
     assert "bubblewrap" in lines[0]
+
+
+def test_a_confined_function_can_resolve_names_and_verify_certificates(tmp_path):
+    """As another user in its sandbox, a function still reads what name resolution and
+    TLS need (bwrap made /etc 0700 on the way to its binds: every lookup of a host name
+    and every certificate check failed for a runner dropped to nobody)."""
+    code = tmp_path / "p1" / "net"
+    code.mkdir(parents=True)
+    (code / "main.py").write_text(
+        "import os, socket, ssl\n"
+        "def main(context):\n"
+        "    return context.res.json({\n"
+        "        'uid': os.getuid(),\n"
+        "        'resolv': os.access('/etc/resolv.conf', os.R_OK),\n"
+        "        'hosts': os.access('/etc/hosts', os.R_OK),\n"
+        "        'localhost': socket.getaddrinfo('localhost', 80)[0][4][0],\n"
+        "        'certs': len(ssl.create_default_context().get_ca_certs()) > 0\n"
+        "                 or bool(os.listdir('/etc/ssl/certs')),\n"
+        "    })\n")
+    pool = RunnerPool(sandbox=sandbox.resolve("bwrap", "host", "nobody", 64, ()))
+    try:
+        out = python_runtime.run("p1", "net", "main.py", str(tmp_path),
+                                 Request("GET", "/", {}, b""), 10, (), pool=pool)
+    finally:
+        pool.close()
+    assert not out.failed, out.errors
+    got = json.loads(out.body)
+    assert got["uid"] != 0 and got["resolv"] and got["hosts"] and got["certs"], got
+    assert got["localhost"] in ("127.0.0.1", "::1"), got
