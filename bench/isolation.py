@@ -24,6 +24,10 @@ from bench import common
 BASELINE = "a616dcd"  # the last commit that ran python functions inside the worker
 KEY = "bench-key-0123456789abcdef0123456789ab"
 CODE = "def main(context):\n    return context.res.text('ok')\n"
+NODE_CODE = "export default async ({ res }) => res.text('ok');\n"
+# (runtime, file, code) of the function each version runs
+PYTHON_FN = ("python-3.12", "main.py", CODE)
+NODE_FN = ("node-22", "main.js", NODE_CODE)
 
 
 def _stack(tree: Path, functions_dir: Path, tag: str,
@@ -64,18 +68,19 @@ def _measure(base: str, code: Path, runs: int, cold: bool) -> list[float]:
 
 
 def _version(tree: Path, tag: str, modes: list[tuple[str, int, bool]],
-             **extra: str) -> dict[str, list[float]]:
+             function: tuple[str, str, str] = PYTHON_FN, **extra: str) -> dict[str, list[float]]:
+    runtime, entrypoint, source = function
     with tempfile.TemporaryDirectory() as tmp:
-        code = Path(tmp) / "b" / "t" / "main.py"
+        code = Path(tmp) / "b" / "t" / entrypoint
         code.parent.mkdir(parents=True)
-        code.write_text(CODE)
+        code.write_text(source)
         procs, base, url = _stack(tree, Path(tmp), tag, **extra)
         try:
             headers = {"X-Appwrite-Project": "b", "X-Appwrite-Key": KEY}
             common.wait_until(lambda: common.api_up(base), 30)
             httpx.post(base + "/functions", headers=headers, json={
-                "functionId": "t", "name": "t", "runtime": "python-3.12",
-                "entrypoint": "main.py", "timeout": 15}).raise_for_status()
+                "functionId": "t", "name": "t", "runtime": runtime,
+                "entrypoint": entrypoint, "timeout": 15}).raise_for_status()
             _measure(base, code, 20, cold=False)  # the worker's own first-use costs
             return {label: _measure(base, code, runs, cold) for label, runs, cold in modes}
         finally:
@@ -100,13 +105,18 @@ def run(runs: int = 300, cold_runs: int = 40) -> dict[str, Any]:
             common.ROOT, f"runner_{mode}", [(f"runner, warm, sandbox {mode}", runs, False),
                                             (f"runner, cold, sandbox {mode}", cold_runs, True)],
             TOCSIN_RUNNER_SANDBOX=mode))
+    isolated.update(_version(
+        common.ROOT, "runner_node", [("node runner, warm, sandbox bwrap", runs, False),
+                                     ("node runner, cold, sandbox bwrap", cold_runs, True)],
+        NODE_FN, TOCSIN_RUNNER_SANDBOX="bwrap"))
     base50 = common.percentile(next(iter(inline.values())), 50)
     rows = []
     for label, took in {**inline, **isolated}.items():
         p50 = common.percentile(took, 50)
         rows.append([label, len(took), p50, common.percentile(took, 99), p50 - base50])
     table = common.print_table(
-        "Isolation: one synchronous execution of a trivial python function through the API "
-        "(ms)", ["runtime", "runs", "p50 ms", "p99 ms", "p50 over in-process"], rows)
+        "Isolation: one synchronous execution of a trivial function (python; node last) "
+        "through the API (ms)",
+        ["runtime", "runs", "p50 ms", "p99 ms", "p50 over in-process"], rows)
     return {"rows": rows, "table": table}
 

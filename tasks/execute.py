@@ -155,13 +155,14 @@ def run_function(settings: Settings, fn: Function | RunFunction, request: Reques
         if fn.runtime == "http":
             return timed(lambda: http_runtime.run(fn.url, request, timeout,
                                                   deny_private=settings.http_deny_private))
-        if fn.runtime.startswith("python"):  # also values stored before the strict list
+        if fn.runtime.startswith(("python", "node-")):  # python: also older stored values
             return timed(lambda: python_runtime.run(
                 fn.project_id, fn.id, fn.entrypoint, settings.functions_dir, request, timeout,
                 settings.entrypoint_prefixes, execution_id=execution_id,
                 function_name=fn.name, runtime=fn.runtime, spec=fn.runtime_specification,
                 variables=variables, api_endpoint=settings.function_api_endpoint,
-                passed=settings.runner_passed_env, version=iso(fn.updated_at) or ""))
+                passed=settings.runner_passed_env, version=iso(fn.updated_at) or "",
+                language="node" if fn.runtime.startswith("node-") else "python"))
         return Outcome(status_code=500, failed=True,
                        errors=f"Runtime '{fn.runtime}' is not supported by this worker")
     except BaseException as exc:  # a runtime's own bug, or SystemExit from user code

@@ -2,7 +2,8 @@
 
 Every Python value of the SDK's ``Runtime`` enum runs in the python runner (the
 worker's own interpreter: the version in the name is Appwrite's label, not a
-different Python); ``http`` is Tocsin's extension (one HTTP request per run).
+different Python), ``node-18.0`` to ``node-22`` in a Node runner (the worker's own
+``node``); ``http`` is Tocsin's extension (one HTTP request per run).
 Anything else is refused with the list of what this node runs.
 """
 
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 HTTP = "http"
 PYTHON = tuple(f"python-3.{minor}" for minor in range(8, 15)) + tuple(
     f"python-ml-3.{minor}" for minor in range(11, 14))
-SUPPORTED = (*PYTHON, HTTP)
+# The worker's own `node` runs them (the version in the name is Appwrite's label).
+NODE = ("node-18.0", "node-19.0", "node-20.0", "node-21.0", "node-22")
+SUPPORTED = (*PYTHON, *NODE, HTTP)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Runtime:
 def describe(runtime_id: str) -> Runtime:
     if runtime_id == HTTP:
         return Runtime(HTTP, HTTP, "HTTP (Tocsin)", "1")
+    if runtime_id in NODE:
+        return Runtime(runtime_id, "node", "Node.js", runtime_id.rsplit("-", 1)[1])
     ml = runtime_id.startswith("python-ml-")
     return Runtime(runtime_id, "python-ml" if ml else "python",
                    "Python (ML)" if ml else "Python", runtime_id.rsplit("-", 1)[1])
@@ -40,6 +45,10 @@ def describe(runtime_id: str) -> Runtime:
 
 def is_python(runtime_id: str) -> bool:
     return runtime_id in PYTHON
+
+
+def is_node(runtime_id: str) -> bool:
+    return runtime_id in NODE
 
 
 def rule() -> str:

@@ -40,13 +40,14 @@ def memory_message(memory_mb: int) -> str:
 
 
 def apply_limits(memory_mb: int, cores: int, cpus: float, max_file_bytes: int,
-                 max_processes: int) -> None:
+                 max_processes: int, address_space: bool = True) -> None:
     """Memory as an address-space limit, the largest file it may write, and how many
     processes its user may have (all hard too: the function cannot raise them back
     unless the worker runs as root, for whom the kernel does not count processes);
     CPUs as an affinity to ``cores`` cores."""
     limit = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if address_space:  # a Node runner bounds its data instead (tasks.runner.node_start)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
     resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
     available = sorted(os.sched_getaffinity(0))

@@ -68,6 +68,7 @@ class Program:
     cwd: str
     version: str = ""  # changes when the code does (function update, file mtime)
     code_dir: str = ""  # the function's own folder, if it has one (cwd is then it)
+    language: str = "python"  # which runner: "python" (child.py) or "node" (node_start.py)
 
 
 def _capture_file() -> int:
@@ -114,7 +115,8 @@ class Runner:
         self.out, self.err = _capture_file(), _capture_file()
         ours, theirs = socket.socketpair()
         spec = program.spec
-        command = [sys.executable, "-P", "-m", "tasks.runner.child", str(theirs.fileno())]
+        start = "tasks.runner.node_start" if program.language == "node" else "tasks.runner.child"
+        command = [sys.executable, "-P", "-m", start, str(theirs.fileno())]
         env, cwd = dict(program.env), program.cwd
         if sandbox is not None:  # its own folder, or its private /tmp, and nothing else
             cwd = program.code_dir or sandboxes.HOME

@@ -1,6 +1,8 @@
-"""The `python-3.*` runtimes: each execution runs in a runner process (tasks/runner),
-with a clean environment, the function's variables and its specification's limits.
-Appwrite's Python function context runs there unchanged (``tasks.runner.context``)."""
+"""The `python-3.*` runtimes (and, with ``language="node"``, the `node-*` ones): each
+execution runs in a runner process (tasks/runner), with a clean environment, the
+function's variables and its specification's limits. Appwrite's Python function
+context runs there unchanged (``tasks.runner.context``); a Node runner has Open
+Runtimes' Node.js context (``tasks/runner/node_child.mjs``)."""
 
 from __future__ import annotations
 
@@ -59,7 +61,7 @@ def run(project_id: str, function_id: str, entrypoint: str, functions_dir: str,
         execution_id: str = "", function_name: str = "", runtime: str = "python-3.12",
         spec: str = specifications.DEFAULT, variables: Mapping[str, str] | None = None,
         api_endpoint: str = "", passed: Iterable[str] = (), version: str = "",
-        pool: RunnerPool = POOL) -> Outcome:
+        pool: RunnerPool = POOL, language: str = "python") -> Outcome:
     functions_dir = _absolute(functions_dir)
     code_dir = Path(functions_dir or ".") / project_id / function_id
     own = bool(functions_dir) and code_dir.is_dir()  # looked at on every run: files come
@@ -70,7 +72,7 @@ def run(project_id: str, function_id: str, entrypoint: str, functions_dir: str,
     program = _program(project_id, function_id, entrypoint, functions_dir, allowed, own,
                        function_name or function_id, runtime, spec,
                        tuple(sorted((variables or {}).items())), api_endpoint, passed,
-                       worker_env, version)
+                       worker_env, version, language)
     return pool.run(program, request, execution_id, timeout)
 
 
@@ -86,7 +88,7 @@ def _program(project_id: str, function_id: str, entrypoint: str, functions_dir: 
              allowed: tuple[str, ...], own: bool, function_name: str, runtime: str,
              spec: str, variables: tuple[tuple[str, str], ...], api_endpoint: str,
              passed: tuple[str, ...], worker_env: tuple[tuple[str, str], ...],
-             version: str) -> Program:
+             version: str, language: str = "python") -> Program:
     """What runs a function, built once per distinct input (a run's own values, such as
     its id, reach the runner with the request): its environment, folder and limits."""
     code_dir = Path(functions_dir or ".") / project_id / function_id
@@ -98,4 +100,4 @@ def _program(project_id: str, function_id: str, entrypoint: str, functions_dir: 
                      home=cwd)
     return Program(project_id, function_id, entrypoint, functions_dir, allowed, chosen,
                    tuple(sorted(env.items())), cwd, version,
-                   code_dir=str(code_dir) if own else "")
+                   code_dir=str(code_dir) if own else "", language=language)
