@@ -135,33 +135,40 @@ def test_a_hostile_function_reaches_nothing_of_the_worker_or_other_projects(
     assert store.get(Execution, r.json()["$id"]).status == "completed"
 
 
+def _confined(tmp_path: Path, name: str, code: str, network: str = "host") -> dict:
+    """Run ``code`` (a main.py) once in a runner confined as a root worker confines it
+    (bubblewrap, as nobody, on ``network``); its JSON answer."""
+    folder = tmp_path / "p1" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "main.py").write_text(code)
+    pool = RunnerPool(sandbox=sandbox.resolve("bwrap", network, "nobody", 64, ()))
+    try:
+        out = python_runtime.run("p1", name, "main.py", str(tmp_path),
+                                 Request("GET", "/", {}, b""), 10, (), pool=pool)
+    finally:
+        pool.close()
+    assert not out.failed, out.errors
+    return json.loads(out.body)
+
+
 def test_without_a_network_a_function_reaches_no_local_service(tmp_path):
     """TOCSIN_RUNNER_NETWORK=none: its own loopback, so PostgreSQL's and Redis' ports on
     the host are out of reach; with host, they answer (and need their passwords)."""
-    code = tmp_path / "p1" / "probe"
-    code.mkdir(parents=True)
-    (code / "main.py").write_text(
-        "import json, socket\n"
-        "def main(context):\n"
-        "    out = {}\n"
-        "    for port in (5432, 6379):\n"
-        "        s = socket.socket(); s.settimeout(2)\n"
-        "        try:\n"
-        "            s.connect(('127.0.0.1', port)); out[port] = 'connected'\n"
-        "        except OSError as exc:\n"
-        "            out[port] = type(exc).__name__\n"
-        "        finally:\n"
-        "            s.close()\n"
-        "    return context.res.json(out)\n")
+    probe = ("import json, socket\n"
+             "def main(context):\n"
+             "    out = {}\n"
+             "    for port in (5432, 6379):\n"
+             "        s = socket.socket(); s.settimeout(2)\n"
+             "        try:\n"
+             "            s.connect(('127.0.0.1', port)); out[port] = 'connected'\n"
+             "        except OSError as exc:\n"
+             "            out[port] = type(exc).__name__\n"
+             "        finally:\n"
+             "            s.close()\n"
+             "    return context.res.json(out)\n")
     for network, expected in (("none", "ConnectionRefusedError"), ("host", "connected")):
-        pool = RunnerPool(sandbox=sandbox.resolve("bwrap", network, "nobody", 64, ()))
-        try:
-            out = python_runtime.run("p1", "probe", "main.py", str(tmp_path),
-                                     Request("GET", "/", {}, b""), 10, (), pool=pool)
-        finally:
-            pool.close()
-        assert not out.failed, out.errors
-        assert json.loads(out.body) == {"5432": expected, "6379": expected}, network
+        got = _confined(tmp_path, f"probe{network}", probe, network)
+        assert got == {"5432": expected, "6379": expected}, network
 
 
 def test_bwrap_mode_refuses_to_start_a_worker_without_a_sandbox(tmp_path):
@@ -180,9 +187,7 @@ def test_a_confined_function_can_resolve_names_and_verify_certificates(tmp_path)
     """As another user in its sandbox, a function still reads what name resolution and
     TLS need (bwrap made /etc 0700 on the way to its binds: every lookup of a host name
     and every certificate check failed for a runner dropped to nobody)."""
-    code = tmp_path / "p1" / "net"
-    code.mkdir(parents=True)
-    (code / "main.py").write_text(
+    got = _confined(tmp_path, "net", (
         "import os, socket, ssl\n"
         "def main(context):\n"
         "    return context.res.json({\n"
@@ -192,14 +197,6 @@ def test_a_confined_function_can_resolve_names_and_verify_certificates(tmp_path)
         "        'localhost': socket.getaddrinfo('localhost', 80)[0][4][0],\n"
         "        'certs': len(ssl.create_default_context().get_ca_certs()) > 0\n"
         "                 or bool(os.listdir('/etc/ssl/certs')),\n"
-        "    })\n")
-    pool = RunnerPool(sandbox=sandbox.resolve("bwrap", "host", "nobody", 64, ()))
-    try:
-        out = python_runtime.run("p1", "net", "main.py", str(tmp_path),
-                                 Request("GET", "/", {}, b""), 10, (), pool=pool)
-    finally:
-        pool.close()
-    assert not out.failed, out.errors
-    got = json.loads(out.body)
+        "    })\n"))
     assert got["uid"] != 0 and got["resolv"] and got["hosts"] and got["certs"], got
     assert got["localhost"] in ("127.0.0.1", "::1"), got

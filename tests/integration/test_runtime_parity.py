@@ -16,7 +16,7 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from tests.conftest import REDIS_URL, TABLES
+from tests.conftest import REDIS_URL, empty_database
 from tests.helpers import start_api, start_scheduler, start_worker, tocsin_env, wait_for
 
 KEY = "parity-key-0123456789abcdef0123456789ab"
@@ -60,10 +60,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(pg_url_session, tmp_path_factory) -> Iterator[Stack]:
-    engine = create_engine(pg_url_session)
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE " + ", ".join(TABLES) + " CASCADE"))
-    engine.dispose()
+    empty_database(pg_url_session)
     broker = REDIS_URL.rsplit("/", 1)[0] + "/15"
     redis.Redis.from_url(broker).flushdb()
     tmp = tmp_path_factory.mktemp("parity")
