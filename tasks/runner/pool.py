@@ -91,6 +91,27 @@ def _take(fd: int) -> str:
     return text[:-1] if text.endswith("\n") else text
 
 
+# How V8 starts its report when the heap limit (or RLIMIT_DATA) stops it.
+V8_REPORTS = ("\n<--- Last few GCs --->", "<--- Last few GCs --->", "FATAL ERROR:",
+              "\n#\n# Fatal process out of memory", "# Fatal process out of memory")
+
+
+def _v8_out_of_memory(fd: int) -> bool:
+    """Whether a Node runner's stderr ends with V8's out-of-memory report; if so, the
+    report (GC traces and a native stack, nothing a function's author can use) is cut
+    off, and what the function wrote before it stays."""
+    data = os.pread(fd, min(os.fstat(fd).st_size, OUTPUT_LIMIT), 0).decode(
+        "utf-8", errors="replace")
+    if "out of memory" not in data.lower():
+        return False
+    cut = min((at for at in (data.find(mark) for mark in V8_REPORTS) if at >= 0),
+              default=len(data))
+    kept = data[:cut].encode()
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, kept, 0)
+    return True
+
+
 def death_message(returncode: int | None, memory_mb: int) -> str:
     if returncode == EXIT_MEMORY:
         return memory_message(memory_mb)
@@ -209,6 +230,8 @@ class Runner:
             code = self.proc.returncode
         if self.sandbox is not None:
             code = sandboxes.returncode(code)
+        if self.program.language == "node" and _v8_out_of_memory(self.err):
+            return self._failed(memory_message(self.program.spec.memory))
         return self._failed(death_message(code, self.program.spec.memory))
 
     def kill(self) -> None:
