@@ -134,6 +134,11 @@ async function run(main, job) {
   try {
     output = await main(context(job.request));
   } catch (err) {
+    if (err instanceof RangeError && /allocation failed/i.test(err.message)) {
+      // A Buffer or ArrayBuffer over RLIMIT_DATA: said as Python's MemoryError is.
+      return { statusCode: 500, failed: true,
+        error: `memory limit of ${init.memory} MB exceeded` };
+    }
     return { statusCode: 500, failed: true, error: (err && err.stack) || String(err) };
   }
   if (output === null || output === undefined) {

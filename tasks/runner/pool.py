@@ -46,6 +46,7 @@ from tasks.runner import orphans
 from tasks.runner import sandbox as sandboxes
 from tasks.runner.child import EXIT_MEMORY, memory_message
 from tasks.runner.context import Request
+from tasks.runner.node_start import address_limit_supported
 from tasks.runner.outcome import Outcome
 
 log = get_logger(__name__)
@@ -163,7 +164,9 @@ class Runner:
             "entrypoint": program.entrypoint, "functionsDir": program.functions_dir,
             "allowed": list(program.allowed), "memory": spec.memory, "cores": spec.cores,
             "cpus": spec.cpus, "maxFileBytes": max_file_bytes,
-            "maxProcesses": max_processes}).encode())
+            "maxProcesses": max_processes,
+            "addressLimit": program.language == "node" and address_limit_supported()},
+        ).encode())
 
     @property
     def alive(self) -> bool:

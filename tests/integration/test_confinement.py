@@ -65,16 +65,51 @@ def main(context):
     return context.res.json(report)
 '''
 
+# The same probes written for the Node runner (node-*), which starts differently.
+HOSTILE_NODE = '''
+import fs from "node:fs";
+
+const attempt = (fn) => {
+  try { const got = fn(); return got === undefined ? null : got; }
+  catch (err) { return "refused: " + (err.code || err.name); }
+};
+const writes = (path) => { fs.appendFileSync(path, "owned"); return "wrote"; };
+const each = (paths) => Object.fromEntries(paths.map((p) => [p, attempt(() => writes(p))]));
+
+export default async ({ req, res }) => {
+  const orders = JSON.parse(req.bodyText);
+  const me = process.pid;
+  const pids = fs.readdirSync("/proc").filter((p) => /^[0-9]+$/.test(p)).map(Number);
+  const environOf = (pid) => fs.readFileSync(`/proc/${pid}/environ`).toString();
+  return res.json({
+    visiblePids: pids,
+    leakedEnvironments: pids.filter(
+      (p) => p !== me && String(attempt(() => environOf(p))).includes("TOCSIN_")),
+    signalled: [...orders.pids, ...pids.filter((q) => q !== me)].filter(
+      (p) => attempt(() => process.kill(p, 0)) === true),
+    operatorFile: attempt(() => fs.readFileSync(orders.operatorFile, "utf8")),
+    otherProjectCode: attempt(() => fs.readFileSync(orders.otherCode, "utf8")),
+    otherFunctionCode: attempt(() => fs.readFileSync(orders.siblingCode, "utf8")),
+    writes: each(orders.writes),
+    installedCode: each(orders.installed),
+    tmp: attempt(() => writes("/tmp/scratch")),
+    variable: process.env.GREETING ?? null,
+    user: process.getuid(),
+  });
+};
+'''
+
 
 @pytest.fixture
 def hostile_stack(pg_url, broker_url, tmp_path):
     functions = tmp_path / "functions"
-    for project, function, text in (("pa", "hostile", HOSTILE),
-                                    ("pa", "sibling", "SIBLING = 'secret'\n"),
-                                    ("pb", "other", "OTHER_PROJECT = 'secret'\n")):
+    for project, function, name, text in (
+            ("pa", "hostile", "main.py", HOSTILE), ("pa", "hostile", "main.js", HOSTILE_NODE),
+            ("pa", "sibling", "main.py", "SIBLING = 'secret'\n"),
+            ("pb", "other", "main.py", "OTHER_PROJECT = 'secret'\n")):
         folder = functions / project / function / "src"
-        folder.mkdir(parents=True)
-        (folder / "main.py").write_text(text)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
     secret = tmp_path / "operator-secret.env"
     secret.write_text("TOCSIN_DATABASE_URL=postgresql://operator:hunter2@db/prod\n")
     secret.chmod(0o644)
@@ -93,12 +128,14 @@ def hostile_stack(pg_url, broker_url, tmp_path):
         proc.stop()
 
 
+@pytest.mark.parametrize(("runtime", "entrypoint", "code"), [
+    ("python-3.12", "src/main.py", HOSTILE), ("node-22", "src/main.js", HOSTILE_NODE)])
 def test_a_hostile_function_reaches_nothing_of_the_worker_or_other_projects(
-        hostile_stack, store):
+        hostile_stack, store, runtime, entrypoint, code):
     client, procs, functions, secret = hostile_stack
     api, _, worker = procs
     r = client.post("/functions", json={"functionId": "hostile", "name": "hostile",
-                                        "runtime": "python-3.12", "entrypoint": "src/main.py"})
+                                        "runtime": runtime, "entrypoint": entrypoint})
     assert r.status_code == 201, r.text
     r = client.post("/functions/hostile/variables", json={"key": "GREETING", "value": "hi"})
     assert r.status_code == 201, r.text
@@ -109,7 +146,7 @@ def test_a_hostile_function_reaches_nothing_of_the_worker_or_other_projects(
         "operatorFile": str(secret),
         "otherCode": str(functions / "pb" / "other" / "src" / "main.py"),
         "siblingCode": str(functions / "pa" / "sibling" / "src" / "main.py"),
-        "writes": [str(functions / "pa" / "hostile" / "src" / "main.py"),
+        "writes": [str(functions / "pa" / "hostile" / entrypoint), "/dev/shm/planted",
                    str(functions / "pa" / "hostile" / "planted.py"),
                    str(ROOT / "planted.txt"), "/var/tmp/planted", str(secret.parent / "x")],
         "installed": installed,
@@ -131,7 +168,7 @@ def test_a_hostile_function_reaches_nothing_of_the_worker_or_other_projects(
     assert report["variable"] == "hi"  # an ordinary function still has its variables
     assert report["user"] == 65534  # nobody, the default TOCSIN_RUNNER_USER
     assert not (ROOT / "planted.txt").exists()
-    assert (functions / "pa" / "hostile" / "src" / "main.py").read_text() == HOSTILE
+    assert (functions / "pa" / "hostile" / entrypoint).read_text() == code
     assert store.get(Execution, r.json()["$id"]).status == "completed"
 
 

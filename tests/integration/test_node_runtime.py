@@ -170,3 +170,43 @@ def test_a_function_past_its_timeout_is_cut_off(pool, tmp_path):
     code = "export default async () => { for (;;) {} };\n"
     out = run(pool, tmp_path, code, Request("GET", "/", {}, b""), timeout=1)
     assert out.failed and out.timed_out
+
+
+def test_the_whole_address_space_is_bounded_and_webassembly_still_runs(pool, tmp_path):
+    """``RLIMIT_DATA`` misses shared mappings (a native addon's ``mmap``), so a Node
+    runner's address space is bounded too; WebAssembly and worker threads, which
+    reserve address space freely, still work under it."""
+    code = ("import fs from 'node:fs';\n"
+            "import { Worker } from 'node:worker_threads';\n"
+            "export default async ({ res }) => {\n"
+            "  const limits = {};\n"
+            "  for (const line of fs.readFileSync('/proc/self/limits', 'utf8').split('\\n')) {\n"
+            "    const m = line.match(/^Max (address space|data size)\\s+(\\d+)/);\n"
+            "    if (m) limits[m[1]] = Number(m[2]) / 1048576;\n"
+            "  }\n"
+            "  const answer = await new Promise((ok, fail) => {\n"
+            "    const w = new Worker('require(\"worker_threads\").parentPort"
+            ".postMessage(6 * 7)', { eval: true });\n"
+            "    w.on('message', ok); w.on('error', fail);\n"
+            "  });\n"
+            "  const memories = [1, 2, 3].map(() => new WebAssembly.Memory({ initial: 16 }));\n"
+            "  return res.json({ limits, pages: memories.length * 16, answer });\n"
+            "};\n")
+    out = run(pool, tmp_path, code, Request("GET", "/", {}, b""), spec="s-0.5vcpu-512mb")
+    assert not out.failed, out.errors
+    got = json.loads(out.body)
+    assert got["limits"] == {"data size": 512, "address space": 512 + 3072}
+    assert got["pages"] == 48 and got["answer"] == 42
+
+
+def test_memory_outside_v8s_heap_is_bounded_too(pool, tmp_path):
+    """Buffers live outside V8's heap (its heap limit does not see them)."""
+    hog = ("export default async ({ res }) => {\n"
+           "  const keep = [];\n"
+           "  for (;;) keep.push(Buffer.alloc(32 * 1048576, 1));\n"
+           "};\n")
+    out = run(pool, tmp_path, hog, Request("GET", "/", {}, b""), spec="s-0.5vcpu-512mb")
+    assert out.failed and out.status_code == 500
+    assert out.errors == "memory limit of 512 MB exceeded", out.errors
+    again = run(pool, tmp_path, RESPONSES, Request("GET", "/send", {}, b""), name="next.js")
+    assert not again.failed
