@@ -3,7 +3,7 @@
 A suite that only ran 1-2 s synchronous executions stayed green while every
 call over 5 s failed on a fresh install (redis-py 8 made 5 s the default
 socket timeout). These run at the real values: 12 s succeeds, 40 s is cut off
-by the real 30 s limit with 408.
+by the real 30 s limit with 408, for a Python and a Node function side by side.
 """
 
 from __future__ import annotations
@@ -20,41 +20,57 @@ KEY = "sync-limits-key-0123456789abcdef0123"
 HEADERS = {"X-Appwrite-Project": "syncproj", "X-Appwrite-Key": KEY}
 
 
+SLOW_NODE = """
+export default async ({ req, res }) => {
+  await new Promise((done) => setTimeout(done, Number(req.query.seconds) * 1000));
+  return res.text("done");
+};
+"""
+
+
 @pytest.fixture
 def api(pg_url, broker_url, tmp_path, store):
+    functions = tmp_path / "functions"
+    (functions / "syncproj" / "slowjs").mkdir(parents=True)
+    (functions / "syncproj" / "slowjs" / "main.js").write_text(SLOW_NODE)
     env = tocsin_env(pg_url, broker_url, TOCSIN_BOOTSTRAP_PROJECT="syncproj",
-                     TOCSIN_BOOTSTRAP_KEY=KEY, TOCSIN_SYNC_CONCURRENCY="60")
-    worker = start_worker(env, "wsync", tmp_path, concurrency=2)
+                     TOCSIN_BOOTSTRAP_KEY=KEY, TOCSIN_SYNC_CONCURRENCY="60",
+                     TOCSIN_FUNCTIONS_DIR=str(functions))
+    worker = start_worker(env, "wsync", tmp_path, concurrency=4)
     proc, base = start_api(env, tmp_path)
     store.function("slow", project="syncproj", entrypoint="tests.fixtures.functions:slow",
+                   timeout=60)
+    store.function("slowjs", project="syncproj", runtime="node-22", entrypoint="main.js",
                    timeout=60)
     yield base
     proc.stop()
     worker.stop()
 
 
-def _run(base: str, seconds: float) -> tuple[httpx.Response, float]:
+def _run(base: str, seconds: float, function: str = "slow") -> tuple[httpx.Response, float]:
     started = time.monotonic()
-    response = httpx.post(base + "/functions/slow/executions", headers=HEADERS, timeout=60,
+    response = httpx.post(base + f"/functions/{function}/executions", headers=HEADERS,
+                          timeout=60,
                           json={"async": False, "path": f"/?seconds={seconds}"})
     return response, time.monotonic() - started
 
 
 @pytest.mark.slow
 def test_sync_12s_returns_its_body_and_40s_is_a_408_at_the_real_30s_limit(api):
-    with ThreadPoolExecutor(2) as pool:
-        twelve = pool.submit(_run, api, 12)
-        forty = pool.submit(_run, api, 40)
-        ok, ok_took = twelve.result()
-        late, late_took = forty.result()
-    assert ok.status_code == 201, ok.text
-    assert ok.json()["status"] == "completed"
-    assert ok.json()["responseBody"] == "done"
-    assert ok_took >= 12
-    assert late.status_code == 408, late.text
-    assert late.json()["type"] == "function_synchronous_timeout"
-    # Cut off by the 30 s limit, not by the function finishing at 40 s.
-    assert 30 <= late_took < 39
+    with ThreadPoolExecutor(4) as pool:
+        calls = {(function, seconds): pool.submit(_run, api, seconds, function)
+                 for function in ("slow", "slowjs") for seconds in (12, 40)}
+        for function in ("slow", "slowjs"):
+            ok, ok_took = calls[function, 12].result()
+            late, late_took = calls[function, 40].result()
+            assert ok.status_code == 201, (function, ok.text)
+            assert ok.json()["status"] == "completed", (function, ok.json()["errors"])
+            assert ok.json()["responseBody"] == "done"
+            assert ok_took >= 12
+            assert late.status_code == 408, (function, late.text)
+            assert late.json()["type"] == "function_synchronous_timeout"
+            # Cut off by the 30 s limit, not by the function finishing at 40 s.
+            assert 30 <= late_took < 39, function
 
 
 @pytest.mark.slow
