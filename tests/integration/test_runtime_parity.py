@@ -7,6 +7,7 @@ domain request. Each trigger must give the same answer in both languages."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,17 @@ import redis
 from sqlalchemy import create_engine, text
 
 from tests.conftest import REDIS_URL, empty_database
-from tests.helpers import start_api, start_scheduler, start_worker, tocsin_env, wait_for
+from tests.helpers import (
+    ROOT,
+    free_port,
+    start_api,
+    start_scheduler,
+    start_worker,
+    tocsin_env,
+    wait_for,
+)
 
+NODE_MODULES = ROOT / "tests" / "node" / "node_modules"
 KEY = "parity-key-0123456789abcdef0123456789ab"
 
 PYTHON = '''
@@ -65,10 +75,12 @@ def stack(pg_url_session, tmp_path_factory) -> Iterator[Stack]:
     redis.Redis.from_url(broker).flushdb()
     tmp = tmp_path_factory.mktemp("parity")
     functions = tmp / "functions"
+    port = free_port()  # functions call the API back (APPWRITE_FUNCTION_API_ENDPOINT)
     env = tocsin_env(pg_url_session, broker, TOCSIN_BOOTSTRAP_PROJECT="p1",
                      TOCSIN_BOOTSTRAP_KEY=KEY, TOCSIN_FUNCTIONS_DOMAIN="fn.test",
-                     TOCSIN_FUNCTIONS_DIR=str(functions))
-    api, base = start_api(env, tmp)
+                     TOCSIN_FUNCTIONS_DIR=str(functions),
+                     TOCSIN_PUBLIC_URL=f"http://127.0.0.1:{port}/v1")
+    api, base = start_api(env, tmp, port=port)
     procs = [api, start_scheduler(env, "s1", tmp), start_worker(env, "w1", tmp)]
     wait_for(lambda: " ready." in procs[2].output(), 30, what="the worker")
     yield Stack(base, functions)
@@ -137,3 +149,39 @@ def test_every_trigger_gives_the_same_answer_in_python_and_node(stack, runtime, 
     assert served.status_code == 201, served.text
     assert served.headers["x-lang"] == "same"
     assert served.json() == _expected("http", "POST", "/hook", {"y": "2"}, {"m": True})
+
+
+TEMPLATES = Path(__file__).parents[1] / "fixtures" / "appwrite_templates"
+MOTTO = {"motto": "Build like a team of hundreds_", "learn": "https://appwrite.io/docs",
+         "connect": "https://appwrite.io/discord",
+         "getInspired": "https://builtwith.appwrite.io"}
+
+
+@pytest.mark.parametrize(("runtime", "template", "entrypoint"), [
+    ("python-3.12", "python-starter", "src/main.py"),
+    ("node-22", "node-starter", "src/main.js")])
+def test_appwrites_starter_templates_run_unchanged(stack, runtime, template, entrypoint):
+    """Appwrite's published starter templates (tests/fixtures/appwrite_templates), as
+    files: ``/ping`` answers "Pong", any other path the motto. They call Appwrite's
+    Users service with the run's own key; Tocsin serves Functions only, so that call
+    gets Appwrite's 404 and the template logs it as an error, as it would on Appwrite."""
+    fid = template.replace("-", "")
+    folder = stack.functions_dir / "p1" / fid
+    shutil.copytree(TEMPLATES / template, folder)
+    if runtime.startswith("node"):  # `npm install`, as a build would: the SDK and its deps
+        for package in ("node-appwrite", "undici", "json-bigint", "bignumber.js"):
+            shutil.copytree(NODE_MODULES / package, folder / "node_modules" / package)
+    made = stack.client.post("/functions", json={
+        "functionId": fid, "name": fid, "runtime": runtime, "entrypoint": entrypoint,
+        "scopes": ["users.read"]})
+    assert made.status_code == 201, made.text
+    ping = stack.client.post(f"/functions/{fid}/executions",
+                             json={"path": "/ping", "method": "GET"}).json()
+    assert (ping["status"], ping["responseStatusCode"]) == ("completed", 200), ping
+    assert ping["responseBody"] == "Pong"
+    home = stack.client.post(f"/functions/{fid}/executions", json={"path": "/"}).json()
+    assert (home["status"], home["responseStatusCode"]) == ("completed", 200), home
+    assert json.loads(home["responseBody"]) == MOTTO
+    assert home["logs"] == ""
+    assert home["errors"].startswith("Could not list users: "), home["errors"]
+    assert "not found" in home["errors"].lower(), home["errors"]
