@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections.abc import Iterator
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 FIRES = Counter("tocsin_fires_total", "Fires handled by the dispatcher", ["outcome"])
 DISPATCH_LAG = Histogram(
@@ -21,3 +25,27 @@ EVENTS_STOPPED = Counter("tocsin_events_stopped_total",
 API_PATHS = Counter("tocsin_api_requests_total",
                     "Execution creates (async) and reads the API served, by path taken "
                     "(fast, reference)", ["route", "path"])
+
+
+class DeadLetters(Collector):
+    """``tocsin_dead_letters_total{project,function}``: runs that used up their retries
+    (``store.retries``). Counted durably in the store (``functions.dead_letters``, in
+    the transaction that marks each one), so every API process reports the same
+    counter; ``set`` gives it the store's values at each scrape."""
+
+    def __init__(self) -> None:
+        self.counts: list[tuple[str, str, int]] = []
+
+    def set(self, counts: list[tuple[str, str, int]]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("tocsin_dead_letters", "Executions that failed with no "
+                                     "retry left (dead letters)", labels=["project", "function"])
+        for project, function, count in self.counts:
+            family.add_metric([project, function], count)
+        yield family
+
+
+DEAD_LETTERS = DeadLetters()
+REGISTRY.register(DEAD_LETTERS)

@@ -22,6 +22,7 @@ from scheduler.broker.results import ResultChannel, make_results
 from scheduler.config import Settings, get_settings
 from scheduler.logs import first_line, get_logger
 from scheduler.rules import lifecycle
+from scheduler.rules.retries import Failure, failure_of
 from scheduler.rules.timerules import iso
 from scheduler.store import admission, projects, variables
 from scheduler.store import executions as store
@@ -29,6 +30,7 @@ from scheduler.store.db import db_now, make_engine, make_sessionmaker, transacti
 from scheduler.store.fires import mark_enqueued
 from scheduler.store.models import Execution, Function
 from scheduler.store.worker_statements import FastClaim, RunFunction, RunRow, WorkerStatements
+from tasks import cancel
 from tasks.app import app
 from tasks.runner.context import Request
 from tasks.runner.outcome import Outcome, timed
@@ -50,6 +52,7 @@ def _resources() -> tuple[Settings, sessionmaker[Session], ResultChannel]:
         if "settings" not in _state:
             settings = get_settings()
             _state["settings"] = settings
+            cancel.listen(settings)
             _state["sessions"] = make_sessionmaker(make_engine(settings.database_url))
             _state["results"] = make_results(settings.result_backend_url)
             # The broker's hand-over record (Redis only; the embedded broker keeps its own).
@@ -225,7 +228,8 @@ def _claim(sessions: sessionmaker[Session], settings: Settings, execution_id: st
         ex, fn = claimed.execution, claimed.function
         if not fn.enabled:
             store.finish(session, ex.id, lifecycle.FAIL,
-                         {"errors": DISABLED_ERROR, "response_status_code": 500}, now)
+                         {"errors": DISABLED_ERROR, "response_status_code": 500}, now,
+                         failure=None)  # retrying a disabled function helps nobody
             return _Run(ex, fn, 0.0, False, {}, None)
         env = variables.environment(session, fn.project_id, fn.id)
         timeout, capped = _timeout(settings, ex, fn)
@@ -303,7 +307,7 @@ def _publisher(settings: Settings) -> Publisher | None:
 
 def _record(sessions: sessionmaker[Session], execution_id: str, move: lifecycle.Move,
             fields: dict[str, Any], schedule_id: str | None = None,
-            margin: float | None = None) -> bool:
+            margin: float | None = None, failure: Failure = Failure.ERROR) -> bool:
     """Record the outcome, retrying through a database outage: the function has run,
     and losing its outcome would leave the row to be reaped as "worker lost"."""
     for pause in (*RECORD_RETRIES, None):
@@ -311,7 +315,7 @@ def _record(sessions: sessionmaker[Session], execution_id: str, move: lifecycle.
             with transaction(sessions) as session:
                 projects.revoke_execution_key(session, execution_id)
                 return store.finish(session, execution_id, move, fields, db_now(session),
-                                    schedule_id=schedule_id, margin=margin)
+                                    schedule_id=schedule_id, margin=margin, failure=failure)
         except OperationalError as exc:
             if pause is None:
                 raise
@@ -379,7 +383,7 @@ def run_execution(execution_id: str) -> str | None:
     fast_record = got.fast is not None and _record_fast(got.fast, move, fields,
                                                         settings.reap_margin)
     recorded = fast_record or _record(sessions, ex.id, move, fields, ex.schedule_id,
-                                      settings.reap_margin)
+                                      settings.reap_margin, failure_of(outcome))
     if fn.max_concurrency is not None:  # its run ended: the function has room again
         _ask_refill(fn.project_id)
     if ex.sync:

@@ -33,6 +33,7 @@ from scheduler.api.routes import (
     catalog,
     console,
     events,
+    execution_actions,
     executions,
     functions,
     health,
@@ -165,8 +166,8 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
         return error_response(ApiError(UNKNOWN,
                                        "Server Error: the request could not be completed."))
 
-    for module in (health, catalog, functions, variables, executions, operator, events,
-                   proxy, platforms, schedules):
+    for module in (health, catalog, functions, variables, executions, execution_actions,
+                   operator, events, proxy, platforms, schedules):
         app.include_router(module.router, prefix="/v1")
     app.include_router(probes.router)
     app.include_router(console.router)

@@ -30,6 +30,7 @@ class Caller:
     user: Identity | None = None
     jwt: str = ""  # the user's token, passed on to the function as x-appwrite-user-jwt
     cause: Cause | None = None  # the run whose own key this is (``scheduler.rules.causes``)
+    key_name: str = ""  # the API key's name, for a key
 
     @property
     def is_key(self) -> bool:
@@ -79,7 +80,7 @@ def identify(request: Request, ctx: Context) -> Caller:
     if key.execution_id is not None:  # a run's own key: never cached, read each time
         with transaction(ctx.sessions) as session:
             cause = cause_of(session, key.execution_id)
-    return Caller(project, key.scopes, "applications", cause=cause)
+    return Caller(project, key.scopes, "applications", cause=cause, key_name=key.name)
 
 
 def as_user(project: str, token: str, ctx: Context) -> Caller:

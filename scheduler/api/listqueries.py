@@ -24,6 +24,8 @@ MAX_DEPTH = 3  # nested and/or levels, as Appwrite's validator allows
 # method -> how many values it takes: (at least, at most); None = no upper bound.
 ARITY: dict[str, tuple[int, int | None]] = {m: o.arity for m, o in OPERATORS.items()}
 TEXT_ONLY = {m for m, o in OPERATORS.items() if o.text_only}
+# A boolean has no order and no text: it is equal to a value or not, or null.
+FOR_BOOLEANS = {"equal", "notEqual", "isNull", "isNotNull"}
 LOGIC = {"and", "or"}
 ORDERS = {"orderAsc", "orderDesc"}
 CURSORS = {"cursorAfter", "cursorBefore"}
@@ -114,6 +116,9 @@ def _condition(query: dict[str, Any], attributes: dict[str, type], depth: int) -
     kind = attributes[attribute]
     if method in TEXT_ONLY and kind is not str:
         raise query_invalid(f"'{method}' works on text attributes only, not \"{attribute}\"")
+    if kind is bool and method not in FOR_BOOLEANS:
+        raise query_invalid(f"'{method}' does not apply to the boolean \"{attribute}\": "
+                            f"use {', '.join(sorted(FOR_BOOLEANS))}")
     low, high = ARITY[method]
     if len(values) < low or (high is not None and len(values) > high):
         wanted = ("no values" if high == 0 else f"exactly {low} value{'s' * (low > 1)}"

@@ -80,6 +80,7 @@ class FunctionWrite(BaseModel):
     overlap: Any = None
     jitter: Any = None
     maxConcurrency: Any = None
+    retry: Any = None
     runtimeSpecification: str | None = None
     buildSpecification: str | None = None
     scopes: list[str] | None = None
@@ -114,6 +115,7 @@ class ScheduleCreate(BaseModel):
     path: str = "/"
     method: str = "POST"
     headers: dict[str, Any] = Field(default_factory=dict)
+    retry: Any = None  # its fires' retry policy, over the function's (rules.retries)
 
 
 class PauseRequest(BaseModel):

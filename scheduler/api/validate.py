@@ -24,6 +24,7 @@ from scheduler.rules import (
     eventnames,
     httprules,
     intervals,
+    retries,
     roles,
     runtime_names,
     specifications,
@@ -196,6 +197,14 @@ def schedule_or_interval(schedule: str, minutes: float) -> None:
                                         "them and leave the other empty (or 0)")
 
 
+def retry_policy(doc: Any) -> dict[str, Any] | None:
+    """A retry policy document, every field filled in (None: no retries)."""
+    try:
+        return retries.to_doc(retries.parse(doc))
+    except retries.RetryPolicyError as exc:
+        raise invalid_param("retry", str(exc)) from None
+
+
 def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
                     ) -> dict[str, Any]:
     """Validate the Tocsin/Appwrite function fields present in ``data`` (API names).
@@ -223,6 +232,8 @@ def function_fields(data: dict[str, Any], allowed_modules: tuple[str, ...] = ()
         limit = data["maxConcurrency"]
         out["max_concurrency"] = None if limit is None else _int_range(
             "maxConcurrency", limit, 1, MAX_CONCURRENCY)
+    if "retry" in data:  # Tocsin's own (rules.retries); null: no retries
+        out["retry"] = retry_policy(data["retry"])
     for api, col in (("execute", "execute"), ("events", "events"), ("scopes", "scopes")):
         if api in data:
             items = data[api]

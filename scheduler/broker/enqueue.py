@@ -51,6 +51,20 @@ class Request:
     # key (``scheduler.rules.causes``); none for a run a person or a schedule asked for.
     depth: int = 0
     origin_function_id: str | None = None
+    # A re-run: its attempt number and the first attempt's id (``store.retries``).
+    attempt: int = 1
+    retry_of: str | None = None
+
+
+def again(old: Execution, retry_of: str, attempt: int) -> Request:
+    """A re-run of ``old``: its original request, as attempt ``attempt`` of the run
+    whose first attempt is ``retry_of`` (``store.retries.next_attempt``)."""
+    return Request(
+        project_id=old.project_id, function_id=old.function_id, method=old.request_method,
+        path=old.request_path, headers=dict(old.request_headers or {}), body=old.request_body,
+        body_base64=old.request_body_base64, trigger=Trigger(old.trigger),
+        schedule_id=old.schedule_id, user_id=old.user_id, depth=old.depth or 0,
+        origin_function_id=old.origin_function_id, attempt=attempt, retry_of=retry_of)
 
 
 def create(session: Session, req: Request, now: datetime | None = None,
@@ -68,7 +82,8 @@ def create(session: Session, req: Request, now: datetime | None = None,
         scheduled_at=req.scheduled_at, sync=req.sync, method=req.method, path=req.path,
         headers=req.headers, body=req.body, body_base64=req.body_base64,
         user_id=req.user_id, schedule_id=req.schedule_id, depth=req.depth,
-        origin_function_id=req.origin_function_id, handed_over=admitted))
+        origin_function_id=req.origin_function_id, handed_over=admitted,
+        attempt=req.attempt, retry_of=req.retry_of))
     if req.scheduled_at:
         notify_wakeup(session)
     events.execution_changed(session, execution, "create")

@@ -15,7 +15,8 @@ from scheduler.cli import backfill as _backfill  # noqa: F401 - registers `jobs 
 from scheduler.cli import serve
 from scheduler.cli.cron import cron_app
 from scheduler.cli.events import events_app
-from scheduler.cli.jobs import executions_cmd, jobs_app
+from scheduler.cli.executions import executions_app
+from scheduler.cli.jobs import jobs_app
 from scheduler.cli.keys import keys_app
 from scheduler.cli.platforms import platforms_app
 from scheduler.cli.status import status
@@ -27,7 +28,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(events_app, name="events")
 app.add_typer(platforms_app, name="platforms")
-app.command("executions")(executions_cmd)
+app.add_typer(executions_app, name="executions")
 app.command()(status)
 serve.register(app)
 

@@ -1,4 +1,5 @@
-"""`tocsin jobs` and `tocsin executions`: the job table for operators.
+"""`tocsin jobs`: the job table for operators (and the execution rows `tocsin executions`
+prints, ``cli.executions``).
 
 Tables fit an 80-column terminal: relative times ("in 42s", "3m ago") and local
 ``HH:MM``; ``--wide`` adds the full ISO times and ``--json`` prints every field.
@@ -14,12 +15,11 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from scheduler.cli.common import console, parse_instant, store_session
+from scheduler.cli.common import console, store_session
 from scheduler.cli.humanize import clock, relative
-from scheduler.rules.errors import CliError, CliUsageError
+from scheduler.rules.errors import CliError
 from scheduler.rules.states import ExecutionStatus, Trigger
 from scheduler.rules.timerules import iso, next_fires, parse_cron
-from scheduler.store import executions as exec_store
 from scheduler.store import functions as fn_store
 from scheduler.store.db import db_now
 from scheduler.store.models import Execution, Schedule
@@ -59,6 +59,7 @@ def execution_row(e: Execution) -> dict[str, Any]:
         "scheduled_at": iso(e.scheduled_at), "created": iso(e.created_at),
         "started": iso(e.started_at), "finished": iso(e.finished_at),
         "code": e.response_status_code, "duration": e.duration, "attempts": e.attempts,
+        "attempt": e.attempt, "retry_of": e.retry_of, "dead": e.dead,
         "errors": e.errors.splitlines()[-1][:120] if e.errors else "",
     }
 
@@ -173,28 +174,3 @@ def show(
         skips.add_row(reason, str(count), (last or "-") if wide else relative(_at(last), now))
     console.print(skips)
     print_executions(recent, f"last {len(recent)} execution(s)", now, wide)
-
-
-def executions_cmd(
-    function: Annotated[str | None, typer.Option("--function", "-f")] = None,
-    status: Annotated[str | None, typer.Option(help="|".join(STATUSES))] = None,
-    trigger: Annotated[str | None, typer.Option(help="|".join(TRIGGERS))] = None,
-    since: Annotated[str | None, typer.Option(help="ISO 8601, e.g. 2026-11-28T00:00:00Z")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
-    as_json: Json = False,
-    wide: Wide = False,
-) -> None:
-    """List executions, newest first, with filters."""
-    if status and status not in STATUSES:
-        raise CliUsageError(f"--status '{status}' is not one of {', '.join(STATUSES)}")
-    if trigger and trigger not in TRIGGERS:
-        raise CliUsageError(f"--trigger '{trigger}' is not one of {', '.join(TRIGGERS)}")
-    start = parse_instant(since, "--since") if since else None
-    with store_session() as session:
-        now = db_now(session)
-        rows = [execution_row(e) for e in
-                exec_store.recent(session, function, status, trigger, start, limit)]
-    if as_json:
-        print(json.dumps(rows))
-    else:
-        print_executions(rows, f"{len(rows)} execution(s), newest first", now, wide)

@@ -1,4 +1,4 @@
-// Tocsin console: executions (live table, filters, details, cancel) and schedules.
+// Tocsin console: executions (live table, filters, details, cancel, re-run) and schedules.
 import {
   POLL_MS, Q, S, ago, api, can, closeDialog, failure, field, guarded, h, localTime,
   openDialog, queries, reason, select, show, status,
@@ -10,7 +10,7 @@ export function executionsView(root) {
   const fnSelect = select([["", "All functions"], ...S.functions.map((f) => [f.$id, f.name])],
     S.filter.functionId);
   const st = select([["", "Any"], ...["scheduled", "waiting", "processing", "completed",
-    "failed"].map((x) => [x, x])], S.filter.status);
+    "failed"].map((x) => [x, x]), ["dead", "dead letters"]], S.filter.status);
   const tr = select([["", "Any"], ...["http", "schedule", "event"].map((x) => [x, x])],
     S.filter.trigger);
   const from = h("input", { type: "datetime-local", value: S.filter.from });
@@ -53,7 +53,8 @@ export function executionsView(root) {
 async function fetchExecutions(cursor) {
   const base = [Q.desc("$createdAt"), Q.limit(26)];
   const f = S.filter;
-  if (f.status) base.push(Q.equal("status", f.status));
+  if (f.status === "dead") base.push(Q.equal("dead", true));  // Tocsin's retries
+  else if (f.status) base.push(Q.equal("status", f.status));
   if (f.trigger) base.push(Q.equal("trigger", f.trigger));
   if (f.from) base.push(Q.gte("$createdAt", new Date(f.from).toISOString()));
   if (f.to) base.push(Q.lt("$createdAt", new Date(f.to).toISOString()));
@@ -89,20 +90,26 @@ async function executionDialog(ex) {
   try { ex = await api("GET", `/functions/${ex.functionId}/executions/${ex.$id}`); }
   catch (e) { /* show what the list had */ }
   const err = h("p", { class: "error", role: "alert" });
-  const cancel = ex.status === "scheduled" ? guarded("Cancel execution", "executions.write",
-    async () => {
-      try {
-        await api("DELETE", `/functions/${ex.functionId}/executions/${ex.$id}`);
-        closeDialog();
-        show("executions");
-      } catch (e) { err.textContent = e.message; }
-    }) : null;
+  const act = (text, method, path) => guarded(text, "executions.write", async () => {
+    try {
+      await api(method, `/functions/${ex.functionId}/executions/${ex.$id}${path}`);
+      closeDialog();
+      show("executions");
+    } catch (e) { err.textContent = e.message; }
+  });
+  // A scheduled run is deleted (Appwrite's cancel); a waiting or running one is
+  // cancelled (its runner stopped); a finished one can be re-run with its request.
+  const cancel = ex.status === "scheduled" ? act("Cancel execution", "DELETE", "")
+    : ["waiting", "processing"].includes(ex.status) ? act("Cancel execution", "POST", "/cancel")
+      : act("Re-run", "POST", "/rerun");
   openDialog(`Execution ${ex.$id}`, h("dl", { class: "grid" },
     ...[["Function", ex.functionId], ["Status", ex.status], ["Trigger", ex.trigger],
       ["Request", `${ex.requestMethod} ${ex.requestPath}`],
       ["Request headers", ex.requestHeaders.map((x) => `${x.name}: ${x.value}`).join("; ") || "-"],
       ["Response code", String(ex.responseStatusCode)], ["Duration", `${ex.duration} s`],
       ["Scheduled at", ex.scheduledAt || "-"], ["Scheduled for", ex.scheduledFor || "-"],
+      ["Attempt", `${ex.attempt ?? 1}${ex.retryOf ? ` (retry of ${ex.retryOf})` : ""}`
+        + (ex.dead ? " · dead letter" : "")],
       ["Created", ex.$createdAt]].flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
   h("h3", {}, "Logs"), h("pre", {}, ex.logs || "(none)"),
   h("h3", {}, "Errors"), h("pre", {}, ex.errors || "(none)"), err,

@@ -211,6 +211,22 @@ class ExecutionInProgress(TocsinError):
     type = "execution_in_progress"
 
 
+class ExecutionNotRunning(TocsinError):
+    """Only a waiting or processing execution can be cancelled, and this one is not
+    (a finished run stays as it ended; a scheduled one is cancelled by deleting it)."""
+
+    status = 400
+    type = "execution_not_running"
+
+
+class ExecutionNotFinished(TocsinError):
+    """Only a finished execution (completed or failed) can be re-run: wait for this one
+    to finish, or cancel it first."""
+
+    status = 400
+    type = "execution_not_finished"
+
+
 class Overloaded(TocsinError):
     """The server is busy: every database connection this process may use is taken.
     Try again in a moment."""

@@ -16,6 +16,11 @@ The moves (Appwrite's statuses; ``scheduled`` is a one-shot or a held fire)::
     waiting -> failed               NEVER_RAN: its function is gone; overlap cancel_other
     processing -> completed|failed  FINISH: the worker's outcome
     processing -> failed            LOST: no outcome within the timeout plus the margin
+    waiting|processing -> failed    CANCEL: an operator's cancel (its runner is killed)
+
+A failed attempt may be followed by a retry (``rules.retries``): a new row, written
+``scheduled`` in the transaction that records the failure; no row ever leaves an end
+state.
 """
 
 from __future__ import annotations
@@ -53,7 +58,8 @@ NEVER_RAN = Move("never_ran", (_S.WAITING,), _S.FAILED)
 COMPLETE = Move("complete", (_S.PROCESSING,), _S.COMPLETED)
 FAIL = Move("fail", (_S.PROCESSING,), _S.FAILED)
 LOST = Move("lost", (_S.PROCESSING,), _S.FAILED)
-MOVES = (RELEASE, CLAIM, NEVER_RAN, COMPLETE, FAIL, LOST)
+CANCEL = Move("cancel", (_S.WAITING, _S.PROCESSING), _S.FAILED)
+MOVES = (RELEASE, CLAIM, NEVER_RAN, COMPLETE, FAIL, LOST, CANCEL)
 INITIAL = (_S.SCHEDULED, _S.WAITING)
 
 
@@ -102,6 +108,9 @@ class ExecutionRow(TypedDict):
     user_id: str | None
     depth: int
     origin_function_id: str | None
+    attempt: int
+    retry_of: str | None
+    dead: bool
     created_at: datetime
     updated_at: datetime
 
@@ -126,14 +135,18 @@ def new_execution(
     schedule_id: str | None = None, scheduled_for: datetime | None = None,
     event_id: str | None = None, depth: int = 0, origin_function_id: str | None = None,
     epoch: int | None = None, handed_over: bool = True,
+    attempt: int = 1, retry_of: str | None = None, keep_trigger: bool = False,
 ) -> ExecutionRow:
     """A new row, every column (``initial_state`` for its status: ``held`` or a
     ``scheduled_at`` make it wait). A ``scheduledAt`` makes a ``schedule`` run, as
-    Appwrite reports a delayed execution."""
+    Appwrite reports a delayed execution, unless ``keep_trigger`` (a retry waiting out
+    its backoff is still the run its first attempt was). ``attempt``, ``retry_of``:
+    its place among a run's attempts (``rules.retries``)."""
     status, enqueued_at = initial_state(held or scheduled_at is not None, now, handed_over)
     return ExecutionRow(
         id=id, project_id=project_id, function_id=function_id, schedule_id=schedule_id,
-        trigger=(Trigger.SCHEDULE if scheduled_at is not None else trigger).value,
+        trigger=(Trigger.SCHEDULE if scheduled_at is not None and not keep_trigger
+                 else trigger).value,
         status=status, sync=sync,
         scheduled_for=scheduled_for, scheduled_at=scheduled_at,
         request_method=method, request_path=path, request_headers=dict(headers or {}),
@@ -142,4 +155,4 @@ def new_execution(
         attempts=0, timeout=None, started_at=None, finished_at=None, deadline_at=None,
         enqueued_at=enqueued_at, epoch=epoch, event_id=event_id,
         user_id=user_id, depth=depth, origin_function_id=origin_function_id,
-        created_at=now, updated_at=now)
+        attempt=attempt, retry_of=retry_of, dead=False, created_at=now, updated_at=now)

@@ -70,6 +70,9 @@ EXECUTION_FIELDS: tuple[Field, ...] = (
     Field("scheduledAt", Form.TIME, "scheduled_at"),
     Field("scheduleId", Form.COLUMN, "schedule_id"),
     Field("scheduledFor", Form.TIME, "scheduled_for"),
+    Field("attempt", Form.COLUMN, "attempt"),
+    Field("retryOf", Form.COLUMN, "retry_of"),
+    Field("dead", Form.COLUMN, "dead"),
 )
 
 
@@ -167,6 +170,7 @@ def function_json(fn: Function, variables: list[Variable] | None = None) -> dict
         "jitter": fn.jitter,
         "interval": fn.interval,
         "maxConcurrency": fn.max_concurrency,
+        "retry": fn.retry,
         "installationId": "",
         "providerRepositoryId": "",
         "providerBranch": "",
@@ -199,6 +203,7 @@ def schedule_json(s: Schedule) -> dict[str, Any]:
         "catchupCap": s.catchup_cap,
         "overlap": s.overlap,
         "jitter": s.jitter,
+        "retry": s.retry,
         "payload": s.payload,
         "skipped": {"missed": s.skipped_missed, "paused": s.skipped_paused,
                     "disabled": s.skipped_disabled, "overlap": s.skipped_overlap},

@@ -25,8 +25,9 @@ from scheduler.rules import lifecycle
 from scheduler.rules.causes import Cause
 from scheduler.rules.errors import ExecutionInProgress
 from scheduler.rules.lifecycle import ExecutionRow
+from scheduler.rules.retries import Failure
 from scheduler.rules.states import FINISHED, ExecutionStatus
-from scheduler.store import admission, events
+from scheduler.store import admission, events, retries
 from scheduler.store.db import affected, db_now
 from scheduler.store.dialect import capabilities
 from scheduler.store.models import Execution, Function, Schedule
@@ -197,15 +198,17 @@ LATE_OUTCOME_ERROR = (
 
 
 def finish(session: Session, execution_id: str, move: lifecycle.Move, fields: dict[str, Any],
-           now: datetime, schedule_id: str | None = None, margin: float | None = None
-           ) -> bool:
+           now: datetime, schedule_id: str | None = None, margin: float | None = None,
+           failure: Failure | None = Failure.ERROR) -> bool:
     """Record the outcome (``move``: ``lifecycle.finished(failed)``; ``fields``: the
     response, logs and errors) unless the reaper already gave up on this run.
 
     ``schedule_id``: the run's schedule, locked first (see the module's invariants).
     ``margin``: the reaper's; an outcome arriving after the deadline plus it finds the
     run already reported ``failed`` (``Overdue``), so ``failed`` is what is recorded,
-    with the outcome's logs: a reported status never changes. False then."""
+    with the outcome's logs: a reported status never changes. False then.
+    ``failure``: why a failed run failed, for its retry policy (``store.retries``);
+    None: a failure no policy retries (its function was disabled)."""
     lock_schedules(session, [schedule_id])
     mine = [Execution.id == execution_id, Execution.status.in_(move.source)]
     on_time = mine if margin is None else [*mine, or_(
@@ -217,17 +220,19 @@ def finish(session: Session, execution_id: str, move: lifecycle.Move, fields: di
         .returning(*_ENDED)
         .execution_options(synchronize_session=False)
     ).all())
+    if ended and move.target == ExecutionStatus.FAILED and failure is not None:
+        retries.after_failure(session, ended, failure, now)
     if ended or margin is None:
         return bool(ended)
     late = {**fields, "status": lifecycle.LOST.target,
             "errors": "\n".join(e for e in (LATE_OUTCOME_ERROR.format(
                 status=move.target, margin=margin), fields.get("errors", "")) if e)}
-    _ended(session, session.execute(
+    retries.after_failure(session, _ended(session, session.execute(
         update(Execution).where(*mine)
         .values(**late, finished_at=now, updated_at=now)
         .returning(*_ENDED)
         .execution_options(synchronize_session=False)
-    ).all())
+    ).all()), Failure.LOST, now)
     return False
 
 
@@ -239,6 +244,27 @@ def fail_waiting(session: Session, execution_id: str, error: str, now: datetime)
         .where(Execution.id == execution_id, Execution.status.in_(lifecycle.NEVER_RAN.source))
         .values(status=lifecycle.NEVER_RAN.target, errors=error, finished_at=now,
                 updated_at=now)
+        .returning(*_ENDED)
+        .execution_options(synchronize_session=False)
+    ).all()))
+
+
+CANCELLED_ERROR = "Cancelled by {by} while {status}: its runner was stopped."
+
+
+def cancel(session: Session, execution_id: str, by: str, now: datetime) -> bool:
+    """``lifecycle.CANCEL``: a waiting or running execution fails now, "cancelled by
+    ``by``", and is never retried (no retry policy is asked). False when it was not
+    waiting or processing any more. The worker running it is told separately
+    (``broker.cancels``) and finds, when it records, nothing left to record."""
+    _lock_schedules_of(session, [execution_id])
+    status = session.execute(select(Execution.status).where(Execution.id == execution_id)
+                             ).scalar_one_or_none()
+    return bool(_ended(session, session.execute(
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status.in_(lifecycle.CANCEL.source))
+        .values(status=lifecycle.CANCEL.target, finished_at=now, updated_at=now,
+                errors=CANCELLED_ERROR.format(by=by, status=status))
         .returning(*_ENDED)
         .execution_options(synchronize_session=False)
     ).all()))
@@ -268,7 +294,7 @@ def reap_lost(session: Session, now: datetime, margin: float, limit: int = 1000)
     if not lost:
         return []
     _lock_schedules_of(session, lost)
-    return _ended(session, session.execute(
+    reaped = _ended(session, session.execute(
         update(Execution)
         .where(Execution.id.in_(lost), Execution.status.in_(lifecycle.LOST.source))
         .values(status=lifecycle.LOST.target, errors=LOST_WORKER_ERROR.format(margin=margin),
@@ -276,6 +302,8 @@ def reap_lost(session: Session, now: datetime, margin: float, limit: int = 1000)
         .returning(*_ENDED)
         .execution_options(synchronize_session=False)
     ).all())
+    retries.after_failure(session, reaped, Failure.LOST, now)
+    return reaped
 
 
 def prune(session: Session, older_than: datetime, limit: int = 10_000) -> int:
@@ -332,9 +360,11 @@ def delete_one(session: Session, project_id: str, function_id: str,
 
 def recent(session: Session, function_id: str | None = None, status: str | None = None,
            trigger: str | None = None, since: datetime | None = None,
-           limit: int = 50) -> list[Execution]:
-    """Newest first, across projects: the operators' view."""
+           limit: int = 50, dead: bool = False) -> list[Execution]:
+    """Newest first, across projects: the operators' view (``dead``: dead letters only)."""
     query = select(Execution)
+    if dead:
+        query = query.where(Execution.dead.is_(True))
     if function_id:
         query = query.where(Execution.function_id == function_id)
     if status:

@@ -146,6 +146,10 @@ class Function(Base):
     # At most this many of its asynchronous runs in flight (handed over or running);
     # None: no limit (``scheduler.rules.admission``; Tocsin's own, Appwrite has none).
     max_concurrency: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Its retry policy's document (``rules.retries``; None: a failed run stays failed),
+    # and how many of its runs ended as dead letters (a counter: never decreases).
+    retry: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    dead_letters: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now,
                                                  onupdate=func.now())
@@ -206,6 +210,8 @@ class Schedule(Base):
     last_overlap_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     overlap: Mapped[str] = mapped_column(String(16), default="allow", server_default="allow")
     jitter: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Its fires' retry policy, over the function's (None: the function's).
+    retry: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now,
                                                  onupdate=func.now())
@@ -266,6 +272,11 @@ class Execution(Base):
     # The function whose run created this one with its own key (``scheduler.rules.causes``):
     # this run's events never trigger it.
     origin_function_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Retries (``rules.retries``): this row's attempt (1 for a first run), the first
+    # attempt's id (None for the first), and whether it failed with no attempt to follow.
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    retry_of: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    dead: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         _belongs_to_function("fk_executions_function"),
@@ -288,6 +299,10 @@ class Execution(Base):
                        where="status = 'waiting' AND enqueued_at IS NULL AND NOT sync"),
         _partial_index("ix_executions_running", "project_id", "function_id",
                        where="status = 'processing'"),
+        # One row per attempt of a run: a retry is written once, whatever crashes.
+        UniqueConstraint("retry_of", "attempt", name="uq_executions_retry_attempt"),
+        _partial_index("ix_executions_dead", "project_id", "function_id", "created_at",
+                       where="dead", sqlite_where="dead = 1"),
     )
 
 

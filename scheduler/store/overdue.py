@@ -33,7 +33,15 @@ EXECUTION_COLUMNS: dict[str, Any] = {
     "$createdAt": Execution.created_at,
     "$updatedAt": Execution.updated_at,
     "$id": Execution.id,
+    # Tocsin's retries (``rules.retries``): a run's attempts, and its dead letters.
+    "attempt": Execution.attempt,
+    "retryOf": Execution.retry_of,
+    "dead": Execution.dead,
 }
+# What a list may order (and so page with a cursor) by: not a boolean, which has no
+# order worth asking for, nor a column that may be NULL, which a cursor's ``>`` cannot
+# page through (both are only filtered on).
+EXECUTION_ORDERABLE = tuple(a for a in EXECUTION_COLUMNS if a not in ("dead", "retryOf"))
 # The same columns by name, for the fast list path's text (``store.lists_pg``).
 EXECUTION_NAMES: dict[str, str] = {
     attribute: column.expression.name for attribute, column in EXECUTION_COLUMNS.items()}

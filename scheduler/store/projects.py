@@ -34,6 +34,7 @@ class KeyView:
     expires_at: datetime | None
     ephemeral: bool = False  # a run's own key, revoked when the run ends
     execution_id: str | None = None  # the run whose own key it is
+    name: str = ""  # as the operator named it (said in what it did: "cancelled by ...")
 
     @staticmethod
     def run_of(name: str) -> str | None:
@@ -114,7 +115,7 @@ def find_key(session: Session, secret: str) -> KeyView | None:
         return None
     run = KeyView.run_of(key.name)
     return KeyView(key.project_id, canonical(key.scopes), key.expires_at,
-                   ephemeral=run is not None, execution_id=run)
+                   ephemeral=run is not None, execution_id=run, name=key.name)
 
 
 def has_keys(session: Session, project_id: str) -> bool:

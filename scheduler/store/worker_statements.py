@@ -16,8 +16,10 @@ Invariants (``store.executions``' ``claim`` and ``finish`` stay the reference, a
 * The fast finish records an outcome only for a run of no schedule (the reference path
   locks the schedule and releases a held fire), on time (before its deadline plus the
   reaper's margin), whose ``update`` event no function of the project subscribes to
-  (the reference path records it in the same transaction). Otherwise it changes
-  nothing and returns False; the caller records through the reference path.
+  (the reference path records it in the same transaction), and, for a failure, of a
+  function with no retry policy (the reference path writes its retry or dead letter).
+  Otherwise it changes nothing and returns False; the caller records through the
+  reference path.
 * Both statements reach the row by its ``ctid`` (the claim by the one its lookup found,
   the finish by the one its claim wrote), never by an index the planner may pick on
   stale statistics (a partial index of every running row, walked to find one id).
@@ -150,6 +152,9 @@ WHERE e.ctid = %(ctid)s::tid AND e.id = %(id)s AND e.status = ANY(%(source)s)
   AND (e.deadline_at IS NULL OR e.deadline_at >= t.now - make_interval(secs => %(margin)s))
   AND NOT EXISTS (SELECT 1 FROM event_subscriptions s
                   WHERE s.project_id = e.project_id AND s.pattern = ANY(%(names)s::text[]))
+  AND (%(target)s <> 'failed' OR NOT EXISTS (
+        SELECT 1 FROM functions f WHERE f.project_id = e.project_id
+        AND f.id = e.function_id AND f.retry IS NOT NULL))
 RETURNING e.id
 """
 

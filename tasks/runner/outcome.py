@@ -22,6 +22,9 @@ class Outcome:
     failed: bool = False
     duration: float = 0.0
     timed_out: bool = False
+    # The function answered (its own response, whatever the status), rather than
+    # raising, crashing or timing out: a failed run that responded is a 5xx answer.
+    responded: bool = False
 
 
 def timed(fn: Callable[[], Outcome]) -> Outcome:

@@ -199,6 +199,7 @@ class Runner:
         self.runs += 1
         outcome = Outcome(status_code=int(reply.get("statusCode", 500)),
                           failed=bool(reply.get("failed")),
+                          responded=not reply.get("error"),
                           body=base64.b64decode(reply.get("body", "")),
                           headers=dict(reply.get("headers") or {}))
         self._collect(outcome, reply.get("error", ""))
@@ -237,10 +238,11 @@ class Runner:
             return self._failed(memory_message(self.program.spec.memory))
         return self._failed(death_message(code, self.program.spec.memory))
 
-    def kill(self) -> None:
-        """SIGTERM to the runner's process group, SIGKILL after the grace; then what it
-        left in sessions of their own."""
-        for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, 5.0)):
+    def kill(self, grace: float = KILL_GRACE) -> None:
+        """SIGTERM to the runner's process group, SIGKILL after the grace (none: SIGKILL
+        at once); then what it left in sessions of their own."""
+        steps = ((signal.SIGTERM, grace),) if grace > 0 else ()
+        for sig, wait in (*steps, (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(self.proc.pid, sig)
             except ProcessLookupError:
@@ -287,6 +289,7 @@ class RunnerPool:
         self.max_file_bytes = max_file_bytes
         self.max_processes = max_processes
         self._idle: OrderedDict[Program, list[Runner]] = OrderedDict()
+        self._running: dict[str, Runner] = {}  # execution id -> the runner running it
         self._lock = threading.Lock()
 
     def run(self, program: Program, request: Request, execution_id: str,
@@ -298,14 +301,29 @@ class RunnerPool:
             runner = Runner(program, self.max_file_bytes, self.max_processes, self.sandbox)
             log.info("runner.started", function_id=program.function_id, pid=runner.proc.pid)
         reusable = False
+        with self._lock:
+            self._running[execution_id] = runner
         try:
             outcome, reusable = runner.call(request, execution_id, timeout)
         finally:
+            with self._lock:
+                self._running.pop(execution_id, None)
             if reusable and runner.runs < self.max_runs and runner.alive:
                 self._checkin(runner)
             else:
                 runner.close()
         return outcome
+
+    def cancel(self, execution_id: str) -> bool:
+        """Stop the runner running ``execution_id`` at once (SIGKILL to its process
+        group, from any thread): its call then ends as a killed run. False when this
+        pool runs no such execution."""
+        with self._lock:
+            runner = self._running.get(execution_id)
+        if runner is None:
+            return False
+        runner.kill(grace=0.0)
+        return True
 
     def _checkout(self, program: Program) -> Runner | None:
         with self._lock:

@@ -59,7 +59,7 @@ def run(url: str, request: Request, timeout: float, deny_private: bool = True) -
             failed = response.status_code >= 500
             return Outcome(
                 status_code=response.status_code, body=bytes(body),
-                headers=dict(response.headers), failed=failed,
+                headers=dict(response.headers), failed=failed, responded=True,
                 errors=f"Function responded with status {response.status_code}" if failed else "",
             )
     except httpx.TimeoutException:

@@ -120,3 +120,27 @@ def test_executions_filters(pg_url, store):
     assert json.loads(run(pg_url, "executions", "--since", later, "--json").stdout) == []
     table = run(pg_url, "executions", "-f", "report")
     assert "kaboom" in table.stdout and "completed" in table.stdout
+
+
+def test_dead_letters_rerun_and_cancel_from_the_cli(pg_url, store):
+    _, _, _, failed = seed(store)
+    with store.session() as s, s.begin():
+        s.get(Execution, failed).dead = True
+    rows = json.loads(run(pg_url, "executions", "--dead", "--json").stdout)
+    assert [(r["id"], r["dead"], r["attempt"]) for r in rows] == [(failed, True, 1)]
+    again = run(pg_url, "executions", "rerun", failed, "--json")
+    assert again.returncode == 0, again.stderr
+    made = json.loads(again.stdout)
+    assert (made["attempt"], made["retry_of"], made["status"]) == (2, failed, "waiting")
+    row = store.get(Execution, made["id"])
+    assert row.request_body == store.get(Execution, failed).request_body
+    assert row.enqueued_at is None  # this broker lives in another process: the relay's
+    cancelled = run(pg_url, "executions", "cancel", made["id"])
+    assert cancelled.returncode == 0, cancelled.stderr
+    row = store.get(Execution, made["id"])
+    assert row.status == "failed" and row.errors.startswith("Cancelled by operator ")
+    for args, says in ((("cancel", made["id"]), "only a waiting or processing one"),
+                       (("rerun", "nosuchrun"), "no execution with id 'nosuchrun'")):
+        out = run(pg_url, "executions", *args)
+        assert out.returncode == 1 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+        assert says in out.stderr

@@ -175,6 +175,16 @@ def test_the_console_end_to_end(up, page):
     wait_for(lambda: not page.get_by_role("table").get_by_text("scheduled", exact=True)
              .count(), 10, what="the cancelled execution to go")
 
+    # A finished run is re-run from its dialog: a new attempt linked to it (#33).
+    page.get_by_role("row").filter(has_text="http").filter(
+        has_text="completed").first.get_by_role("button", name="Details").click()
+    page.get_by_role("dialog").get_by_text("1", exact=True).wait_for()  # its attempt
+    page.get_by_role("dialog").get_by_role("button", name="Re-run").click()
+    again = wait_for(lambda: [r for r in json.loads(tocsin(tmp_path, "executions",
+                                                           "--json").stdout)
+                              if r["attempt"] == 2], 10, what="the re-run")
+    assert again[0]["retry_of"] and again[0]["trigger"] == "http"
+
     # Pause the schedule with a note; the operator's CLI sees it.
     page.get_by_role("button", name="Schedules").click()
     page.get_by_role("row").filter(has_text="hello").get_by_role("button", name="Pause").click()

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scheduler.api.listqueries import ARITY, TEXT_ONLY
+from scheduler.api.listqueries import ARITY, FOR_BOOLEANS, TEXT_ONLY
 from scheduler.api.routes.executions import FILTERABLE
 from scheduler.rules.listquery import Filter, Group, ListQuery, escape_like
 from scheduler.store.db import db_now, transaction
@@ -24,7 +24,7 @@ from scheduler.store.execution_statements import FastStore
 from scheduler.store.functions import get_function
 from scheduler.store.lists import list_rows
 from scheduler.store.models import Execution
-from scheduler.store.overdue import EXECUTION_COLUMNS, Overdue
+from scheduler.store.overdue import EXECUTION_COLUMNS, EXECUTION_ORDERABLE, Overdue
 
 MARGIN = 30.0
 TIMEOUT = 600  # the function's: runs created minutes ago are not overdue, hours ago are
@@ -70,6 +70,11 @@ def _rows(now: datetime, schedule_id: str) -> list[dict[str, Any]]:
             "scheduled_at": BASE + timedelta(minutes=i) if status == "scheduled" else None,
             "schedule_id": schedule_id if i % 6 == 1 else None,
             "scheduled_for": BASE + timedelta(minutes=i) if i % 6 == 1 else None,
+            # Retries: every fifth run is a later attempt of run 0 (its number is its
+            # index, so each is unique), and a dead letter.
+            "attempt": i if i % 5 == 4 else 1,
+            "retry_of": f"run{0:02d}" if i % 5 == 4 else None,
+            "dead": i % 5 == 4,
         })
     return rows
 
@@ -166,6 +171,10 @@ def _pool(attribute: str, times: list[datetime]) -> list[Any]:
     """Values worth filtering ``attribute`` by: what the rows hold (so bounds fall on
     rows), a case change, LIKE's own characters."""
     kind = FILTERABLE[attribute]
+    if attribute == "attempt":
+        return [1, 4, 9, 10]
+    if kind is bool:
+        return [True, False]
     if kind is int:
         return [*CODES, 199]
     if kind is float:
@@ -174,7 +183,8 @@ def _pool(attribute: str, times: list[datetime]) -> list[Any]:
         return [times[0], times[3], times[3] + timedelta(microseconds=1), times[-1]]
     held = {"trigger": ["http", "event"], "status": ["waiting", "processing", "failed"],
             "requestMethod": ["GET", "get"], "requestPath": ["/50%_off", "/x//y", "/É"],
-            "deploymentId": [""], "$id": ["run03b", "RUN03B"]}[attribute]
+            "deploymentId": [""], "$id": ["run03b", "RUN03B"],
+            "retryOf": ["run00", "RUN00"]}[attribute]
     return [*held, "%", "_", "/", "o", "E"]
 
 
@@ -187,7 +197,8 @@ def test_every_method_on_every_attribute_matches_the_reference(seeded, store):
     for attribute, kind in FILTERABLE.items():
         pool = _pool(attribute, times)
         for method, (low, high) in ARITY.items():
-            if method in TEXT_ONLY and kind is not str:
+            if (method in TEXT_ONLY and kind is not str) or (
+                    kind is bool and method not in FOR_BOOLEANS):
                 continue
             if low == 0:
                 choices: list[tuple[Any, ...]] = [()]
@@ -212,6 +223,8 @@ def _values(kind: type, times: list[datetime]) -> st.SearchStrategy[Any]:
         return st.sampled_from([*CODES, 199, 201])
     if kind is float:
         return st.sampled_from([*DURATIONS, 0.5, 2.0])
+    if kind is bool:
+        return st.booleans()
     return st.sampled_from(times).flatmap(lambda t: st.sampled_from(
         [t, t - timedelta(microseconds=1), t + timedelta(seconds=1)]))
 
@@ -219,7 +232,8 @@ def _values(kind: type, times: list[datetime]) -> st.SearchStrategy[Any]:
 def _filter(times: list[datetime]) -> st.SearchStrategy[Filter]:
     def build(attribute: str) -> st.SearchStrategy[Filter]:
         kind = FILTERABLE[attribute]
-        methods = [m for m in ARITY if kind is str or m not in TEXT_ONLY]
+        methods = [m for m in ARITY if (kind is str or m not in TEXT_ONLY)
+                   and (kind is not bool or m in FOR_BOOLEANS)]
 
         def with_values(method: str) -> st.SearchStrategy[Filter]:
             low, high = ARITY[method]
@@ -238,7 +252,7 @@ def _condition(times: list[datetime]) -> st.SearchStrategy[Any]:
 
 @st.composite
 def _specs(draw: Any, ids: list[str], times: list[datetime]) -> tuple[ListQuery, bool]:
-    orderable = sorted(EXECUTION_COLUMNS)
+    orderable = sorted(EXECUTION_ORDERABLE)
     query = ListQuery(
         filters=draw(st.lists(_condition(times), max_size=3)),
         limit=draw(st.integers(1, 30)), offset=draw(st.integers(0, 5)),

@@ -32,14 +32,15 @@ from scheduler.store import functions as functions_store
 from scheduler.store.db import db_now, transaction
 from scheduler.store.lists import list_rows
 from scheduler.store.models import Execution, Function
-from scheduler.store.overdue import EXECUTION_COLUMNS, Overdue
+from scheduler.store.overdue import EXECUTION_COLUMNS, EXECUTION_ORDERABLE, Overdue
 
 router = APIRouter(tags=["executions"], responses=ERROR_RESPONSES)
 log = get_logger(__name__)
 
 FILTERABLE = {"trigger": str, "status": str, "responseStatusCode": int, "duration": float,
               "requestMethod": str, "requestPath": str, "deploymentId": str, "$id": str,
-              "$createdAt": datetime, "$updatedAt": datetime}
+              "$createdAt": datetime, "$updatedAt": datetime,
+              "attempt": int, "retryOf": str, "dead": bool}
 @dataclass(frozen=True)
 class _Created:
     execution: Execution
@@ -202,7 +203,7 @@ async def list_executions(functionId: str, request: Request,
 def _list_query(request: Request) -> tuple[ListQuery, bool]:
     """The list's queries and whether to count (both paths parse them here)."""
     query = listqueries.parse(listqueries.collect(request.query_params.multi_items()), FILTERABLE,
-                         EXECUTION_COLUMNS)
+                         EXECUTION_ORDERABLE)
     return query, bool_param(request, "total", True)
 
 

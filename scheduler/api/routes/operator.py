@@ -95,6 +95,7 @@ def add_schedule(functionId: str, request: Request, payload: ScheduleCreate = Bo
         "overlap": payload.overlap, "jitter": payload.jitter})
     if not fields["schedule"]:
         raise errors.invalid_param("schedule", validate.CRON_RULE)
+    retry = validate.retry_policy(payload.retry)
     request_input = validate.execution(payload.body, True, payload.path, payload.method,
                                        payload.headers, None, datetime.now(UTC))
     definition = store.ScheduleDefinition(
@@ -105,6 +106,7 @@ def add_schedule(functionId: str, request: Request, payload: ScheduleCreate = Bo
         sched = store.add_schedule(session, fn, payload.key, definition, {
             "body": request_input.body, "path": request_input.path,
             "method": request_input.method, "headers": request_input.headers})
+        sched.retry = retry
         return json_response(schedule_json(sched), 201)
 
 

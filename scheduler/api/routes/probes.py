@@ -18,6 +18,7 @@ from scheduler.rules.states import ExecutionStatus
 from scheduler.store import executions as exec_store
 from scheduler.store.db import transaction
 from scheduler.store.fires import outbox_backlog
+from scheduler.store.retries import dead_letter_counts
 
 router = APIRouter(tags=["probes"])
 log = get_logger(__name__)
@@ -67,6 +68,7 @@ def prometheus(request: Request, ctx: Context = Depends(get_context)) -> Respons
         with transaction(ctx.sessions) as session:
             counts = exec_store.count_by_status(session)
             metrics.BACKLOG.set(outbox_backlog(session))
+            metrics.DEAD_LETTERS.set(dead_letter_counts(session))
         for status in ExecutionStatus:
             metrics.EXECUTIONS.labels(status).set(counts.get(status, 0))
     except Exception:
