@@ -32,6 +32,7 @@ from scheduler.store.models import Execution, Function
 from scheduler.store.worker_statements import FastClaim, RunFunction, RunRow, WorkerStatements
 from tasks import cancel
 from tasks.app import app
+from tasks.bookkeeping import Bookkeeper
 from tasks.runner.context import Request
 from tasks.runner.outcome import Outcome, timed
 from tasks.runtimes import http as http_runtime
@@ -65,73 +66,19 @@ def _resources() -> tuple[Settings, sessionmaker[Session], ResultChannel]:
         return _state["settings"], _state["sessions"], _state["results"]
 
 
-FORGET_EVERY = 0.25  # seconds between the hand-over record's batched removals
-
-
-def _forget_held(execution_id: str) -> None:
-    """Tell the broker's hand-over record this message was taken (after the claim, so
-    a row the relay sees as not held is never one a worker is about to start).
-
-    Batched: ids are removed together every ``FORGET_EVERY`` seconds by this process's
-    bookkeeping thread, not one round trip per run. An id removed late (or never, if the
-    process dies first) only looks held for longer; the relay republishes only rows
-    still ``waiting`` after ``TOCSIN_REQUEUE_AFTER``, and the record trims itself."""
-    if _state.get("ledger") is None:
-        return
+def _bookkeeper() -> Bookkeeper:
+    """This process's bookkeeping thread (``tasks.bookkeeping``), made with its resources."""
     with _lock:
-        _state.setdefault("forget", []).append(execution_id)
-        _start_bookkeeping()
+        if "bookkeeper" not in _state:
+            ledger = _state.get("ledger")
+            _state["bookkeeper"] = Bookkeeper(
+                ledger.forget if ledger is not None else None, _refill_now)
+        return _state["bookkeeper"]
 
 
-def _ask_refill(project_id: str, at_least: int = 1) -> None:
-    """Have the project's held runs handed over, by the bookkeeping thread at once: the
-    run that asked goes on meanwhile (a refill is a few statements and a publish, and
-    was a fifth of a backlog's drain time when runs waited for it). Requests for the
-    same project coalesce (the smallest ``at_least`` wins); one lost with the process is
-    the relay's to do."""
-    with _lock:
-        refills: dict[str, int] = _state.setdefault("refills", {})
-        refills[project_id] = min(at_least, refills.get(project_id, at_least))
-        _start_bookkeeping()
-    _state["wake"].set()
-
-
-def _start_bookkeeping() -> None:  # under _lock
-    if "bookkeeper" not in _state:
-        _state["wake"] = threading.Event()
-        _state["bookkeeper"] = threading.Thread(target=_bookkeeping_loop, daemon=True,
-                                                name="tocsin-bookkeeping")
-        _state["bookkeeper"].start()
-
-
-def _bookkeeping_loop() -> None:
-    wake: threading.Event = _state["wake"]
-    forgot = time.monotonic()
-    while True:
-        wake.wait(FORGET_EVERY)
-        wake.clear()
-        with _lock:
-            asked, _state["refills"] = _state.get("refills", {}), {}
-        for project_id, at_least in sorted(asked.items()):
-            try:
-                settings, sessions, _ = _resources()
-                refill(sessions, settings, project_id, at_least)
-            except Exception:  # the thread must outlive any one refill; the relay backs up
-                log.error("admission.refill_crashed", exc_info=True, project_id=project_id)
-        if time.monotonic() - forgot >= FORGET_EVERY:
-            forgot = time.monotonic()
-            _forget_batch()
-
-
-def _forget_batch() -> None:
-    with _lock:
-        batch, _state["forget"] = _state.get("forget", []), []
-    if not batch or _state.get("ledger") is None:
-        return
-    try:
-        _state["ledger"].forget(batch)
-    except Exception as exc:  # a stale record only delays a requeue; never fail a run
-        log.warning("ledger.forget_failed", executions=len(batch), error=first_line(exc))
+def _refill_now(project_id: str, at_least: int) -> None:
+    settings, sessions, _ = _resources()
+    refill(sessions, settings, project_id, at_least)
 
 
 def request_headers(headers: dict[str, str], execution_id: str, trigger: str,
@@ -348,13 +295,13 @@ def run_execution(execution_id: str) -> str | None:
     finally:
         # Claimed, or failed to claim (this message is then acknowledged as failed and
         # gone): either way the broker no longer holds it for the relay's purposes.
-        _forget_held(execution_id)
+        _bookkeeper().forget(execution_id)
     if got is None:
         log.info("execution.not_claimed", execution_id=execution_id)
         return None
     ex, fn, capped = got.execution, got.function, got.capped
     if got.refill:  # a credit returned: the project's next held runs go while this one runs
-        _ask_refill(fn.project_id, at_least=settings.project_window // 2)
+        _bookkeeper().refill(fn.project_id, at_least=settings.project_window // 2)
     if not fn.enabled:
         log.info("execution.disabled", execution_id=ex.id, function_id=fn.id)
         if ex.sync:
@@ -385,7 +332,7 @@ def run_execution(execution_id: str) -> str | None:
     recorded = fast_record or _record(sessions, ex.id, move, fields, ex.schedule_id,
                                       settings.reap_margin, failure_of(outcome))
     if fn.max_concurrency is not None:  # its run ended: the function has room again
-        _ask_refill(fn.project_id)
+        _bookkeeper().refill(fn.project_id)
     if ex.sync:
         results.post(ex.id, {
             "status": status, "statusCode": outcome.status_code,
