@@ -165,3 +165,17 @@ def test_a_token_can_be_bound_to_its_project(pg_url, broker_url, store, binding)
         assert run_in("p1").status_code == 202
         r = run_in("p2")
         assert (r.status_code, r.json()["type"]) == (401, "user_jwt_invalid")
+
+
+def test_a_user_can_neither_cancel_nor_rerun_a_run_even_its_own(client):
+    """Cancel and re-run are operators' actions (API keys with ``executions.write``,
+    which a signed-in user never holds)."""
+    made = execute(client, signed())
+    assert made.status_code == 202, made.text
+    run = made.json()["$id"]
+    for action in ("cancel", "rerun"):
+        r = client.post(f"/v1/functions/f/executions/{run}/{action}",
+                        headers={"X-Appwrite-Key": "", "X-Appwrite-JWT": signed()})
+        assert r.status_code == 401, r.text
+        assert r.json()["type"] == "general_unauthorized_scope", r.text
+    assert client.post(f"/v1/functions/f/executions/{run}/cancel").status_code == 200

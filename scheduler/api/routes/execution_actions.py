@@ -13,7 +13,12 @@ from scheduler.api.schemas import ERROR_RESPONSES, execution_json
 from scheduler.api.validate import uid
 from scheduler.broker import cancels, enqueue
 from scheduler.logs import get_logger
-from scheduler.rules.errors import ExecutionNotFinished, ExecutionNotFound, ExecutionNotRunning
+from scheduler.rules.errors import (
+    ExecutionNotFinished,
+    ExecutionNotFound,
+    ExecutionNotRunning,
+    UserUnauthorized,
+)
 from scheduler.rules.states import ExecutionStatus
 from scheduler.store import executions as store
 from scheduler.store import retries
@@ -25,8 +30,12 @@ log = get_logger(__name__)
 
 
 def _caller(request: Request, ctx: Context, function_id: str, execution_id: str) -> Caller:
+    """An API key with ``executions.write``: these are operators' actions, never a
+    signed-in user's (users do not hold that scope; refused here too should they)."""
     caller = identify(request, ctx)
     caller.require("executions.write")
+    if not caller.is_key:
+        raise UserUnauthorized()
     uid("functionId", function_id)
     uid("executionId", execution_id)
     return caller
