@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
+from scheduler.store import deployment_models  # noqa: F401  (its tables in Base)
 from scheduler.store.db import make_engine
 from scheduler.store.models import Base
 

@@ -75,6 +75,21 @@ class Settings(BaseSettings):
     functions_dir: str = Field(
         default="functions",
         description="Root of file entrypoints: <dir>/<projectId>/<functionId>/...")
+    deployment_max_bytes: int = Field(
+        default=30_000_000, ge=0,
+        description="Largest deployment archive (tar.gz) the API accepts, bytes; 0: no "
+                    "limit (Appwrite's _APP_COMPUTE_SIZE_LIMIT).")
+    build_timeout: int = Field(
+        default=900, ge=1, le=86_400,
+        description="Seconds a deployment's build commands may run before it fails.")
+    build_lease: float = Field(
+        default=15.0, ge=1, le=3600,
+        description="Seconds a build stays its builder's without a heartbeat (renewed "
+                    "every third of it); a build whose worker died is taken over after it.")
+    deployment_cache: str = Field(
+        default="",
+        description="Where a worker unpacks the deployments it runs (one folder each); "
+                    "empty: tocsin-deployments in the system's temporary directory.")
     entrypoint_modules: str = Field(
         default="",
         description="Comma-separated module prefixes allowed in package.module:callable "

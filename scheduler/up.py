@@ -59,11 +59,13 @@ def run(settings: Settings, host: str, port: int, workers: int) -> None:
     child: subprocess.Popen[bytes] | None = None
     publisher: Publisher
     if settings.broker_url.startswith("memory://"):
+        from tasks.deploy.builder import start_in_process
         from tasks.embedded import EmbeddedBroker
 
         broker = EmbeddedBroker(workers)
         broker.start()
         publisher = broker
+        start_in_process(settings)  # a Celery worker starts its own
     else:
         publisher = make_publisher(settings.broker_url)
         child = subprocess.Popen([sys.executable, "-m", "celery", "-A", "tasks.app", "worker",

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, celeryd_after_setup, worker_process_init
+from celery.signals import (
+    after_setup_logger,
+    celeryd_after_setup,
+    worker_process_init,
+    worker_ready,
+)
 
 from scheduler import gcfreeze
 from scheduler.broker.publish import QUEUE, SYNC_QUEUE, VISIBILITY_TIMEOUT
@@ -56,3 +61,12 @@ def _fields_in_logs(logger: Any, **_: Any) -> None:
 def _settle(**_: Any) -> None:
     """Each prefork child freezes its start-up heap (``scheduler.gcfreeze``)."""
     gcfreeze.settle()
+
+
+@worker_ready.connect
+def _builder(**_: Any) -> None:
+    """The worker's main process builds deployments (``tasks.deploy.builder``); its
+    children run executions."""
+    from tasks.deploy.builder import start_in_process
+
+    start_in_process(settings)

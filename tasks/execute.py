@@ -22,6 +22,7 @@ from scheduler.broker.results import ResultChannel, make_results
 from scheduler.config import Settings, get_settings
 from scheduler.logs import first_line, get_logger
 from scheduler.rules import lifecycle
+from scheduler.rules.errors import EntrypointError
 from scheduler.rules.retries import Failure, failure_of
 from scheduler.rules.timerules import iso
 from scheduler.store import admission, projects, variables
@@ -33,6 +34,7 @@ from scheduler.store.worker_statements import FastClaim, RunFunction, RunRow, Wo
 from tasks import cancel
 from tasks.app import app
 from tasks.bookkeeping import Bookkeeper
+from tasks.deploy import cache as deploy_cache
 from tasks.runner.context import Request
 from tasks.runner.outcome import Outcome, timed
 from tasks.runtimes import http as http_runtime
@@ -98,16 +100,23 @@ def request_headers(headers: dict[str, str], execution_id: str, trigger: str,
 
 
 def run_function(settings: Settings, fn: Function | RunFunction, request: Request, timeout: float,
-                 execution_id: str = "", variables: dict[str, str] | None = None) -> Outcome:
+                 execution_id: str = "", variables: dict[str, str] | None = None,
+                 sessions: sessionmaker[Session] | None = None) -> Outcome:
     """Run one function; whatever its code does (even SystemExit, a segfault) is a
-    failed run, never an escaped exception that leaves the row ``processing``."""
+    failed run, never an escaped exception that leaves the row ``processing``.
+    ``sessions``: where its active deployment, if it has one, is read from."""
     try:
         if fn.runtime == "http":
             return timed(lambda: http_runtime.run(fn.url, request, timeout,
                                                   deny_private=settings.http_deny_private))
         if fn.runtime.startswith(("python", "node-")):  # python: also older stored values
+            functions_dir, entrypoint = settings.functions_dir, fn.entrypoint
+            if fn.deployment_id and sessions is not None:  # its deployment, not the folder
+                functions_dir, entrypoint = deploy_cache.prepared(
+                    sessions, deploy_cache.root(settings.deployment_cache), fn.project_id,
+                    fn.id, fn.deployment_id)
             return timed(lambda: python_runtime.run(
-                fn.project_id, fn.id, fn.entrypoint, settings.functions_dir, request, timeout,
+                fn.project_id, fn.id, entrypoint, functions_dir, request, timeout,
                 settings.entrypoint_prefixes, execution_id=execution_id,
                 function_name=fn.name, runtime=fn.runtime, spec=fn.runtime_specification,
                 variables=variables, api_endpoint=settings.function_api_endpoint,
@@ -115,6 +124,8 @@ def run_function(settings: Settings, fn: Function | RunFunction, request: Reques
                 language="node" if fn.runtime.startswith("node-") else "python"))
         return Outcome(status_code=500, failed=True,
                        errors=f"Runtime '{fn.runtime}' is not supported by this worker")
+    except EntrypointError as exc:  # its deployment cannot be had
+        return Outcome(status_code=500, failed=True, errors=exc.message)
     except BaseException as exc:  # a runtime's own bug, or SystemExit from user code
         log.error("execution.runtime_crashed", exc_info=True, function_id=fn.id)
         return Outcome(status_code=500, failed=True,
@@ -318,7 +329,7 @@ def run_execution(execution_id: str) -> str | None:
             else ex.request_body.encode())
     request = Request(method=ex.request_method, path=ex.request_path, headers=headers,
                       body=body)
-    outcome = run_function(settings, fn, request, got.timeout, ex.id, got.variables)
+    outcome = run_function(settings, fn, request, got.timeout, ex.id, got.variables, sessions)
     move = lifecycle.finished(outcome.failed)
     status = move.target
     kept = [{"name": k.lower(), "value": v} for k, v in outcome.headers.items()

@@ -32,6 +32,7 @@ from scheduler.api.limits import SyncGate
 from scheduler.api.routes import (
     catalog,
     console,
+    deployments,
     events,
     execution_actions,
     executions,
@@ -166,8 +167,8 @@ def create_app(settings: Settings, publisher: Publisher | None = None,
         return error_response(ApiError(UNKNOWN,
                                        "Server Error: the request could not be completed."))
 
-    for module in (health, catalog, functions, variables, executions, execution_actions,
-                   operator, events, proxy, platforms, schedules):
+    for module in (health, catalog, functions, deployments, variables, executions,
+                   execution_actions, operator, events, proxy, platforms, schedules):
         app.include_router(module.router, prefix="/v1")
     app.include_router(probes.router)
     app.include_router(console.router)

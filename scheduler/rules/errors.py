@@ -153,6 +153,65 @@ class RouterHostNotFound(NotFound):
     type = "router_host_not_found"
 
 
+class DeploymentNotFound(NotFound):
+    """Deployment with the requested ID could not be found."""
+
+    type = "deployment_not_found"
+
+
+# ------------------------------------------------------------------------------ deployments
+
+
+class EntrypointMissing(TocsinError):
+    """Entrypoint for your Appwrite Function is missing. Please specify it when making
+    deployment or update the entrypoint under your function's "Settings" >
+    "Configuration" > "Entrypoint"."""
+
+    status = 404
+    type = "function_entrypoint_missing"
+
+
+class FileEmpty(InvalidInput):
+    """No file sent."""
+
+    type = "storage_file_empty"
+
+
+class FileTypeUnsupported(InvalidInput):
+    """The given file extension is not supported: a deployment's code is a gzipped tar
+    archive (a file name ending in .gz, such as code.tar.gz)."""
+
+    type = "storage_file_type_unsupported"
+
+
+class FileSizeInvalid(InvalidInput):
+    """The file size is either not valid or exceeds the maximum allowed size."""
+
+    type = "storage_invalid_file_size"
+
+
+class ContentRangeInvalid(InvalidInput):
+    """The content range is invalid. Please check the value of the Content-Range
+    header."""
+
+    type = "storage_invalid_content_range"
+
+
+class BuildNotReady(TocsinError):
+    """Build with the requested ID is building and not ready for execution."""
+
+    status = 400
+    type = "build_not_ready"
+
+
+class BuildAlreadyFinished(TocsinError):
+    """The build has already finished (ready, failed or canceled) and cannot be
+    canceled."""
+
+    status = 400
+    type = "build_already_completed"
+
+
 # --------------------------------------------------------------------------------- callers
 
 

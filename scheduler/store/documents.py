@@ -15,6 +15,7 @@ from typing import Any
 
 from scheduler.rules.httprules import without_credentials
 from scheduler.rules.timerules import iso
+from scheduler.store.deployment_models import Deployment
 from scheduler.store.models import Execution, Function, ProxyRule, Schedule, Variable
 
 # Appwrite returns only these request headers on an execution.
@@ -145,13 +146,12 @@ def function_json(fn: Function, variables: list[Variable] | None = None) -> dict
         "live": True,
         "logging": fn.logging,
         "runtime": fn.runtime,
-        # Tocsin has no deployments: Appwrite's fields with their types, empty.
         "deploymentRetention": 0,
-        "deploymentId": "",
-        "deploymentCreatedAt": "",
-        "latestDeploymentId": "",
-        "latestDeploymentCreatedAt": "",
-        "latestDeploymentStatus": "",
+        "deploymentId": fn.deployment_id,
+        "deploymentCreatedAt": iso(fn.deployment_created_at) or "",
+        "latestDeploymentId": fn.latest_deployment_id,
+        "latestDeploymentCreatedAt": iso(fn.latest_deployment_created_at) or "",
+        "latestDeploymentStatus": fn.latest_deployment_status,
         "scopes": fn.scopes,
         "vars": [variable_json(v) for v in variables or []],
         "events": fn.events,
@@ -182,6 +182,41 @@ def function_json(fn: Function, variables: list[Variable] | None = None) -> dict
         "runtimeSpecification": fn.runtime_specification,
         "specification": fn.runtime_specification,
         "emailEnabled": False,
+    }
+
+
+_NO_PROVIDER = {name: "" for name in (
+    "providerRepositoryName", "providerRepositoryOwner", "providerRepositoryUrl",
+    "providerCommitHash", "providerCommitAuthorUrl", "providerCommitAuthor",
+    "providerCommitMessage", "providerCommitUrl", "providerBranch", "providerBranchUrl")}
+
+
+def deployment_json(d: Deployment) -> dict[str, Any]:
+    """Appwrite's Deployment model (no VCS, no screenshots: those fields empty), then
+    Tocsin's: ``commands``, and ``chunksTotal``/``chunksUploaded``, which the SDKs read
+    to return the response of the chunk that completed an upload."""
+    return {
+        "$id": d.id,
+        "$createdAt": iso(d.created_at),
+        "$updatedAt": iso(d.updated_at),
+        "type": d.type,
+        "resourceId": d.function_id,
+        "resourceType": "functions",
+        "entrypoint": d.entrypoint,
+        "sourceSize": d.source_size,
+        "buildSize": d.build_size,
+        "totalSize": d.source_size + d.build_size,
+        "buildId": d.id if d.status != "waiting" else "",
+        "activate": d.activate,
+        "screenshotLight": "",
+        "screenshotDark": "",
+        "status": d.status,
+        "buildLogs": d.build_logs,
+        "buildDuration": round(d.build_duration),
+        **_NO_PROVIDER,
+        "commands": d.commands,
+        "chunksTotal": d.chunks_total,
+        "chunksUploaded": d.chunks_uploaded,
     }
 
 

@@ -37,12 +37,11 @@ COLUMNS: dict[str, Any] = {
     "schedule": Function.schedule, "timeout": Function.timeout,
     "entrypoint": Function.entrypoint, "commands": Function.commands,
     "$createdAt": Function.created_at, "$updatedAt": Function.updated_at, "$id": Function.id,
+    "deploymentId": Function.deployment_id,
 }
 # What filters see besides: fields of Appwrite's model that Tocsin has no use for are
-# constants (no deployments, no VCS), so a filter on them answers as Appwrite would.
-FILTER_COLUMNS: dict[str, Any] = {
-    "deploymentId": literal(""), "installationId": literal(""),
-}
+# constants (no VCS), so a filter on them answers as Appwrite would.
+FILTER_COLUMNS: dict[str, Any] = {"installationId": literal("")}
 
 DEFAULT_KEY = "default"
 POLICY_FIELDS = ("missed_policy", "misfire_grace", "catchup_window", "catchup_cap", "overlap",

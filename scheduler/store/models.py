@@ -150,6 +150,16 @@ class Function(Base):
     # and how many of its runs ended as dead letters (a counter: never decreases).
     retry: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     dead_letters: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Its active deployment ('' : none, the code its entrypoint names runs) and its
+    # newest one, as Appwrite's Function document reports them (``store.deployments``).
+    deployment_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
+    deployment_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    latest_deployment_id: Mapped[str] = mapped_column(String(36), default="",
+                                                      server_default="")
+    latest_deployment_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime,
+                                                                          nullable=True)
+    latest_deployment_status: Mapped[str] = mapped_column(String(16), default="",
+                                                          server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now,
                                                  onupdate=func.now())

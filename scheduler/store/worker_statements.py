@@ -93,6 +93,7 @@ class RunFunction:
     scopes: Any
     max_concurrency: int | None
     updated_at: datetime
+    deployment_id: str
 
 
 RUN_COLUMNS = tuple(f.name for f in fields(RunRow))

@@ -25,6 +25,10 @@ from urllib.parse import unquote, urlsplit
 from scheduler.rules import entrypoints
 from scheduler.rules.errors import EntrypointError, EntrypointNotAllowed
 
+# A function folder's own Python packages: where a deployment's build has pip install
+# them (``PIP_TARGET``, ``tasks.deploy.build``); first on the import path when present.
+PACKAGES = ".tocsin-packages"
+
 
 @dataclass
 class Request:
@@ -188,6 +192,9 @@ def load_entrypoint(project_id: str, function_id: str, entrypoint: str, function
     if root not in path.parents or not path.is_file():
         raise EntrypointError(f"Entrypoint file '{entrypoint}' not found under {shown} in "
                               "the functions directory")
+    packages = root / PACKAGES
+    if packages.is_dir():  # what its deployment's build installed (``pip install``)
+        sys.path.insert(0, str(packages))
     spec = importlib.util.spec_from_file_location(f"tocsin_fn_{project_id}_{function_id}", path)
     if spec is None or spec.loader is None:
         raise EntrypointError(f"Entrypoint file '{entrypoint}' is not a Python module")

@@ -72,9 +72,11 @@ class Sandbox:
     allowed: tuple[str, ...] = ()  # readable code: directories of the allowed packages
     writable: tuple[str, ...] = ()  # directories the operator shares read-write
 
-    def argv(self, command: list[str], cwd: str, code_dir: str | None) -> list[str]:
+    def argv(self, command: list[str], cwd: str, code_dir: str | None,
+             also_writable: tuple[str, ...] = ()) -> list[str]:
         """``command`` run inside the sandbox, in ``cwd``; ``code_dir``: the function's
-        own folder, the only code of the functions directory it can read."""
+        own folder, the only code of the functions directory it can read;
+        ``also_writable``: folders this command alone may write (a build's own)."""
         args = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session",
                 "--proc", "/proc", "--dev", "/dev",
@@ -97,11 +99,12 @@ class Sandbox:
         readable = _merged(_python_dirs(), self.allowed, (code_dir,) if code_dir else ())
         # The folders leading to each bind, made traversable (bwrap would make them
         # 0700, closed to the runner's user, as /root is on the host).
-        for folder in _ancestors([*readable, *self.writable]):
+        writable = (*self.writable, *also_writable)
+        for folder in _ancestors([*readable, *writable]):
             args += ["--perms", "0755", "--dir", folder]
         for path in readable:
             args += ["--ro-bind", path, path]
-        for path in self.writable:
+        for path in writable:
             args += ["--bind", path, path]
         args += ["--chdir", cwd]
         if self.uid == 0:  # root by choice: at least without a capability

@@ -548,10 +548,16 @@ def test_runtimes_are_the_sdks_python_values_plus_http(client):
 
 
 def test_routes_tocsin_lacks_say_so_and_wrong_methods_are_404(client, fn):
-    for path in ("/v1/functions/templates", "/v1/functions/templates/starter",
-                 f"/v1/functions/{fn}/deployments", f"/v1/functions/{fn}/deployments/d1"):
+    for path in ("/v1/functions/templates", "/v1/functions/templates/starter"):
         body = assert_error(client.get(path), 404, "general_route_not_found")
         assert "Tocsin has no" in body["message"], path
+    # Deployments are uploads: the other ways Appwrite makes one say so.
+    for path in (f"/v1/functions/{fn}/deployments/duplicate",
+                 f"/v1/functions/{fn}/deployments/template",
+                 f"/v1/functions/{fn}/deployments/vcs"):
+        body = assert_error(client.post(path, json={}), 404, "general_route_not_found")
+        assert "uploaded archives only" in body["message"], path
+    assert_error(client.get(f"/v1/functions/{fn}/deployments/d1"), 404, "deployment_not_found")
     assert_error(client.patch(f"/v1/functions/{fn}/executions"), 404, "general_route_not_found")
 
 

@@ -10,11 +10,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
+from scheduler.store import deployment_models  # noqa: F401  (its tables in Base)
 from scheduler.store.migrate import downgrade, upgrade
 from scheduler.store.models import Base
 
 EXPECTED = {"projects", "api_keys", "functions", "schedules", "executions", "leases", "nodes",
-            "variables"}
+            "variables", "deployments", "deployment_chunks"}
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

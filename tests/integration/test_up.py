@@ -132,3 +132,31 @@ def test_up_runs_executes_stops_and_keeps_schedules(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_up_builds_and_runs_a_deployment_on_sqlite(tmp_path):
+    """Deployments with the embedded default: chunks in SQLite, the build in-process."""
+    from appwrite.client import Client
+    from appwrite.input_file import InputFile
+    from appwrite.services.functions import Functions
+
+    from tests.fixtures.archives import BUILD, archive
+
+    port = free_port()
+    proc, _ = start_up(tmp_path, port, workers=2)
+    try:
+        key = read_key(proc)
+        base = f"http://127.0.0.1:{port}/v1"
+        wait_for(lambda: healthy(base), 30, what="health")
+        functions = Functions(Client().set_endpoint(base).set_project("default").set_key(key))
+        functions.create("web", "web", runtime="python-3.12", entrypoint="src/main.py")
+        d = functions.create_deployment(
+            "web", InputFile.from_bytes(archive("up", padding=6 * 1024 * 1024), "code.tar.gz"),
+            activate=True, commands=BUILD)
+        wait_for(lambda: functions.get("web").deploymentid == d.id, 60,
+                 what="the deployment built and activated")
+        run = functions.create_execution("web")
+        assert run.responsebody == '{"version":"up","greeting":"hello Ada"}', run.errors
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)

@@ -35,16 +35,6 @@ def templates(request: Request, ctx: Context = Depends(get_context)) -> dict[str
         "a module or file entrypoint (GET /v1/functions/runtimes lists the runtimes).")
 
 
-@router.api_route("/functions/{functionId}/deployments{rest:path}",
-                  methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-def deployments(functionId: str, rest: str) -> None:
-    raise errors.ApiError(
-        errors.ROUTE_NOT_FOUND,
-        "Tocsin has no deployments: a function runs the code its `entrypoint` names (a "
-        "module the operator allows, or a file under the functions directory); update it "
-        "with PUT /v1/functions/{functionId}.")
-
-
 @router.get("/functions/specifications")
 def list_specifications(request: Request, ctx: Context = Depends(get_context)
                         ) -> dict[str, Any]:

@@ -1,0 +1,116 @@
+"""The rules of a deployment's upload (chunks as the SDKs send them) and of its archive."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scheduler.rules.deployments import (
+    CHUNK_SIZE,
+    Status,
+    capped_logs,
+    check_file,
+    chunk_of,
+    heartbeat_every,
+)
+from scheduler.rules.errors import ContentRangeInvalid, FileSizeInvalid, FileTypeUnsupported
+from tasks.deploy.archive import ArchiveError, pack, unpack
+
+
+def sdk_ranges(size: int) -> list[tuple[str, int]]:
+    """The content-range headers (and byte counts) an official SDK sends for a file."""
+    out = []
+    for start in range(0, size, CHUNK_SIZE):
+        end = min(start + CHUNK_SIZE, size)
+        out.append((f"bytes {start}-{end - 1}/{size}", end - start))
+    return out
+
+
+@given(st.integers(min_value=1, max_value=40 * CHUNK_SIZE))
+def test_every_chunk_an_sdk_sends_is_taken_and_together_they_cover_the_file(size):
+    chunks = [chunk_of(header, n) for header, n in sdk_ranges(size)]
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    assert {c.total for c in chunks} == {len(chunks)} and {c.size for c in chunks} == {size}
+
+
+def test_a_request_without_a_range_is_the_whole_file():
+    chunk = chunk_of(None, 1234)
+    assert (chunk.index, chunk.total, chunk.size) == (0, 1, 1234)
+
+
+@pytest.mark.parametrize("header, received", [
+    ("bytes 0-9", 10),  # no size
+    ("bytes=0-9/10", 10),  # not the SDKs' form
+    ("bytes 9-0/10", 10),  # backwards
+    ("bytes 0-10/10", 11),  # past the end
+    ("bytes 100-199/1000", 100),  # not on a chunk boundary
+    ("bytes 0-9/100", 10),  # a first chunk shorter than a chunk, with more to come
+    (f"bytes 0-{CHUNK_SIZE - 1}/{3 * CHUNK_SIZE}", 10),  # the body is not what it names
+])
+def test_ranges_that_are_no_chunk_of_an_sdk_are_refused(header, received):
+    with pytest.raises(ContentRangeInvalid):
+        chunk_of(header, received)
+
+
+def test_files_are_checked_as_appwrite_checks_them():
+    check_file("code.tar.gz", 30_000_000, 30_000_000)
+    check_file("CODE.TGZ.GZ", 10, 0)  # 0: no limit
+    with pytest.raises(FileTypeUnsupported):
+        check_file("code.zip", 10, 100)
+    with pytest.raises(FileSizeInvalid, match="30,000,000"):
+        check_file("code.tar.gz", 30_000_001, 30_000_000)
+
+
+def test_statuses_and_leases():
+    assert [s for s in Status if s.finished] == [Status.READY, Status.CANCELED, Status.FAILED]
+    assert heartbeat_every(15) == 5
+    assert capped_logs(b"x" * 2_000_000).endswith("[1,000,000 more bytes not kept]")
+
+
+def tar_of(*members: tarfile.TarInfo, data: bytes = b"") -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for member in members:
+            tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
+    return out.getvalue()
+
+
+def test_an_archive_round_trips(tmp_path: Path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.py").write_text("def main(context): ...\n")
+    into = tmp_path / "out"
+    unpack(pack(tmp_path), into)
+    assert (into / "src" / "main.py").read_text() == "def main(context): ...\n"
+
+
+@pytest.mark.parametrize("name, kind, link", [
+    ("../escaped.txt", tarfile.REGTYPE, ""),
+    ("link", tarfile.SYMTYPE, "/etc/passwd"),
+    ("up", tarfile.SYMTYPE, "../../outside"),
+    ("dev", tarfile.CHRTYPE, ""),
+])
+def test_a_hostile_archive_writes_nothing_outside_its_folder(tmp_path: Path, name, kind, link):
+    member = tarfile.TarInfo(name)
+    member.type, member.linkname = kind, link
+    member.size = 2 if kind == tarfile.REGTYPE else 0
+    with pytest.raises(ArchiveError):
+        unpack(tar_of(member, data=b"hi"), tmp_path / "into")
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_an_absolute_path_lands_inside_the_folder(tmp_path: Path):
+    member = tarfile.TarInfo("/tmp/tocsin-owned-by-test")
+    member.size = 2
+    unpack(tar_of(member, data=b"hi"), tmp_path / "into")
+    assert (tmp_path / "into" / "tmp" / "tocsin-owned-by-test").read_bytes() == b"hi"
+    assert not Path("/tmp/tocsin-owned-by-test").exists()
+
+
+def test_junk_is_no_archive(tmp_path: Path):
+    with pytest.raises(ArchiveError, match=r"not a readable tar\.gz archive"):
+        unpack(b"\x1f\x8bjunk", tmp_path)
