@@ -7,7 +7,8 @@ Create Date: 2026-12-05 07:00:00
 ``deployments`` holds one row per upload (status, sizes, build logs, the build's
 lease); ``deployment_chunks`` holds the bytes, the upload's chunks and the built
 artifact, so that every worker reaches them without a shared disk. A function names
-its active deployment (``deployment_id``) and its newest, as Appwrite's document does.
+its active deployment (``deployment_id``) and its newest, as Appwrite's document does;
+an execution, the deployment it ran (set when it is claimed).
 """
 
 import sqlalchemy as sa
@@ -30,6 +31,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("latest_deployment_created_at", sa.DateTime(timezone=True),
                                    nullable=True))
         batch.add_column(sa.Column("latest_deployment_status", sa.String(16), nullable=False,
+                                   server_default=""))
+    with op.batch_alter_table("executions") as batch:
+        batch.add_column(sa.Column("deployment_id", sa.String(36), nullable=False,
                                    server_default=""))
     op.create_table(
         "deployments",
@@ -79,6 +83,8 @@ def downgrade() -> None:
     op.drop_index("ix_deployments_status", table_name="deployments")
     op.drop_index("ix_deployments_function", table_name="deployments")
     op.drop_table("deployments")
+    with op.batch_alter_table("executions") as batch:
+        batch.drop_column("deployment_id")
     with op.batch_alter_table("functions") as batch:
         for column in ("latest_deployment_status", "latest_deployment_created_at",
                        "latest_deployment_id", "deployment_created_at", "deployment_id"):

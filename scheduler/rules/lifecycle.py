@@ -111,6 +111,7 @@ class ExecutionRow(TypedDict):
     attempt: int
     retry_of: str | None
     dead: bool
+    deployment_id: str  # '' until a worker claims it (the deployment it then runs)
     created_at: datetime
     updated_at: datetime
 
@@ -155,4 +156,5 @@ def new_execution(
         attempts=0, timeout=None, started_at=None, finished_at=None, deadline_at=None,
         enqueued_at=enqueued_at, epoch=epoch, event_id=event_id,
         user_id=user_id, depth=depth, origin_function_id=origin_function_id,
-        attempt=attempt, retry_of=retry_of, dead=False, created_at=now, updated_at=now)
+        attempt=attempt, retry_of=retry_of, dead=False, deployment_id="", created_at=now,
+        updated_at=now)

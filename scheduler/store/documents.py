@@ -56,7 +56,7 @@ EXECUTION_FIELDS: tuple[Field, ...] = (
     Field("functionId", Form.COLUMN, "function_id"),
     Field("resourceId", Form.COLUMN, "function_id"),
     Field("resourceType", Form.CONSTANT, "functions"),
-    Field("deploymentId", Form.CONSTANT, ""),
+    Field("deploymentId", Form.COLUMN, "deployment_id"),
     Field("trigger", Form.COLUMN, "trigger"),
     Field("status", Form.STATUS, "status"),
     Field("requestMethod", Form.COLUMN, "request_method"),

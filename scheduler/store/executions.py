@@ -69,7 +69,8 @@ def claim(session: Session, execution_id: str, now: datetime,
     values: dict[str, Any] = {
         "status": lifecycle.CLAIM.target, "started_at": now, "updated_at": now,
         "attempts": Execution.attempts + 1, "timeout": timeout,
-        "deadline_at": now + timedelta(seconds=timeout)}
+        "deadline_at": now + timedelta(seconds=timeout),
+        "deployment_id": function.deployment_id}  # the code this run runs
     headers = execution.request_headers or {}
     if USER_JWT_HEADER in headers:
         # The user's token goes to this run (``execution`` keeps it in memory) and to

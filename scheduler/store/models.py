@@ -287,6 +287,9 @@ class Execution(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     retry_of: Mapped[str | None] = mapped_column(String(36), nullable=True)
     dead: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The deployment the run ran (its function's active one when it was claimed; '':
+    # the function's entrypoint, no deployment).
+    deployment_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
 
     __table_args__ = (
         _belongs_to_function("fk_executions_function"),

@@ -33,6 +33,7 @@ EXECUTION_COLUMNS: dict[str, Any] = {
     "$createdAt": Execution.created_at,
     "$updatedAt": Execution.updated_at,
     "$id": Execution.id,
+    "deploymentId": Execution.deployment_id,
     # Tocsin's retries (``rules.retries``): a run's attempts, and its dead letters.
     "attempt": Execution.attempt,
     "retryOf": Execution.retry_of,
@@ -121,9 +122,8 @@ class Overdue:
         return or_(*parts) if parts else false()
 
     def filter_columns(self) -> dict[str, Any]:
-        """What list filters see: the status as reported; no deployments, so ''."""
-        return {"status": Derived(self.status_column(), self.status_in),
-                "deploymentId": literal("")}
+        """What list filters see: the status as reported."""
+        return {"status": Derived(self.status_column(), self.status_in)}
 
     # -- PostgreSQL text
 
@@ -146,8 +146,7 @@ class Overdue:
     def sql_columns(self) -> dict[str, Column]:
         """``filter_columns`` as text, for the fast list path (``store.lists_pg``)."""
         return {**EXECUTION_SQL,
-                "status": DerivedSql(self.reported_sql()[0], self._status_in_sql),
-                "deploymentId": Sql("''::varchar")}
+                "status": DerivedSql(self.reported_sql()[0], self._status_in_sql)}
 
     def reported_sql(self) -> tuple[Sql, Sql]:
         """``reported`` as text: (status, errors)."""

@@ -111,6 +111,7 @@ f AS (
 c AS (
   UPDATE executions e SET
     status = %(target)s, started_at = t.now, updated_at = t.now, attempts = e.attempts + 1,
+    deployment_id = f.deployment_id,
     timeout = CASE WHEN e.sync THEN LEAST(f.timeout, %(sync_limit)s) ELSE f.timeout END,
     deadline_at = t.now + make_interval(secs => CASE WHEN e.sync
                     THEN LEAST(f.timeout, %(sync_limit)s) ELSE f.timeout END)

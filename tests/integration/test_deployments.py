@@ -14,6 +14,7 @@ import redis
 from appwrite.client import Client
 from appwrite.exception import AppwriteException
 from appwrite.input_file import InputFile
+from appwrite.query import Query
 from appwrite.services.functions import Functions
 
 from scheduler.rules.deployments import CHUNK_SIZE
@@ -131,10 +132,14 @@ def test_the_sdk_uploads_builds_activates_and_runs_deployments(stack):
     wait_for(lambda: v(functions.get_execution("web", slow.id).status) == "processing", 30,
              what="the slow run to start")
     assert functions.update_function_deployment("web", big.id).deploymentid == big.id
-    assert body(functions.create_execution("web"))["version"] == "v2"
+    second = functions.create_execution("web")
+    assert body(second)["version"] == "v2" and second.deploymentid == big.id
     finished = wait_for(lambda: (lambda e: e if v(e.status) != "processing" else None)(
         functions.get_execution("web", slow.id)), 30, what="the slow run to end")
-    assert v(finished.status) == "completed"
+    assert v(finished.status) == "completed" and finished.deploymentid == small.id
+    assert finished.logs == "running v1"  # its code, not the one activated meanwhile
+    on_big = functions.list_executions("web", queries=[Query.equal("deploymentId", big.id)])
+    assert [e.id for e in on_big.executions] == [second.id]
     assert functions.get_deployment_download("web", big.id, type="output")[:2] == b"\x1f\x8b"
 
 
