@@ -115,12 +115,12 @@ def test_the_sdk_uploads_builds_activates_and_runs_deployments(stack):
     assert body(functions.create_execution("web")) == {"version": "v1",
                                                         "greeting": "hello Ada"}
 
-    # Over 5 MiB: the SDK sends 5 MiB chunks, all but the first concurrently.
-    big_code = archive("v2", padding=12 * 1024 * 1024)
+    # Over 5 MiB: the SDK sends 5 MiB chunks, all after the first at once (up to 8).
+    big_code = archive("v2", padding=22 * 1024 * 1024)
     big = functions.create_deployment(
         "web", InputFile.from_bytes(big_code, "code.tar.gz"), activate=False, commands=BUILD)
-    assert big.sourcesize == len(big_code) and big.sourcesize > 2 * CHUNK_SIZE
-    assert (big.chunksUploaded, big.chunksTotal) == (3, 3)  # the completing answer
+    assert big.sourcesize == len(big_code) and big.sourcesize > 4 * CHUNK_SIZE
+    assert (big.chunksUploaded, big.chunksTotal) == (5, 5)  # the completing answer
     assert v(built(functions, big.id).status) == "ready"
     assert functions.get_deployment_download("web", big.id) == big_code
     assert functions.get("web").deploymentid == small.id  # not activated by itself
@@ -141,6 +141,35 @@ def test_the_sdk_uploads_builds_activates_and_runs_deployments(stack):
     on_big = functions.list_executions("web", queries=[Query.equal("deploymentId", big.id)])
     assert [e.id for e in on_big.executions] == [second.id]
     assert functions.get_deployment_download("web", big.id, type="output")[:2] == b"\x1f\x8b"
+
+
+def test_a_switch_under_a_backlog_runs_each_run_on_the_code_it_claimed(stack):
+    """Activation races the worker draining a backlog: every run ran exactly the
+    deployment it records, once, and the switch splits the backlog in two."""
+    functions = sdk(stack)
+    functions.create("drain", "drain", runtime="python-3.12", entrypoint="src/main.py")
+    old, new = (functions.create_deployment(
+        "drain", InputFile.from_bytes(archive(version), "code.tar.gz"),
+        activate=version == "v1", commands=BUILD) for version in ("v1", "v2"))
+    for d in (old, new):
+        assert v(built(functions, d.id, "drain").status) == "ready"
+    assert functions.get("drain").deploymentid == old.id
+    runs = [functions.create_execution("drain", xasync=True, path="/nap").id
+            for _ in range(120)]
+
+    def finished() -> list:
+        page = functions.list_executions("drain", queries=[Query.limit(200)])
+        return [e for e in page.executions if v(e.status) in ("completed", "failed")]
+
+    wait_for(lambda: len(finished()) >= 10, 60, what="a tenth of the backlog")
+    functions.update_function_deployment("drain", new.id)
+    done = wait_for(lambda: (lambda f: f if len(f) == len(runs) else None)(finished()), 120,
+                    what="the backlog to drain")
+    assert sorted(e.id for e in done) == sorted(runs)
+    ran = {old.id: "running v1", new.id: "running v2"}
+    assert all(v(e.status) == "completed" and e.logs == ran[e.deploymentid] for e in done)
+    counts = {d: sum(e.deploymentid == d for e in done) for d in ran}
+    assert counts[old.id] >= 10 and counts[new.id] > 0, counts
 
 
 def test_a_node_deployment_installs_its_package_json_dependencies(stack):
