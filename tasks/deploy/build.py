@@ -90,6 +90,10 @@ def _run(commands: str, root: Path, timeout: float, sandbox: sandboxes.Sandbox |
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True)
         code, failure = _wait(proc, time.monotonic() + timeout, stop)
+        # What the commands left running in their group ends with them (in the sandbox,
+        # everything does: its PID namespace dies with its shell).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         if failure == TIMED_OUT:
             failure = f"Build timed out after {timeout:g} s"
         if code is not None and sandbox is not None:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import redis
 from appwrite.client import Client
@@ -201,10 +202,13 @@ def test_a_failing_build_reports_its_logs_and_changes_nothing(stack):
     probe = functions.create_deployment(
         "broken", InputFile.from_bytes(archive("v1"), "code.tar.gz"), activate=False,
         commands="env; cat /proc/*/environ | tr '\\0' '\\n'; ls /proc | grep -c '^[0-9]'; "
-                 "touch /usr/owned && echo WROTE-USR")
+                 "touch /usr/owned && echo WROTE-USR; setsid sleep 377 > /dev/null 2>&1 &")
     logs = built(functions, probe.id, "broken").buildlogs
     assert "PIP_TARGET=" in logs  # the probe ran
     assert "TOCSIN_" not in logs and KEY not in logs and "WROTE-USR" not in logs
+    # What it left running in a session of its own ended with it.
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if p.info["cmdline"] == ["sleep", "377"]]
     # Not a tar.gz at all: the build says so.
     junk = functions.create_deployment(
         "broken", InputFile.from_bytes(b"\x1f\x8bjunk", "c.tar.gz"), activate=False)
@@ -262,6 +266,12 @@ def test_uploads_are_checked_as_appwrite_checks_them(stack):
     assert "30,000,000" in cases[-1][0].json()["message"]
     ok = post(files=files, data={"entrypoint": "src/main.py", "activate": "true"})
     assert ok.status_code == 202 and ok.json()["status"] == "waiting", ok.text
+    # A chunk naming another function's deployment does not reach it.
+    functions.create("checked2", "checked2", runtime="python-3.12", entrypoint="src/main.py")
+    stray = client.post("/functions/checked2/deployments", files=files, headers={
+        "x-appwrite-id": ok.json()["$id"],
+        "content-range": f"bytes 0-{len(files['code'][1]) - 1}/{len(files['code'][1])}"})
+    assert (stray.status_code, stray.json()["type"]) == (404, "deployment_not_found")
     client.close()
 
 

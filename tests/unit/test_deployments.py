@@ -111,6 +111,17 @@ def test_an_absolute_path_lands_inside_the_folder(tmp_path: Path):
     assert not Path("/tmp/tocsin-owned-by-test").exists()
 
 
+def test_an_archive_that_expands_past_the_cap_is_refused(tmp_path: Path, monkeypatch):
+    from tasks.deploy import archive
+
+    member = tarfile.TarInfo("big.bin")
+    member.size = 4096
+    monkeypatch.setattr(archive, "MAX_EXPANDED", 4095)
+    with pytest.raises(ArchiveError, match="expands to 4,096 bytes"):
+        unpack(tar_of(member, data=b"\0" * 4096), tmp_path / "into")
+    assert not (tmp_path / "into" / "big.bin").exists()
+
+
 def test_junk_is_no_archive(tmp_path: Path):
     with pytest.raises(ArchiveError, match=r"not a readable tar\.gz archive"):
         unpack(b"\x1f\x8bjunk", tmp_path)
