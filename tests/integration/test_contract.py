@@ -9,6 +9,7 @@ import typing
 from typing import Any
 
 import pytest
+from appwrite.models.deployment import Deployment
 from appwrite.models.execution import Execution
 from appwrite.models.function import Function
 from appwrite.models.proxy_rule import ProxyRule
@@ -17,6 +18,7 @@ from appwrite.models.specification import Specification
 from appwrite.models.variable import Variable
 from pydantic import BaseModel
 
+from tests.fixtures.archives import archive
 from tests.integration.test_api import client  # noqa: F401 - the fixture
 
 
@@ -65,7 +67,12 @@ def bodies(client):  # noqa: F811
     rule = client.post("/v1/proxy/rules/function", json={"domain": "hooks.example.com",
                                                          "functionId": "contract"})
     assert rule.status_code == 201, rule.text
+    deployment = client.post("/v1/functions/contract/deployments", data={
+        "entrypoint": "src/main.py", "activate": "false"},
+        files={"code": ("code.tar.gz", archive("v1"), "application/gzip")})
+    assert deployment.status_code == 202, deployment.text
     return {
+        Deployment: deployment.json(),
         ProxyRule: rule.json(),
         Function: client.get("/v1/functions/contract").json(),
         Variable: var.json(),
@@ -76,7 +83,7 @@ def bodies(client):  # noqa: F811
 
 
 @pytest.mark.parametrize("model", [Function, Variable, Execution, Runtime, Specification,
-                                   ProxyRule],
+                                   ProxyRule, Deployment],
                          ids=lambda m: m.__name__)
 def test_every_sdk_field_is_present_with_its_type(bodies, model):
     assert missing(model, bodies[model]) == []

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from scheduler.rules.timerules import iso
+from tests.fixtures.archives import archive
 from tests.integration.test_api import client  # noqa: F401 - a fixture of `bodies`
 from tests.integration.test_contract import bodies  # noqa: F401 - the fixture
 from tests.integration.test_sdk import KEY, stack  # noqa: F401 - the fixture
@@ -37,10 +38,12 @@ def node_sdk() -> Path:
     return SDK_DIR
 
 
-def test_node_sdk_flows(node_sdk, stack, store):  # noqa: F811
+def test_node_sdk_flows(node_sdk, stack, store, tmp_path):  # noqa: F811
     when = iso(store.now().replace(second=0, microsecond=0) + timedelta(minutes=10))
-    run = subprocess.run(["node", "flows.mjs", stack, "sdkproj", KEY, when], cwd=NODE_DIR,
-                         capture_output=True, text=True, timeout=120)
+    code = tmp_path / "code.tar.gz"
+    code.write_bytes(archive("node", padding=11 * 1024 * 1024))
+    run = subprocess.run(["node", "flows.mjs", stack, "sdkproj", KEY, when, str(code)],
+                         cwd=NODE_DIR, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
 
@@ -79,6 +82,11 @@ def test_node_sdk_flows(node_sdk, stack, store):  # noqa: F811
     assert ok("listCreatedAfterFuture")["total"] == 0
     assert ok("deleteScheduled") == {"message": ""}  # the SDK's shape for an empty 204
     assert error("getDeleted") == (404, "execution_not_found")
+
+    deployment = ok("deployment")
+    assert deployment["sourceSize"] == code.stat().st_size
+    assert (deployment["chunksUploaded"], deployment["chunksTotal"]) == (3, 3)
+    assert [d["$id"] for d in ok("deployments")["deployments"]] == [deployment["$id"]]
 
     assert error("badSchedule") == (400, "general_argument_invalid")
     assert error("pastScheduledAt") == (400, "general_bad_request")
@@ -136,9 +144,10 @@ def problems(model: str, body: dict[str, Any],
 
 
 @pytest.mark.parametrize("model", ["Function", "Variable", "Execution", "Runtime",
-                                   "Specification", "ProxyRule"])
+                                   "Specification", "ProxyRule", "Deployment"])
 def test_every_node_sdk_field_is_present_with_its_type(node_sdk, bodies, model):  # noqa: F811
     from appwrite.models import (
+        deployment,
         execution,
         function,
         proxy_rule,
@@ -150,7 +159,8 @@ def test_every_node_sdk_field_is_present_with_its_type(node_sdk, bodies, model):
     python_model = {"Function": function.Function, "Variable": variable.Variable,
                     "Execution": execution.Execution, "Runtime": runtime.Runtime,
                     "Specification": specification.Specification,
-                    "ProxyRule": proxy_rule.ProxyRule}[model]
+                    "ProxyRule": proxy_rule.ProxyRule,
+                    "Deployment": deployment.Deployment}[model]
     models = node_models(node_sdk)
     assert len(models) > 50 and models[model], "the models file was not parsed"
     assert problems(model, bodies[python_model], models) == []

@@ -1,10 +1,11 @@
 // The official node-appwrite SDK, unchanged, against a running Tocsin.
-// Usage: node flows.mjs <endpoint> <project> <key> <scheduledAt>
+// Usage: node flows.mjs <endpoint> <project> <key> <scheduledAt> <archive.tar.gz>
 // Prints one JSON object: what each call returned (or the AppwriteException it threw).
 // The Python test (tests/integration/test_node_sdk.py) asserts on it.
 import { AppwriteException, Client, ExecutionMethod, Functions, Query } from "node-appwrite";
+import { InputFile } from "node-appwrite/file";
 
-const [endpoint, project, key, scheduledAt] = process.argv.slice(2);
+const [endpoint, project, key, scheduledAt, archive] = process.argv.slice(2);
 const client = new Client().setEndpoint(endpoint).setProject(project).setKey(key);
 const functions = new Functions(client);
 const wrong = new Functions(new Client().setEndpoint(endpoint).setProject(project).setKey("wrong-key"));
@@ -55,6 +56,14 @@ await step("listCreatedAfterFuture", () => functions.listExecutions({
   functionId: "hello", queries: [Query.createdAfter("2999-01-01T00:00:00.000+00:00")] }));
 await step("deleteScheduled", () => functions.deleteExecution({ functionId: "hello", executionId: out.scheduled.ok.$id }));
 await step("getDeleted", () => functions.getExecution({ functionId: "hello", executionId: out.scheduled.ok.$id }));
+
+// A deployment over 5 MiB: the SDK uploads it in chunks, all after the first at once.
+await step("deployedFunction", () => functions.create({
+  functionId: "deployed", name: "Deployed", runtime: "python-3.12", entrypoint: "src/main.py" }));
+await step("deployment", () => functions.createDeployment({
+  functionId: "deployed", code: InputFile.fromPath(archive, "code.tar.gz"), activate: false,
+  commands: "true" }));
+await step("deployments", () => functions.listDeployments({ functionId: "deployed" }));
 
 await step("badSchedule", () => functions.create({ functionId: "bad", name: "b", runtime: "http", schedule: "61 * * * *" }));
 await step("pastScheduledAt", () => functions.createExecution({ functionId: "hello", async: true, scheduledAt: "2001-01-01T00:00:00+00:00" }));
