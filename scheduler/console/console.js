@@ -1,12 +1,13 @@
 // Tocsin's web console: sign in, the shell, and the start. No build step, no
 // libraries; the sections live in functions.js and runs.js, shared code in core.js.
 import { S, STORE, VIEWS, ago, api, can, clearTimers, field, h, render, show } from "./core.js";
+import { deploymentsView } from "./deployments.js";
 import { domainsView } from "./domains.js";
 import { functionsView } from "./functions.js";
 import { executionsView, schedulesView } from "./runs.js";
 
 Object.assign(VIEWS, { functions: functionsView, executions: executionsView,
-  schedules: schedulesView, domains: domainsView });
+  schedules: schedulesView, domains: domainsView, deployments: deploymentsView });
 
 // ------------------------------------------------------------------- sign in
 

@@ -121,7 +121,7 @@ export function show(view) {
   S.view = view;
   const tabs = h("nav", { class: "tabs", "aria-label": "Sections" },
     [["functions", "Functions"], ["executions", "Executions"], ["schedules", "Schedules"],
-      ["domains", "Domains"]]
+      ["deployments", "Deployments"], ["domains", "Domains"]]
       .map(([v, text]) => h("button", { type: "button", "aria-current": v === view ? "page" : undefined,
         onclick: () => show(v) }, text)));
   const body = h("div", {});

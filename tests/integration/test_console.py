@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fixtures.archives import BUILD, archive
 from tests.helpers import ROOT, free_port, wait_for
 from tests.integration.test_browser import CHROMIUM
 from tests.integration.test_up import healthy, read_key, start_up
@@ -237,6 +238,30 @@ def test_the_console_end_to_end(up, page):
     wait_for(lambda: httpx.post(base + "/anything", headers={"Host": "hooks.example.com"},
                                 content=b"x").status_code == 404, 10,
              what="the removed domain to stop serving the function")
+
+    # Deployments: a tar.gz over 5 MiB is uploaded in chunks, as the SDKs send it; its
+    # build is followed to ready and active, its logs read, and it runs (#34).
+    auth = {"X-Appwrite-Project": "default", "X-Appwrite-Key": key}
+    made = httpx.post(base + "/v1/functions", headers=auth, json={
+        "functionId": "web", "name": "Web", "runtime": "python-3.12",
+        "entrypoint": "src/main.py"})
+    assert made.status_code == 201, made.text
+    code = tmp_path / "code.tar.gz"
+    code.write_bytes(archive("console", padding=6 * 1024 * 1024))
+    page.get_by_role("button", name="Deployments").click()
+    page.get_by_label("Function", exact=True).select_option("web")
+    page.get_by_label("Code (tar.gz)").set_input_files(str(code))
+    page.get_by_label("Build commands").fill(BUILD)
+    assert page.evaluate(UNLABELLED) == []
+    page.get_by_role("button", name="Upload").click()
+    row = page.get_by_role("row").filter(has_text="active")
+    row.get_by_text("ready", exact=True).wait_for(timeout=60_000)
+    shot(page, "deployments")
+    row.get_by_role("button", name=re.compile("^Build logs of")).click()
+    page.get_by_text("Successfully installed greeter-1.0").wait_for()
+    page.get_by_role("button", name="Close").click()
+    ran = httpx.post(base + "/v1/functions/web/executions", headers=auth, json={}, timeout=30)
+    assert ran.json()["responseBody"] == '{"version":"console","greeting":"hello Ada"}'
 
     # A key without functions.write: the edit controls are off, with the reason.
     made = tocsin(tmp_path, "keys", "create", "--project", "default", "--scope",

@@ -18,7 +18,8 @@ from scheduler.rules.errors import NotFound
 router = APIRouter(include_in_schema=False)
 
 JS = "text/javascript; charset=utf-8"
-ASSETS = {"console.js": JS, "core.js": JS, "domains.js": JS, "functions.js": JS, "runs.js": JS,
+ASSETS = {"console.js": JS, "core.js": JS, "deployments.js": JS, "domains.js": JS,
+          "functions.js": JS, "runs.js": JS,
           "console.css": "text/css; charset=utf-8"}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "
