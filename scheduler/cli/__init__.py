@@ -14,6 +14,7 @@ import typer
 from scheduler.cli import backfill as _backfill  # noqa: F401 - registers `jobs backfill`
 from scheduler.cli import serve
 from scheduler.cli.cron import cron_app
+from scheduler.cli.deployments import deployments_app
 from scheduler.cli.events import events_app
 from scheduler.cli.executions import executions_app
 from scheduler.cli.jobs import jobs_app
@@ -29,6 +30,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(events_app, name="events")
 app.add_typer(platforms_app, name="platforms")
 app.add_typer(executions_app, name="executions")
+app.add_typer(deployments_app, name="deployments")
 app.command()(status)
 serve.register(app)
 

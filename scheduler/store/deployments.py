@@ -299,3 +299,26 @@ def ready_build(session: Session, project_id: str, deployment_id: str
     if d is None:
         return None
     return d, bytes_of(session, d, Kind.BUILD)
+
+
+def recent(session: Session, project_id: str | None, function_id: str | None,
+           limit: int) -> list[tuple[Deployment, bool]]:
+    """Deployments newest first (an operator's list, across projects unless one is
+    named), each with whether it is its function's active one."""
+    query = (select(Deployment, Function.deployment_id == Deployment.id)
+             .join(Function, (Function.project_id == Deployment.project_id)
+                   & (Function.id == Deployment.function_id))
+             .order_by(Deployment.created_at.desc(), Deployment.id).limit(limit))
+    if project_id:
+        query = query.where(Deployment.project_id == project_id)
+    if function_id:
+        query = query.where(Deployment.function_id == function_id)
+    return [(d, bool(active)) for d, active in session.execute(query).all()]
+
+
+def find(session: Session, deployment_id: str, project_id: str | None) -> list[Deployment]:
+    """Deployments with this id (one per project at most), for an operator's command."""
+    query = select(Deployment).where(Deployment.id == deployment_id)
+    if project_id:
+        query = query.where(Deployment.project_id == project_id)
+    return list(session.execute(query).scalars())

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -45,6 +47,10 @@ class Stack:
         self.procs.append(proc)
         wait_for(lambda: " ready." in proc.output(), 30, what=f"worker {name}")
         return proc
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "scheduler", *args], env=self.env,
+                              capture_output=True, text=True, timeout=60)
 
     def builds(self) -> list[str]:
         """What builds wrote to the shared ledger (each line: one build that started)."""
@@ -209,6 +215,15 @@ def test_a_failing_build_reports_its_logs_and_changes_nothing(stack):
     # What it left running in a session of its own ended with it.
     assert not [p for p in psutil.process_iter(["cmdline"])
                 if p.info["cmdline"] == ["sleep", "377"]]
+    # Operators read the same from the CLI.
+    listed = json.loads(stack.cli("deployments", "--project", "dp", "--function", "broken",
+                                  "--json").stdout)
+    assert {d["$id"]: d["status"] for d in listed}[bad.id] == "failed"
+    shown = stack.cli("deployments", "logs", bad.id)
+    assert shown.returncode == 0 and "compiling the assets" in shown.stdout
+    missing = stack.cli("deployments", "logs", "nope")
+    assert missing.returncode == 1 and missing.stderr.strip() == (
+        "error: no deployment with id 'nope' (see `tocsin deployments`)")
     # Not a tar.gz at all: the build says so.
     junk = functions.create_deployment(
         "broken", InputFile.from_bytes(b"\x1f\x8bjunk", "c.tar.gz"), activate=False)
