@@ -13,8 +13,10 @@ canceled, or another builder took it over) kills the build's commands.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.config import Settings
@@ -23,12 +25,14 @@ from scheduler.rules.deployments import CHUNK_SIZE, Kind, heartbeat_every
 from scheduler.rules.ids import new_id
 from scheduler.store import deployments as store
 from scheduler.store.db import transaction
-from tasks.deploy.build import build
+from scheduler.store.deployment_models import Deployment
+from tasks.deploy.build import Built, build
 from tasks.runner import sandbox as sandboxes
 
 log = get_logger(__name__)
 
 POLL = 1.0  # seconds between looks for a deployment to build
+RECORD_RETRIES = (0.5, 1, 2, 4)  # seconds between tries to record a finished build
 
 
 class Builder:
@@ -83,13 +87,28 @@ class Builder:
         finally:
             done.set()
             beat.join()
-        with transaction(self.sessions) as session:
-            recorded = store.finish_build(session, project_id, deployment_id, token,
-                                          built.logs, built.duration, built.artifact,
-                                          CHUNK_SIZE)
+        recorded = self._record(project_id, deployment_id, token, built)
         log.info("build.finished", project_id=project_id, deployment_id=deployment_id,
                  ok=built.ok, duration=round(built.duration, 2), recorded=recorded is not None)
         return True
+
+    def _record(self, project_id: str, deployment_id: str, token: str, built: Built
+                ) -> Deployment | None:
+        """Record the build, through a short database outage (a build can take minutes
+        to redo); past ``RECORD_RETRIES`` the lease lapses and another builder redoes it."""
+        for pause in (*RECORD_RETRIES, None):
+            try:
+                with transaction(self.sessions) as session:
+                    return store.finish_build(session, project_id, deployment_id, token,
+                                              built.logs, built.duration, built.artifact,
+                                              CHUNK_SIZE)
+            except OperationalError as exc:
+                if pause is None:
+                    raise
+                log.warning("build.record_retry", deployment_id=deployment_id,
+                            retry_in=pause, error=first_line(exc))
+                time.sleep(pause)
+        return None
 
     def _heartbeat(self, project_id: str, deployment_id: str, token: str,
                    stop: threading.Event, done: threading.Event) -> None:
