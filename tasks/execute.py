@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import base64
 import threading
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.broker.publish import Publisher, make_publisher
@@ -27,7 +25,13 @@ from scheduler.rules.retries import Failure, failure_of
 from scheduler.rules.timerules import iso
 from scheduler.store import admission, projects, variables
 from scheduler.store import executions as store
-from scheduler.store.db import db_now, make_engine, make_sessionmaker, transaction
+from scheduler.store.db import (
+    db_now,
+    make_engine,
+    make_sessionmaker,
+    through_outage,
+    transaction,
+)
 from scheduler.store.fires import mark_enqueued
 from scheduler.store.models import Execution, Function
 from scheduler.store.worker_statements import FastClaim, RunFunction, RunRow, WorkerStatements
@@ -268,19 +272,15 @@ def _record(sessions: sessionmaker[Session], execution_id: str, move: lifecycle.
             margin: float | None = None, failure: Failure = Failure.ERROR) -> bool:
     """Record the outcome, retrying through a database outage: the function has run,
     and losing its outcome would leave the row to be reaped as "worker lost"."""
-    for pause in (*RECORD_RETRIES, None):
-        try:
-            with transaction(sessions) as session:
-                projects.revoke_execution_key(session, execution_id)
-                return store.finish(session, execution_id, move, fields, db_now(session),
-                                    schedule_id=schedule_id, margin=margin, failure=failure)
-        except OperationalError as exc:
-            if pause is None:
-                raise
-            log.warning("execution.record_retry", execution_id=execution_id,
-                        retry_in=pause, error=first_line(exc))
-            time.sleep(pause)
-    return False
+    def attempt() -> bool:
+        with transaction(sessions) as session:
+            projects.revoke_execution_key(session, execution_id)
+            return store.finish(session, execution_id, move, fields, db_now(session),
+                                schedule_id=schedule_id, margin=margin, failure=failure)
+
+    return through_outage(attempt, RECORD_RETRIES, lambda pause, exc: log.warning(
+        "execution.record_retry", execution_id=execution_id, retry_in=pause,
+        error=first_line(exc)))
 
 
 def _record_fast(claimed: FastClaim, move: lifecycle.Move, fields: dict[str, Any],

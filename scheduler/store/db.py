@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -113,3 +115,22 @@ def affected(result: Result[Any]) -> int:
     """Rows an UPDATE or DELETE touched (``Session.execute`` is typed as returning a
     plain ``Result``; for these statements it is a ``CursorResult``)."""
     return cast(CursorResult[Any], result).rowcount
+
+
+T = TypeVar("T")
+
+
+def through_outage(attempt: Callable[[], T], pauses: Sequence[float],
+                   on_retry: Callable[[float, OperationalError], None]) -> T:
+    """``attempt()``, tried again after each of ``pauses`` while the database is away
+    (``OperationalError``): for work already done whose record must not be lost to a
+    short outage. The last failure is raised."""
+    for pause in (*pauses, None):
+        try:
+            return attempt()
+        except OperationalError as exc:
+            if pause is None:
+                raise
+            on_retry(pause, exc)
+            time.sleep(pause)
+    raise AssertionError("unreachable")

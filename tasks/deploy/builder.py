@@ -13,10 +13,8 @@ canceled, or another builder took it over) kills the build's commands.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.config import Settings
@@ -24,7 +22,7 @@ from scheduler.logs import first_line, get_logger
 from scheduler.rules.deployments import CHUNK_SIZE, Kind, heartbeat_every
 from scheduler.rules.ids import new_id
 from scheduler.store import deployments as store
-from scheduler.store.db import transaction
+from scheduler.store.db import through_outage, transaction
 from scheduler.store.deployment_models import Deployment
 from tasks.deploy.build import Built, build
 from tasks.runner import sandbox as sandboxes
@@ -96,19 +94,15 @@ class Builder:
                 ) -> Deployment | None:
         """Record the build, through a short database outage (a build can take minutes
         to redo); past ``RECORD_RETRIES`` the lease lapses and another builder redoes it."""
-        for pause in (*RECORD_RETRIES, None):
-            try:
-                with transaction(self.sessions) as session:
-                    return store.finish_build(session, project_id, deployment_id, token,
-                                              built.logs, built.duration, built.artifact,
-                                              CHUNK_SIZE)
-            except OperationalError as exc:
-                if pause is None:
-                    raise
-                log.warning("build.record_retry", deployment_id=deployment_id,
-                            retry_in=pause, error=first_line(exc))
-                time.sleep(pause)
-        return None
+        def attempt() -> Deployment | None:
+            with transaction(self.sessions) as session:
+                return store.finish_build(session, project_id, deployment_id, token,
+                                          built.logs, built.duration, built.artifact,
+                                          CHUNK_SIZE)
+
+        return through_outage(attempt, RECORD_RETRIES, lambda pause, exc: log.warning(
+            "build.record_retry", deployment_id=deployment_id, retry_in=pause,
+            error=first_line(exc)))
 
     def _heartbeat(self, project_id: str, deployment_id: str, token: str,
                    stop: threading.Event, done: threading.Event) -> None:
