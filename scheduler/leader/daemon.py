@@ -32,7 +32,9 @@ from scheduler.leader.dispatcher import Dispatcher
 from scheduler.leader.fanout import EventFanOut
 from scheduler.leader.lease import LeaseKeeper
 from scheduler.logs import first_line, get_logger
+from scheduler.rules.deployments import ABANDONED_AFTER
 from scheduler.rules.errors import FencedOut
+from scheduler.store import deployments as deployment_store
 from scheduler.store import events as event_store
 from scheduler.store import executions as exec_store
 from scheduler.store import fires as fire_store
@@ -249,6 +251,12 @@ class Daemon:
 
     @_leader_job("retention")
     def prune_tick(self) -> None:
+        with transaction(self.sessions) as session:
+            now = db_now(session)
+            abandoned = deployment_store.prune_abandoned(
+                session, now - timedelta(seconds=ABANDONED_AFTER))
+        if abandoned:
+            log.info("retention.abandoned_uploads", count=abandoned)
         if self.settings.retention_days <= 0:
             return
         with transaction(self.sessions) as session:

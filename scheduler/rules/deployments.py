@@ -21,6 +21,7 @@ DEFAULT_SIZE_LIMIT = 30_000_000  # bytes of a deployment's archive (Appwrite's d
 DEFAULT_BUILD_TIMEOUT = 900  # seconds a build's commands may run (Appwrite's default)
 DEFAULT_BUILD_LEASE = 15.0  # seconds a claimed build stays its builder's without a heartbeat
 BUILD_LOG_LIMIT = 1_000_000  # bytes of a build's output kept in buildLogs
+ABANDONED_AFTER = 24 * 3600  # seconds after its last chunk an unfinished upload is dropped
 
 
 class Status(StrEnum):

@@ -19,7 +19,7 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
@@ -34,7 +34,7 @@ from scheduler.rules.errors import (
     DeploymentNotFound,
 )
 from scheduler.store import events
-from scheduler.store.db import db_now
+from scheduler.store.db import affected, db_now
 from scheduler.store.deployment_models import Deployment, DeploymentChunk
 from scheduler.store.documents import deployment_json
 from scheduler.store.models import Function
@@ -117,7 +117,10 @@ def upload_chunk(session: Session, fn: Function, upload: Upload, chunk: Chunk,
     session.add(DeploymentChunk(project_id=d.project_id, deployment_id=d.id,
                                 kind=Kind.SOURCE, idx=chunk.index, data=data))
     session.flush()
-    session.refresh(d, with_for_update=True)  # after our bytes: see the module's invariants
+    # After our bytes (see the invariants), and FOR NO KEY UPDATE: each chunk's insert
+    # holds a KEY SHARE lock on this row (its foreign key), which FOR UPDATE would wait
+    # on, concurrent chunks deadlocking each other.
+    session.refresh(d, with_for_update={"key_share": True})
     count = session.execute(select(func.count()).select_from(DeploymentChunk).where(
         *_chunks_of(d, Kind.SOURCE))).scalar_one()
     completed = count >= d.chunks_total > d.chunks_uploaded
@@ -139,9 +142,13 @@ def _chunks_of(d: Deployment, kind: Kind) -> list[Any]:
 
 
 def _function(session: Session, d: Deployment, lock: bool = False) -> Function | None:
+    """The deployment's function; ``lock``: FOR NO KEY UPDATE, which a concurrent upload's
+    insert (KEY SHARE on the function, for its foreign key) does not block."""
     query = select(Function).where(Function.project_id == d.project_id,
                                    Function.id == d.function_id)
-    return session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    if lock:
+        query = query.with_for_update(key_share=True)
+    return session.execute(query).scalar_one_or_none()
 
 
 def _status(session: Session, d: Deployment, status: Status) -> None:
@@ -322,3 +329,11 @@ def find(session: Session, deployment_id: str, project_id: str | None) -> list[D
     if project_id:
         query = query.where(Deployment.project_id == project_id)
     return list(session.execute(query).scalars())
+
+
+def prune_abandoned(session: Session, cutoff: datetime) -> int:
+    """Drop uploads that stopped before their last chunk and got none since ``cutoff``
+    (a client that gave up): their chunks would otherwise stay forever."""
+    return affected(session.execute(delete(Deployment).where(
+        Deployment.chunks_uploaded < Deployment.chunks_total, Deployment.updated_at < cutoff)
+        .execution_options(synchronize_session=False)))
