@@ -8,6 +8,7 @@ bits) and refused when it would expand past ``MAX_EXPANDED`` bytes.
 from __future__ import annotations
 
 import io
+import posixpath
 import tarfile
 from pathlib import Path
 
@@ -32,9 +33,21 @@ def unpack(data: bytes, into: Path) -> None:
 
 
 def pack(folder: Path) -> bytes:
-    """``folder``'s contents as a tar.gz, paths relative to it."""
+    """``folder``'s contents as a tar.gz, paths relative to it. A link that leaves the
+    folder is refused here, with its name, rather than by every worker that would unpack
+    it (the ``data`` filter refuses it there)."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz", compresslevel=6) as archive:
         for path in sorted(folder.iterdir()):
-            archive.add(path, arcname=path.name)
+            archive.add(path, arcname=path.name, filter=_inside)
     return out.getvalue()
+
+
+def _inside(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    if member.issym() or member.islnk():
+        target = member.linkname if member.islnk() else posixpath.join(
+            posixpath.dirname(member.name), member.linkname)
+        if posixpath.isabs(member.linkname) or posixpath.normpath(target).startswith(".."):
+            raise ArchiveError(f"The build left a link that leaves its folder: "
+                               f"{member.name} -> {member.linkname}")
+    return member

@@ -60,7 +60,12 @@ def build(source: bytes, commands: str, timeout: float, sandbox: sandboxes.Sandb
             if failure:
                 logs = f"{logs}\n{failure}" if logs else failure
                 ok = False
-        artifact = pack(src) if ok else None
+        artifact = None
+        if ok:
+            try:
+                artifact = pack(src)
+            except ArchiveError as exc:
+                logs, ok = f"{logs}\n{exc}" if logs else str(exc), False
         return Built(ok, logs, artifact, time.monotonic() - started)
 
 

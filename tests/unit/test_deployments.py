@@ -122,6 +122,28 @@ def test_an_archive_that_expands_past_the_cap_is_refused(tmp_path: Path, monkeyp
     assert not (tmp_path / "into" / "big.bin").exists()
 
 
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../outside"])
+def test_a_build_that_links_out_of_its_folder_fails_with_the_links_name(target):
+    from tasks.deploy.build import build
+
+    source = io.BytesIO()
+    with tarfile.open(fileobj=source, mode="w:gz"):
+        pass  # an empty upload: the commands make the folder's contents
+    built = build(source.getvalue(), f"mkdir -p lib && ln -s {target} lib/escape", 30, None)
+    assert not built.ok and built.artifact is None
+    assert f"lib/escape -> {target}" in built.logs
+
+
+def test_links_inside_the_folder_are_kept(tmp_path: Path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "index.js").write_text("x")
+    (tmp_path / "node_modules").mkdir()
+    (tmp_path / "node_modules" / "pkg").symlink_to("../pkg")
+    into = tmp_path / "out"
+    unpack(pack(tmp_path), into)
+    assert (into / "node_modules" / "pkg" / "index.js").read_text() == "x"
+
+
 def test_junk_is_no_archive(tmp_path: Path):
     with pytest.raises(ArchiveError, match=r"not a readable tar\.gz archive"):
         unpack(b"\x1f\x8bjunk", tmp_path)
