@@ -13,8 +13,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import PurePosixPath
 
-from scheduler.rules.errors import ContentRangeInvalid, FileSizeInvalid, FileTypeUnsupported
+from scheduler.rules.entrypoints import module_of
+from scheduler.rules.errors import (
+    ContentRangeInvalid,
+    EntrypointMissing,
+    FileSizeInvalid,
+    FileTypeUnsupported,
+    InvalidInput,
+)
 
 CHUNK_SIZE = 5 * 1024 * 1024  # the SDKs' chunk (and Appwrite's APP_LIMIT_UPLOAD_CHUNK_SIZE)
 DEFAULT_SIZE_LIMIT = 30_000_000  # bytes of a deployment's archive (Appwrite's default)
@@ -81,6 +89,19 @@ def chunk_of(content_range: str | None, received: int) -> Chunk:
             f"The content range is invalid: chunks are {CHUNK_SIZE:,} bytes (the last one "
             "the rest), as the SDKs send them.")
     return Chunk(start // CHUNK_SIZE, -(-size // CHUNK_SIZE), size)
+
+
+def entrypoint_of(entrypoint: str) -> str:
+    """A deployment's entrypoint: a relative path to a file in its archive (a module
+    entrypoint is the operator's; a path out of the archive would find nothing)."""
+    if not entrypoint:
+        raise EntrypointMissing()
+    path = PurePosixPath(entrypoint)
+    if (len(entrypoint) > 1024 or module_of(entrypoint) is not None or path.is_absolute()
+            or ".." in path.parts):
+        raise InvalidInput("Invalid `entrypoint` param: a deployment's entrypoint is a file "
+                           "in its archive, such as src/main.py or src/main.js")
+    return entrypoint
 
 
 def check_file(name: str, size: int, limit: int) -> None:

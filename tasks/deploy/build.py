@@ -56,7 +56,7 @@ def build(source: bytes, commands: str, timeout: float, sandbox: sandboxes.Sandb
         logs, ok = "", True
         if commands.strip():
             output, failure = _run(commands, root, timeout, sandbox, stop or threading.Event())
-            logs = capped_logs(output)
+            logs = capped_logs(output).rstrip("\n")
             if failure:
                 logs = f"{logs}\n{failure}" if logs else failure
                 ok = False

@@ -16,9 +16,16 @@ from scheduler.rules.deployments import (
     capped_logs,
     check_file,
     chunk_of,
+    entrypoint_of,
     heartbeat_every,
 )
-from scheduler.rules.errors import ContentRangeInvalid, FileSizeInvalid, FileTypeUnsupported
+from scheduler.rules.errors import (
+    ContentRangeInvalid,
+    EntrypointMissing,
+    FileSizeInvalid,
+    FileTypeUnsupported,
+    InvalidInput,
+)
 from tasks.deploy.archive import ArchiveError, pack, unpack
 
 
@@ -64,6 +71,31 @@ def test_files_are_checked_as_appwrite_checks_them():
         check_file("code.zip", 10, 100)
     with pytest.raises(FileSizeInvalid, match="30,000,000"):
         check_file("code.tar.gz", 30_000_001, 30_000_000)
+
+
+@pytest.mark.parametrize("entrypoint", ["/etc/main.py", "../other/main.py", "src/../../x.py",
+                                        "pkg.module:main", "x" * 1025])
+def test_a_deployments_entrypoint_is_a_file_inside_its_archive(entrypoint):
+    with pytest.raises(InvalidInput, match="a file in its archive"):
+        entrypoint_of(entrypoint)
+
+
+def test_entrypoints_that_are_files_of_the_archive_are_taken():
+    assert entrypoint_of("src/main.py") == "src/main.py"
+    assert entrypoint_of("index.js") == "index.js"
+    with pytest.raises(EntrypointMissing):
+        entrypoint_of("")
+
+
+def test_a_build_past_its_time_limit_is_killed_and_fails():
+    from tasks.deploy.build import build
+
+    source = io.BytesIO()
+    with tarfile.open(fileobj=source, mode="w:gz"):
+        pass
+    built = build(source.getvalue(), "echo started; sleep 30", 1, None)
+    assert not built.ok and built.artifact is None
+    assert built.logs == "started\nBuild timed out after 1 s" and built.duration < 10
 
 
 def test_statuses_and_leases():

@@ -22,8 +22,7 @@ from scheduler.api.context import Context, get_context
 from scheduler.api.routes.shared import bool_param, load_function
 from scheduler.api.schemas import ERROR_RESPONSES, function_json
 from scheduler.rules import deployments as rules
-from scheduler.rules import entrypoints
-from scheduler.rules.errors import BuildNotReady, EntrypointMissing, FileEmpty
+from scheduler.rules.errors import BuildNotReady, FileEmpty
 from scheduler.rules.ids import new_id
 from scheduler.store import deployments as store
 from scheduler.store import variables
@@ -51,14 +50,15 @@ async def create_deployment(functionId: str, request: Request,
                             ctx: Context = Depends(get_context)) -> dict[str, Any]:
     caller = await run_in_threadpool(_caller, request, ctx, "functions.write")
     validate.uid("functionId", functionId)
-    form = await request.form(max_files=1, max_fields=16) if _multipart(request) else None
-    code = form.get("code") if form is not None else None
+    if not _multipart(request):
+        raise FileEmpty()
+    form = await request.form(max_files=1, max_fields=16)
+    code = form.get("code")
     if not isinstance(code, UploadFile):
         raise FileEmpty()
     data = await code.read()
     if not data:
         raise FileEmpty()
-    assert form is not None
     chunk = rules.chunk_of(request.headers.get("content-range"), len(data))
     rules.check_file(code.filename or "", chunk.size, ctx.settings.deployment_max_bytes)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -87,12 +87,7 @@ def _store_chunk(ctx: Context, caller: Caller, function_id: str, deployment_id: 
             raise errors.invalid_param("functionId", f"function '{fn.id}' has the http "
                                        "runtime, which runs no code of its own: deployments "
                                        "are for python-* and node-* functions")
-        entrypoint = fields.get("entrypoint") or fn.entrypoint
-        if not entrypoint:
-            raise EntrypointMissing()
-        if entrypoints.module_of(entrypoint) is not None or len(entrypoint) > 1024:
-            raise errors.invalid_param("entrypoint", "a deployment's entrypoint is a file "
-                                       "in its archive, such as src/main.py or src/main.js")
+        entrypoint = rules.entrypoint_of(fields.get("entrypoint") or fn.entrypoint)
         upload = store.Upload(deployment_id, entrypoint,
                               commands if commands is not None else fn.commands,
                               activate, kind)
