@@ -35,6 +35,17 @@ DEFAULT = "s-1vcpu-512mb"
 _BY_SLUG = {s.slug: s for s in SPECS}
 
 
+def cores_for(available: list[int], cores: int, turn: int) -> list[int]:
+    """The ``cores`` of ``available`` a runner is pinned to, taken in turn from ``turn``:
+    runners spread over a host's cores, rather than all sharing its first (two busy
+    runners then waited for one core while the other idled)."""
+    if not available:
+        return []
+    ordered = sorted(available)
+    start = turn % len(ordered)
+    return sorted(ordered[(start + i) % len(ordered)] for i in range(min(cores, len(ordered))))
+
+
 def enabled(spec: Spec, cpu_count: int) -> bool:
     return spec.cpus <= cpu_count
 

@@ -28,6 +28,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from scheduler.rules.errors import EntrypointError
+from scheduler.rules.specifications import cores_for
 from tasks.runner.context import Context, Request, load_entrypoint
 from tasks.runner.env import EXECUTION_ID
 
@@ -40,18 +41,17 @@ def memory_message(memory_mb: int) -> str:
 
 
 def apply_limits(memory_mb: int, cores: int, cpus: float, max_file_bytes: int,
-                 max_processes: int, address_space: bool = True) -> None:
+                 max_processes: int, address_space: bool = True, turn: int = 0) -> None:
     """Memory as an address-space limit, the largest file it may write, and how many
     processes its user may have (all hard too: the function cannot raise them back
     unless the worker runs as root, for whom the kernel does not count processes);
-    CPUs as an affinity to ``cores`` cores."""
+    CPUs as an affinity to ``cores`` cores, chosen in ``turn`` (``cores_for``)."""
     limit = memory_mb * 1024 * 1024
     if address_space:  # a Node runner bounds its data instead (tasks.runner.node_start)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
     resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
-    available = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, available[:cores])
+    os.sched_setaffinity(0, cores_for(list(os.sched_getaffinity(0)), cores, turn))
     if cpus < 1:
         os.nice(10)  # a fraction of a core: yield to the others under contention
 
@@ -104,7 +104,7 @@ def response_headers(headers: dict[Any, Any]) -> dict[str, str]:
 def serve(conn: Connection) -> None:
     init = json.loads(conn.recv_bytes())
     apply_limits(init["memory"], init["cores"], init["cpus"], init["maxFileBytes"],
-                 init["maxProcesses"])
+                 init["maxProcesses"], turn=init.get("turn", 0))
     try:
         main = load_entrypoint(init["projectId"], init["functionId"], init["entrypoint"],
                                init["functionsDir"], tuple(init["allowed"]))

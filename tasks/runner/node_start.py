@@ -78,7 +78,7 @@ def main() -> None:
             "every worker that runs node-* functions")}).encode())
         return
     apply_limits(init["memory"], init["cores"], init["cpus"], init["maxFileBytes"],
-                 init["maxProcesses"], address_space=False)
+                 init["maxProcesses"], address_space=False, turn=init.get("turn", 0))
     limit = int(init["memory"]) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     if init.get("addressLimit"):

@@ -25,6 +25,7 @@ and exits. Thread-safe: ``tocsin up`` runs executions from several threads.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import signal
@@ -127,7 +128,7 @@ class Runner:
 
     def __init__(self, program: Program, max_file_bytes: int = MAX_FILE_BYTES,
                  max_processes: int = MAX_PROCESSES,
-                 sandbox: sandboxes.Sandbox | None = None) -> None:
+                 sandbox: sandboxes.Sandbox | None = None, turn: int = 0) -> None:
         if sandbox is None:  # a sandbox's PID namespace ends what it leaves behind
             orphans.become_subreaper()
         self.program = program
@@ -164,7 +165,7 @@ class Runner:
             "entrypoint": program.entrypoint, "functionsDir": program.functions_dir,
             "allowed": list(program.allowed), "memory": spec.memory, "cores": spec.cores,
             "cpus": spec.cpus, "maxFileBytes": max_file_bytes,
-            "maxProcesses": max_processes,
+            "maxProcesses": max_processes, "turn": turn,
             "addressLimit": program.language == "node" and address_limit_supported()},
         ).encode())
 
@@ -291,6 +292,7 @@ class RunnerPool:
         self._idle: OrderedDict[Program, list[Runner]] = OrderedDict()
         self._running: dict[str, Runner] = {}  # execution id -> the runner running it
         self._lock = threading.Lock()
+        self._started = itertools.count()  # runners started: their cores are taken in turn
 
     def run(self, program: Program, request: Request, execution_id: str,
             timeout: float) -> Outcome:
@@ -298,7 +300,11 @@ class RunnerPool:
         if runner is None:
             if self._configure is not None:
                 self.sandbox, self._configure = self._configure(), None
-            runner = Runner(program, self.max_file_bytes, self.max_processes, self.sandbox)
+            # In turn from this process's id: the pool is made before Celery forks its
+            # children, and each child's runners must not start on the same core.
+            turn = os.getpid() + next(self._started)
+            runner = Runner(program, self.max_file_bytes, self.max_processes, self.sandbox,
+                            turn)
             log.info("runner.started", function_id=program.function_id, pid=runner.proc.pid)
         reusable = False
         with self._lock:

@@ -63,3 +63,20 @@ def test_specifications_are_appwrites():
         specifications.choose("s-4vcpu-4gb", 2)
     with pytest.raises(InvalidInput):
         specifications.choose("huge", 64)
+
+
+@given(st.sets(st.integers(0, 63), min_size=1, max_size=16), st.integers(1, 8),
+       st.integers(0, 10_000))
+def test_a_runner_gets_its_cores_from_what_the_worker_has(available, cores, turn):
+    chosen = specifications.cores_for(list(available), cores, turn)
+    assert len(chosen) == min(cores, len(available)) == len(set(chosen))
+    assert set(chosen) <= available
+
+
+def test_runners_in_turn_spread_over_the_cores_instead_of_sharing_the_first():
+    # Two workers' runners (turns from consecutive process ids) on a 2-core host.
+    assert specifications.cores_for([0, 1], 1, 4000) == [0]
+    assert specifications.cores_for([0, 1], 1, 4001) == [1]
+    assert {specifications.cores_for([2, 5, 7], 1, t)[0] for t in range(3)} == {2, 5, 7}
+    assert specifications.cores_for([0, 1, 2, 3], 2, 3) == [0, 3]
+    assert specifications.cores_for([], 1, 0) == []
