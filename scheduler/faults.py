@@ -10,6 +10,8 @@ pause point costs one dictionary lookup. The names in use:
 * ``dispatch.claimed``      due schedules are claimed (row locks held)
 * ``dispatch.copy.tocsin_fires`` in the middle of the fires' ``COPY``
 * ``dispatch.pinned``       the lease row is pinned, the commit has not run
+* ``record.pending``        a worker's asynchronous run has ended, its message may be
+                            acknowledged, its outcome is not recorded (tasks.recorder)
 """
 
 from __future__ import annotations

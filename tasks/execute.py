@@ -39,6 +39,7 @@ from tasks import cancel
 from tasks.app import app
 from tasks.bookkeeping import Bookkeeper
 from tasks.deploy import cache as deploy_cache
+from tasks.recorder import RECORDER
 from tasks.runner.context import Request
 from tasks.runner.outcome import Outcome, timed
 from tasks.runtimes import http as http_runtime
@@ -310,7 +311,7 @@ def run_execution(execution_id: str) -> str | None:
     if got is None:
         log.info("execution.not_claimed", execution_id=execution_id)
         return None
-    ex, fn, capped = got.execution, got.function, got.capped
+    ex, fn = got.execution, got.function
     if got.refill:  # a credit returned: the project's next held runs go while this one runs
         _bookkeeper().refill(fn.project_id, at_least=settings.project_window // 2)
     if not fn.enabled:
@@ -331,7 +332,18 @@ def run_execution(execution_id: str) -> str | None:
                       body=body)
     outcome = run_function(settings, fn, request, got.timeout, ex.id, got.variables, sessions)
     move = lifecycle.finished(outcome.failed)
-    status = move.target
+    if ex.sync:  # recorded before the answer: a caller reading its execution sees it final
+        _finish(got, outcome, move, settings, sessions, results)
+    else:  # while Celery hands this process its next run (tasks.recorder)
+        RECORDER.submit(lambda: _finish(got, outcome, move, settings, sessions, results))
+    return move.target
+
+
+def _finish(got: _Run, outcome: Outcome, move: lifecycle.Move, settings: Settings,
+            sessions: sessionmaker[Session], results: ResultChannel) -> None:
+    """Record the outcome (the fast statement, else the reference transaction), then
+    what follows it: the function's room, a synchronous caller's answer, the log."""
+    ex, fn = got.execution, got.function
     kept = [{"name": k.lower(), "value": v} for k, v in outcome.headers.items()
             if k.lower() in KEPT_RESPONSE_HEADERS]
     logs = outcome.logs if fn.logging else ""
@@ -346,19 +358,18 @@ def run_execution(execution_id: str) -> str | None:
         _bookkeeper().refill(fn.project_id)
     if ex.sync:
         results.post(ex.id, {
-            "status": status, "statusCode": outcome.status_code,
+            "status": move.target, "statusCode": outcome.status_code,
             "body": base64.b64encode(outcome.body).decode(),
             "headers": [{"name": k.lower(), "value": v} for k, v in outcome.headers.items()],
             "logs": logs, "errors": errors, "duration": outcome.duration,
             # The API answers 408 for a synchronous run cut off at its limit.
-            "timedOut": capped and outcome.timed_out,
+            "timedOut": got.capped and outcome.timed_out,
         })
     path = ("fast" if got.fast is not None else "reference") + (
         "/fast" if fast_record else "/reference")
-    log.info("execution.finished", execution_id=ex.id, function_id=fn.id, status=status,
+    log.info("execution.finished", execution_id=ex.id, function_id=fn.id, status=move.target,
              code=outcome.status_code, duration=outcome.duration, recorded=recorded,
              path=path)
-    return status
 
 
 @app.task(name="tocsin.execute", ignore_result=True)

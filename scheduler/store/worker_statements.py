@@ -178,9 +178,11 @@ class FastClaim:
 
 
 class WorkerStatements:
-    """One per worker process (a prefork child opens its own on first use)."""
+    """One per worker process (a prefork child opens its own on first use): a
+    connection each for the run's claim, the recorder's finish (``tasks.recorder``) and
+    the bookkeeper's refill, which may all be under way at once."""
 
-    def __init__(self, database_url: str, max_size: int = 2) -> None:
+    def __init__(self, database_url: str, max_size: int = 3) -> None:
         conninfo = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
         self.pool = ConnectionPool(
             conninfo, min_size=1, max_size=max_size, open=True,

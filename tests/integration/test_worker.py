@@ -124,6 +124,52 @@ def test_worker_killed_mid_run_ends_failed_not_stuck(store, broker_url, worker, 
     assert ex.finished_at is not None
 
 
+def test_a_worker_killed_before_recording_an_outcome_ran_it_once_and_reports_it_lost(
+        store, pg_url, broker_url, tmp_path, ledger):
+    """An asynchronous outcome is recorded off the run's slot (tasks.recorder), after the
+    message may be acknowledged: a worker killed in that window leaves the row to the
+    reaper, as one killed during the record did, and a redelivery runs nothing."""
+    store.function(timeout=1)  # the reaper may fail it a second after it started
+    env = tocsin_env(pg_url, broker_url, FIXTURE_LEDGER=str(ledger),
+                     TOCSIN_FAULT_PAUSE="record.pending")
+    proc = start_worker(env, "wrec", tmp_path)
+    try:
+        eid = store.waiting(path="/hello")
+        RedisPublisher(broker_url).publish([eid])
+        wait_for(lambda: runs(ledger) == [eid], 30, what="the function to run")
+
+        def stopped():  # the child stopped itself with the outcome in hand
+            return [c for c in psutil.Process(proc.pid).children()
+                    if c.status() == psutil.STATUS_STOPPED]
+        wait_for(stopped, 10, what="the worker to stop before recording")
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.send_signal(signal.SIGKILL)
+        proc.kill_group()
+    finally:
+        proc.stop()
+    assert store.get(Execution, eid).status == "processing"
+    # A new worker, and the message again (a redelivery, or the relay): nothing runs.
+    again = start_worker(tocsin_env(pg_url, broker_url, FIXTURE_LEDGER=str(ledger)),
+                         "wrec2", tmp_path)
+    try:
+        RedisPublisher(broker_url).publish([eid])
+        wait_for(lambda: "execution.not_claimed" in again.output(), 30,
+                 what="the second delivery to find nothing to claim")
+    finally:
+        again.stop()
+    assert runs(ledger) == [eid]
+
+    def reaped():
+        with transaction(store.sessions) as s:
+            reap_lost(s, db_now(s), 0.0)
+        return store.get(Execution, eid).status == "failed"
+
+    wait_for(reaped, 20, interval=0.5, what="the reaper to fail the execution")
+    ex = store.get(Execution, eid)
+    assert "worker running it was lost" in ex.errors and ex.attempts == 1
+
+
 def test_sync_execution_returns_body_and_stores_none(store, pg_url, broker_url, tmp_path):
     """The caller gets the body over the result channel; the row keeps no body.
 
