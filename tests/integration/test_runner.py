@@ -129,6 +129,15 @@ def test_cpus_of_the_specification_bound_the_cores(pool):
     assert body(run(pool, "env_dump", spec="s-2vcpu-2gb"))["cores"] == 2
 
 
+def test_runners_started_one_after_another_are_pinned_to_different_cores(pool):
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 cores")
+    # Two programs (their variables differ), so two runners, each of one core.
+    first = body(run(pool, "env_dump", variables={"V": "1"}))["affinity"]
+    second = body(run(pool, "env_dump", variables={"V": "2"}))["affinity"]
+    assert len(first) == len(second) == 1 and first != second  # not both on the first
+
+
 def test_prints_and_context_logs_keep_their_order(pool):
     out = run(pool, "chatty")
     assert out.logs == "out 1\nlog 2\nout 3"
