@@ -300,7 +300,8 @@ def _record_fast(claimed: FastClaim, move: lifecycle.Move, fields: dict[str, Any
 
 
 def run_execution(execution_id: str) -> str | None:
-    """Returns the final status, or None when there was nothing to run."""
+    """Returns the status the run ended with (an asynchronous run's outcome may still be
+    on its way to the row, ``tasks.recorder``), or None when there was nothing to run."""
     settings, sessions, results = _resources()
     try:
         got = _claim(sessions, settings, execution_id)
