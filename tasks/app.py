@@ -9,7 +9,6 @@ from celery.signals import (
     after_setup_logger,
     celeryd_after_setup,
     worker_process_init,
-    worker_process_shutdown,
     worker_ready,
 )
 
@@ -60,20 +59,9 @@ def _fields_in_logs(logger: Any, **_: Any) -> None:
 
 @worker_process_init.connect
 def _settle(**_: Any) -> None:
-    """Each prefork child freezes its start-up heap (``scheduler.gcfreeze``) and records
-    its asynchronous runs' outcomes off their path (``tasks.recorder``)."""
-    from tasks.recorder import RECORDER
-
+    """Each prefork child freezes its start-up heap (``scheduler.gcfreeze``); its
+    outcome recorder starts too (``tasks.execute``)."""
     gcfreeze.settle()
-    RECORDER.start()
-
-
-@worker_process_shutdown.connect
-def _record_pending(**_: Any) -> None:
-    """A child that ends on purpose (warm shutdown, recycled) records what is pending."""
-    from tasks.recorder import RECORDER
-
-    RECORDER.close()
 
 
 @worker_ready.connect

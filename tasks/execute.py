@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from celery.signals import worker_process_init, worker_process_shutdown
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.broker.publish import Publisher, make_publisher
@@ -34,12 +35,18 @@ from scheduler.store.db import (
 )
 from scheduler.store.fires import mark_enqueued
 from scheduler.store.models import Execution, Function
-from scheduler.store.worker_statements import FastClaim, RunFunction, RunRow, WorkerStatements
+from scheduler.store.worker_statements import (
+    FastClaim,
+    Finish,
+    RunFunction,
+    RunRow,
+    WorkerStatements,
+)
 from tasks import cancel
 from tasks.app import app
 from tasks.bookkeeping import Bookkeeper
 from tasks.deploy import cache as deploy_cache
-from tasks.recorder import RECORDER
+from tasks.recorder import Recorder
 from tasks.runner.context import Request
 from tasks.runner.outcome import Outcome, timed
 from tasks.runtimes import http as http_runtime
@@ -284,21 +291,6 @@ def _record(sessions: sessionmaker[Session], execution_id: str, move: lifecycle.
         error=first_line(exc)))
 
 
-def _record_fast(claimed: FastClaim, move: lifecycle.Move, fields: dict[str, Any],
-                 margin: float) -> bool:
-    """The fast path's record (no run key to revoke: it claims no function with
-    scopes); False sends the outcome to the reference path."""
-    fast: WorkerStatements | None = _state.get("fast")
-    if fast is None:
-        return False
-    try:
-        return fast.finish(claimed, move, fields, margin)
-    except Exception as exc:
-        log.warning("execution.fast_record_failed", execution_id=claimed.execution.id,
-                    error=first_line(exc))
-        return False
-
-
 def run_execution(execution_id: str) -> str | None:
     """Returns the status the run ended with (an asynchronous run's outcome may still be
     on its way to the row, ``tasks.recorder``), or None when there was nothing to run."""
@@ -332,29 +324,70 @@ def run_execution(execution_id: str) -> str | None:
     request = Request(method=ex.request_method, path=ex.request_path, headers=headers,
                       body=body)
     outcome = run_function(settings, fn, request, got.timeout, ex.id, got.variables, sessions)
-    move = lifecycle.finished(outcome.failed)
+    ended = _as_ended(got, lifecycle.finished(outcome.failed), outcome)
     if ex.sync:  # recorded before the answer: a caller reading its execution sees it final
-        _finish(got, outcome, move, settings, sessions, results)
+        record_ended([ended])
     else:  # while Celery hands this process its next run (tasks.recorder)
-        RECORDER.submit(lambda: _finish(got, outcome, move, settings, sessions, results))
-    return move.target
+        RECORDER.submit(ended)
+    return ended.move.target
 
 
-def _finish(got: _Run, outcome: Outcome, move: lifecycle.Move, settings: Settings,
-            sessions: sessionmaker[Session], results: ResultChannel) -> None:
-    """Record the outcome (the fast statement, else the reference transaction), then
-    what follows it: the function's room, a synchronous caller's answer, the log."""
-    ex, fn = got.execution, got.function
+@dataclass(frozen=True)
+class Ended:
+    """A run that ended, on its way to its row."""
+
+    run: _Run
+    move: lifecycle.Move
+    outcome: Outcome
+    fields: dict[str, Any]  # the row's outcome columns
+
+
+def _as_ended(got: _Run, move: lifecycle.Move, outcome: Outcome) -> Ended:
     kept = [{"name": k.lower(), "value": v} for k, v in outcome.headers.items()
             if k.lower() in KEPT_RESPONSE_HEADERS]
-    logs = outcome.logs if fn.logging else ""
-    errors = outcome.errors if fn.logging else ""
-    fields = {"response_status_code": outcome.status_code, "response_headers": kept,
-              "logs": logs, "errors": errors, "duration": outcome.duration}
-    fast_record = got.fast is not None and _record_fast(got.fast, move, fields,
-                                                        settings.reap_margin)
-    recorded = fast_record or _record(sessions, ex.id, move, fields, ex.schedule_id,
-                                      settings.reap_margin, failure_of(outcome))
+    logging = got.function.logging
+    return Ended(got, move, outcome, {
+        "response_status_code": outcome.status_code, "response_headers": kept,
+        "logs": outcome.logs if logging else "", "errors": outcome.errors if logging else "",
+        "duration": outcome.duration})
+
+
+def record_ended(batch: list[Ended]) -> None:
+    """Record each outcome (those claimed by the fast path in one statement, the others
+    and any it declines through the reference transaction), then what follows each: the
+    function's room, a synchronous caller's answer, the log."""
+    settings, sessions, results = _resources()
+    fast_ones = [e for e in batch if e.run.fast is not None]
+    recorded = _record_fast(fast_ones, settings.reap_margin) if fast_ones else set()
+    for ended in batch:
+        try:
+            _after_record(ended, recorded, settings, sessions, results)
+        except Exception:  # the next outcomes are still recorded; the reaper backs up
+            log.error("execution.record_crashed", exc_info=True,
+                      execution_id=ended.run.execution.id)
+
+
+def _record_fast(batch: list[Ended], margin: float) -> set[str]:
+    """The ids the fast finish recorded; a failure sends all of them to the reference."""
+    fast: WorkerStatements | None = _state.get("fast")
+    if fast is None:
+        return set()
+    try:
+        return fast.finish([Finish(e.run.fast, e.move, e.fields) for e in batch
+                            if e.run.fast is not None], margin)
+    except Exception as exc:
+        log.warning("execution.fast_record_failed", outcomes=len(batch),
+                    error=first_line(exc))
+        return set()
+
+
+def _after_record(ended: Ended, recorded: set[str], settings: Settings,
+                  sessions: sessionmaker[Session], results: ResultChannel) -> None:
+    got, outcome, move = ended.run, ended.outcome, ended.move
+    ex, fn = got.execution, got.function
+    fast_record = ex.id in recorded
+    done = fast_record or _record(sessions, ex.id, move, ended.fields, ex.schedule_id,
+                                  settings.reap_margin, failure_of(outcome))
     if fn.max_concurrency is not None:  # its run ended: the function has room again
         _bookkeeper().refill(fn.project_id)
     if ex.sync:
@@ -362,15 +395,30 @@ def _finish(got: _Run, outcome: Outcome, move: lifecycle.Move, settings: Setting
             "status": move.target, "statusCode": outcome.status_code,
             "body": base64.b64encode(outcome.body).decode(),
             "headers": [{"name": k.lower(), "value": v} for k, v in outcome.headers.items()],
-            "logs": logs, "errors": errors, "duration": outcome.duration,
+            "logs": ended.fields["logs"], "errors": ended.fields["errors"],
+            "duration": outcome.duration,
             # The API answers 408 for a synchronous run cut off at its limit.
             "timedOut": got.capped and outcome.timed_out,
         })
     path = ("fast" if got.fast is not None else "reference") + (
         "/fast" if fast_record else "/reference")
     log.info("execution.finished", execution_id=ex.id, function_id=fn.id, status=move.target,
-             code=outcome.status_code, duration=outcome.duration, recorded=recorded,
-             path=path)
+             code=outcome.status_code, duration=outcome.duration, recorded=done, path=path)
+
+
+RECORDER: Recorder[Ended] = Recorder(record_ended)
+
+
+@worker_process_init.connect
+def _start_recorder(**_: Any) -> None:
+    """Each prefork child records its asynchronous runs' outcomes off their path."""
+    RECORDER.start()
+
+
+@worker_process_shutdown.connect
+def _record_pending(**_: Any) -> None:
+    """A child that ends on purpose (warm shutdown, recycled) records what is pending."""
+    RECORDER.close()
 
 
 @app.task(name="tocsin.execute", ignore_result=True)

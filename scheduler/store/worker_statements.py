@@ -1,5 +1,6 @@
-"""The worker's fast path: claiming a run and recording its outcome, one statement each,
-on a pool of plain psycopg connections (no ORM, no ping before each checkout).
+"""The worker's fast path: claiming a run in one statement, and recording the outcomes
+its recorder has pending in one statement, on a pool of plain psycopg connections (no
+ORM, no ping before each checkout).
 
 Invariants (``store.executions``' ``claim`` and ``finish`` stay the reference, and
 ``tests/integration/test_worker_paths.py`` holds the two to the same rows and events):
@@ -18,8 +19,9 @@ Invariants (``store.executions``' ``claim`` and ``finish`` stay the reference, a
   reaper's margin), whose ``update`` event no function of the project subscribes to
   (the reference path records it in the same transaction), and, for a failure, of a
   function with no retry policy (the reference path writes its retry or dead letter).
-  Otherwise it changes nothing and returns False; the caller records through the
-  reference path.
+  It records several outcomes at once (``tasks.recorder`` batches them) and says which
+  it recorded; it changes nothing for the others, and the caller records each of them
+  through the reference path.
 * Both statements reach the row by its ``ctid`` (the claim by the one its lookup found,
   the finish by the one its claim wrote), never by an index the planner may pick on
   stale statistics (a partial index of every running row, walked to find one id).
@@ -39,6 +41,7 @@ PostgreSQL only: the embedded SQLite store always takes the reference path.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import lru_cache
@@ -116,7 +119,7 @@ c AS (
     deadline_at = t.now + make_interval(secs => CASE WHEN e.sync
                     THEN LEAST(f.timeout, %(sync_limit)s) ELSE f.timeout END)
   FROM t, f
-  WHERE e.ctid = f.row_ctid AND e.id = %(id)s AND e.status = ANY(%(source)s) AND f.enabled
+  WHERE e.ctid = f.row_ctid AND e.id = %(id)s AND e.status = %(source)s AND f.enabled
     AND json_array_length(f.scopes) = 0 AND f.max_concurrency IS NULL
     AND NOT (json_typeof(e.request_headers) = 'object'
              AND e.request_headers::jsonb ? '{USER_JWT_HEADER}')
@@ -142,19 +145,29 @@ SELECT {", ".join(f"c.{name} AS e_{name}" for name in _EXECUTION)}, c.new_ctid::
 FROM c, f, h
 """
 
+# One statement for every outcome the recorder has pending (``tasks.recorder``): one
+# parameter, a JSON array of them, so a batch costs one round trip and one commit.
 _FINISH = """
-WITH t AS (SELECT clock_timestamp() AS now)
+WITH t AS (SELECT clock_timestamp() AS now),
+v AS (
+  SELECT * FROM json_to_recordset(%(outcomes)s::json) AS v(
+    ctid text, id text, source text, target text, code int, headers json, logs text,
+    errors text, duration float8, names text)
+)
 UPDATE executions e SET
-  status = %(target)s, response_status_code = %(response_status_code)s,
-  response_headers = %(response_headers)s::json, logs = %(logs)s, errors = %(errors)s,
-  duration = %(duration)s, finished_at = t.now, updated_at = t.now
-FROM t
-WHERE e.ctid = %(ctid)s::tid AND e.id = %(id)s AND e.status = ANY(%(source)s)
-  AND e.schedule_id IS NULL
+  status = v.target, response_status_code = v.code, response_headers = v.headers,
+  logs = v.logs, errors = v.errors, duration = v.duration, finished_at = t.now,
+  updated_at = t.now
+FROM t, v
+WHERE e.ctid = ANY (ARRAY(SELECT v.ctid::tid FROM v)) AND e.ctid = v.ctid::tid
+  AND e.id = v.id AND e.status = v.source
+  -- spelled so that no index matches (the one of schedules' runs has every other row
+  -- under ``schedule_id IS NULL``): the rows are the ctids' alone
+  AND coalesce(e.schedule_id, '') = ''
   AND (e.deadline_at IS NULL OR e.deadline_at >= t.now - make_interval(secs => %(margin)s))
-  AND NOT EXISTS (SELECT 1 FROM event_subscriptions s
-                  WHERE s.project_id = e.project_id AND s.pattern = ANY(%(names)s::text[]))
-  AND (%(target)s <> 'failed' OR NOT EXISTS (
+  AND NOT EXISTS (SELECT 1 FROM event_subscriptions s WHERE s.project_id = e.project_id
+                  AND s.pattern = ANY(string_to_array(v.names, ' ')))
+  AND (v.target <> 'failed' OR NOT EXISTS (
         SELECT 1 FROM functions f WHERE f.project_id = e.project_id
         AND f.id = e.function_id AND f.retry IS NOT NULL))
 RETURNING e.id
@@ -167,6 +180,9 @@ RETURNING e.id
 _OPTIONS = "-c TimeZone=UTC -c plan_cache_mode=force_generic_plan"
 
 
+(_CLAIM_SOURCE,) = lifecycle.CLAIM.source_values  # one text, not an array: cheaper to send
+
+
 @dataclass(frozen=True)
 class FastClaim:
     execution: RunRow
@@ -175,6 +191,28 @@ class FastClaim:
     holding: bool  # the project has runs held back by fair hand-over
     queued: int  # the project's runs in the broker (up to the window; 0 unless holding)
     ctid: str  # where the claimed row version is: the finish goes straight to it
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """An outcome for the fast finish: the run as claimed, its move, and the row's
+    outcome columns (``response_status_code``, ``response_headers``, ``logs``,
+    ``errors``, ``duration``)."""
+
+    claimed: FastClaim
+    move: lifecycle.Move
+    fields: dict[str, Any]
+
+
+def _outcome(finish: Finish) -> dict[str, Any]:
+    """One element of ``_FINISH``'s array (its ``v`` columns)."""
+    execution, fields = finish.claimed.execution, finish.fields
+    (source,) = finish.move.source_values  # a finish moves from ``processing`` only
+    return {"ctid": finish.claimed.ctid, "id": execution.id, "source": source,
+            "target": finish.move.target.value, "code": fields["response_status_code"],
+            "headers": fields["response_headers"], "logs": fields["logs"],
+            "errors": fields["errors"], "duration": fields["duration"],
+            "names": " ".join(update_event_names(execution.function_id, execution.id))}
 
 
 class WorkerStatements:
@@ -195,7 +233,7 @@ class WorkerStatements:
         """``lifecycle.CLAIM`` in one statement; None: not the common case, or nothing
         to claim (the reference path decides which)."""
         params = {"id": execution_id, "target": lifecycle.CLAIM.target.value,
-                  "source": list(lifecycle.CLAIM.source_values),
+                  "source": _CLAIM_SOURCE,
                   "sync_limit": int(sync_limit), "window": window}
         with self.pool.connection() as conn, conn.cursor() as cur:
             cur.execute(_CLAIM, params, prepare=True)
@@ -209,19 +247,16 @@ class WorkerStatements:
         return FastClaim(RunRow(*row[:ne]), RunFunction(*row[ne + 1:ne + 1 + nf]),
                          dict(variables or {}), bool(holding), int(queued), row[ne])
 
-    def finish(self, claimed: FastClaim, move: lifecycle.Move, fields: dict[str, Any],
-               margin: float) -> bool:
-        """``move`` with the outcome's ``fields``; False when the reference path must
-        record it (a schedule's run, a late outcome, a subscribed event)."""
-        execution = claimed.execution
-        params = {**fields, "id": execution.id, "ctid": claimed.ctid,
-                  "target": move.target.value,
-                  "source": list(move.source_values), "margin": margin,
-                  "response_headers": json.dumps(fields.get("response_headers", [])),
-                  "names": update_event_names(execution.function_id, execution.id)}
+    def finish(self, finishes: Sequence[Finish], margin: float) -> set[str]:
+        """Each outcome's move with its fields, in one statement; the ids recorded. The
+        others are the reference path's to record (a schedule's run, a late outcome, a
+        subscribed event, a failure to retry)."""
+        if not finishes:
+            return set()
+        outcomes = json.dumps([_outcome(f) for f in finishes])
         with self.pool.connection() as conn, conn.cursor() as cur:
-            cur.execute(_FINISH, params, prepare=True)
-            return cur.fetchone() is not None
+            cur.execute(_FINISH, {"outcomes": outcomes, "margin": margin}, prepare=True)
+            return {row[0] for row in cur.fetchall()}
 
     def refill(self, project_id: str, window: int, at_least: int) -> list[str] | None:
         """The held runs handed over (marked), oldest first; None: the project has a

@@ -4,12 +4,12 @@ reaches its rows by ``ctid`` whatever the planner's statistics say."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
 from sqlalchemy import text, update
 
-from scheduler.rules import lifecycle
 from scheduler.store import worker_statements as ws
 from scheduler.store.db import db_now, transaction
 from scheduler.store.migrate import upgrade
@@ -103,11 +103,12 @@ def test_every_fast_statement_takes_its_row_by_ctid_on_a_table_never_analyzed():
                                autocommit=True, options=ws._OPTIONS)
         claim = _plan(conn, ws._CLAIM, {
             "id": ids[0], "target": "processing", "sync_limit": 30, "window": 32,
-            "source": list(lifecycle.CLAIM.source_values)})
-        finish = _plan(conn, ws._FINISH, {
-            "id": ids[0], "ctid": "(0,1)", "target": "completed", "source": ["processing"],
-            "margin": 15, "response_status_code": 200, "response_headers": "[]", "logs": "",
-            "errors": "", "duration": 0.1, "names": ws.update_event_names("f1", ids[0])})
+            "source": "waiting"})
+        outcome = {"ctid": "(0,1)", "id": ids[0], "source": "processing",
+                   "target": "completed", "code": 200, "headers": [], "logs": "",
+                   "errors": "", "duration": 0.1,
+                   "names": " ".join(ws.update_event_names("f1", ids[0]))}
+        finish = _plan(conn, ws._FINISH, {"outcomes": json.dumps([outcome]), "margin": 15})
         refill = _plan(conn, ws._REFILL, {"p": "p1", "window": 32, "at_least": 16})
         for name, plan in (("claim", claim), ("finish", finish), ("refill", refill)):
             updated = _node(plan, "Update on executions")
