@@ -84,10 +84,14 @@ def _capture_file() -> int:
 
 
 def _take(fd: int) -> str:
+    """What the runner wrote since the last run, as text the database can hold."""
     size = os.fstat(fd).st_size
+    if size == 0:  # most runs print nothing: no read, no truncate
+        return ""
     data = os.pread(fd, min(size, OUTPUT_LIMIT), 0)
     os.ftruncate(fd, 0)
-    text = data.decode("utf-8", errors="replace")
+    # PostgreSQL text cannot hold NUL: one printed would make the outcome unrecordable.
+    text = data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     if size > OUTPUT_LIMIT:
         text += f"\n[{size - OUTPUT_LIMIT:,} more bytes not kept]"
     return text[:-1] if text.endswith("\n") else text
@@ -214,6 +218,7 @@ class Runner:
 
     def _collect(self, outcome: Outcome, error: str = "") -> Outcome:
         outcome.logs = _take(self.out)
+        error = error.replace("\x00", "\ufffd")  # a traceback quotes the function's text
         outcome.errors = "\n".join(e for e in (_take(self.err), error) if e)
         return outcome
 

@@ -58,6 +58,18 @@ def test_pipelined_message_runs_on_a_real_worker(store, broker_url, worker, ledg
     assert runs(ledger) == [eid]
 
 
+def test_an_outcome_with_nul_bytes_is_recorded_with_them_replaced(store, broker_url, worker):
+    """A function that prints NUL (or raises with one) still has its outcome recorded:
+    PostgreSQL text cannot hold NUL, and the row was left running, then reaped as lost."""
+    store.function(entrypoint="tests.fixtures.functions:nul_bytes")
+    eid = store.waiting()
+    RedisPublisher(broker_url).publish([eid])
+    ex = wait_for(finished(store, eid), 30, what="execution to finish")
+    assert ex.status == "failed"
+    assert ex.logs == "before\ufffdafter"
+    assert "err\ufffdor" in ex.errors and "ValueError: bad\ufffdvalue" in ex.errors
+
+
 def test_same_message_twice_runs_once(store, broker_url, worker, ledger):
     store.function()
     eid = store.waiting()
