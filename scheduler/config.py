@@ -53,6 +53,10 @@ class Settings(BaseSettings):
         default=32, ge=1, le=100_000,
         description="A project's asynchronous runs in the broker at once; the rest wait "
                     "in PostgreSQL and are handed over as its runs start (fairness).")
+    record_hold: float = Field(
+        default=0.02, ge=0, le=60,
+        description="Seconds a worker process holds an asynchronous run's outcome so that "
+                    "those ending meanwhile are recorded with it, in one statement.")
     worker_fast_path: bool = Field(
         default=True,
         description="Workers claim and record common runs with one statement each "

@@ -412,7 +412,7 @@ RECORDER: Recorder[Ended] = Recorder(record_ended)
 @worker_process_init.connect
 def _start_recorder(**_: Any) -> None:
     """Each prefork child records its asynchronous runs' outcomes off their path."""
-    RECORDER.start()
+    RECORDER.start(hold=get_settings().record_hold)
 
 
 @worker_process_shutdown.connect

@@ -10,15 +10,17 @@ worker, and the worker's slot waited for it):
   killed in between leaves the row ``processing`` either way, and the reaper fails it
   as "worker lost" after its deadline. Nothing runs twice.
 * Outcomes are recorded in the order the runs ended. The first one pending is held for
-  ``HOLD`` seconds, so that those ending meanwhile go with it: one statement and one
-  commit for a batch rather than one per run (the record was a fifth of the worker's
-  database and client CPU, and the host's two cores were the limit). An asynchronous
-  execution's row therefore turns final up to ``HOLD`` after its run ended.
+  ``hold`` seconds (``TOCSIN_RECORD_HOLD``, 0.02), so that those ending meanwhile go
+  with it: one statement and one commit for a batch rather than one per run (the
+  record was a fifth of the worker's database and client CPU, and the host's two cores
+  were the limit). An asynchronous execution's row therefore turns final up to
+  ``hold`` after its run ended.
 * At most ``PENDING`` outcomes wait; a run that ends while the recorder is that far
   behind waits for room, so a slow database slows the worker rather than piling
   outcomes up in memory.
 * A process that ends on purpose (warm shutdown, a recycled child) records what is
-  pending first (``close``, from Celery's ``worker_process_shutdown``).
+  pending first, without waiting out the hold (``close``, from Celery's
+  ``worker_process_shutdown``).
 * Synchronous runs do not come here: they record before their answer is posted, so a
   caller that reads its execution right after the answer sees it final.
 
@@ -32,7 +34,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -42,7 +43,7 @@ from scheduler.logs import get_logger
 log = get_logger(__name__)
 
 PENDING = 16  # outcomes that may wait to be recorded before a run waits for room
-HOLD = 0.02  # seconds the first pending outcome waits for others to go with it
+HOLD = 0.02  # seconds the first pending outcome waits for others to go with it (default)
 CLOSE_TIMEOUT = 120.0  # seconds a shutdown waits for pending records (outage retries)
 
 T = TypeVar("T")
@@ -60,14 +61,18 @@ class Recorder(Generic[T]):
         self._queue: queue.Queue[T | _Stop] = queue.Queue(pending)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._closing = threading.Event()  # cuts a hold short
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self) -> None:
+    def start(self, hold: float | None = None) -> None:
         with self._lock:
+            if hold is not None:
+                self._hold = hold
             if not self.running:
+                self._closing.clear()
                 self._thread = threading.Thread(target=self._loop, daemon=True,
                                                 name="tocsin-recorder")
                 self._thread.start()
@@ -85,6 +90,7 @@ class Recorder(Generic[T]):
             thread, self._thread = self._thread, None
         if thread is None or not thread.is_alive():
             return True
+        self._closing.set()
         self._queue.put(_Stop())
         thread.join(timeout)
         if thread.is_alive():
@@ -111,8 +117,8 @@ class Recorder(Generic[T]):
             first = self._queue.get()
             if isinstance(first, _Stop):
                 return
-            # Sleep rather than wait on the queue: one wake-up per batch, not per run.
-            time.sleep(self._hold)
+            # Wait on an event rather than the queue: one wake-up per batch, not per run.
+            self._closing.wait(self._hold)
             batch, stop = [first], False
             while not stop:
                 try:

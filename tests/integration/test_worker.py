@@ -182,6 +182,27 @@ def test_a_worker_killed_before_recording_an_outcome_ran_it_once_and_reports_it_
     assert "worker running it was lost" in ex.errors and ex.attempts == 1
 
 
+def test_a_warm_shutdown_records_the_outcomes_still_held(store, pg_url, broker_url, tmp_path,
+                                                         ledger):
+    """Outcomes the recorder holds (here for a minute) are recorded when the worker is
+    stopped warm (SIGTERM): each child drains its recorder as it exits."""
+    store.function()
+    env = tocsin_env(pg_url, broker_url, FIXTURE_LEDGER=str(ledger), TOCSIN_RECORD_HOLD="60")
+    proc = start_worker(env, "whold", tmp_path)
+    try:
+        wait_for(lambda: " ready." in proc.output(), 30, what="the worker to be ready")
+        ids = [store.waiting() for _ in range(3)]
+        RedisPublisher(broker_url).publish(ids)
+        wait_for(lambda: sorted(runs(ledger)) == sorted(ids), 30, what="the runs")
+        assert {store.get(Execution, e).status for e in ids} == {"processing"}  # held
+        proc.signal(signal.SIGTERM)
+        assert proc.popen.wait(30) == 0
+    finally:
+        proc.stop()
+    assert {store.get(Execution, e).status for e in ids} == {"completed"}
+    assert sorted(runs(ledger)) == sorted(ids)
+
+
 def test_sync_execution_returns_body_and_stores_none(store, pg_url, broker_url, tmp_path):
     """The caller gets the body over the result channel; the row keeps no body.
 

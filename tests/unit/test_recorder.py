@@ -57,6 +57,17 @@ def test_outcomes_ending_within_the_hold_are_recorded_in_one_batch():
     assert batches[1:] == [["later@tocsin-recorder"]]
 
 
+def test_close_records_what_is_held_without_waiting_out_the_hold():
+    recorder, batches = _recorder(hold=30)
+    recorder.start()
+    recorder.submit(lambda: "held")
+    time.sleep(0.1)  # taken off the queue: the hold has begun
+    started = time.monotonic()
+    assert recorder.close(timeout=5)
+    assert time.monotonic() - started < 2
+    assert batches == [["held@tocsin-recorder"]]
+
+
 def test_a_run_waits_for_room_when_the_recorder_is_that_far_behind():
     recorder, _ = _recorder(pending=1)
     recorder.start()
