@@ -171,7 +171,7 @@ def settle() -> None:
     time.sleep(1)
 
 
-def run(n: int = 2000, oneshot_n: int = 10_000, rounds: int = 3) -> dict[str, Any]:
+def run(n: int = 2000, oneshot_n: int = 10_000, rounds: int = 5) -> dict[str, Any]:
     shots = []
     for fast in (True, True, False):
         settle()
