@@ -60,7 +60,7 @@ def _fields_in_logs(logger: Any, **_: Any) -> None:
 @worker_process_init.connect
 def _settle(**_: Any) -> None:
     """Each prefork child freezes its start-up heap (``scheduler.gcfreeze``); its
-    outcome recorder starts too (``tasks.execute``)."""
+    outcome recorder starts too (``tasks.outcomes``)."""
     gcfreeze.settle()
 
 

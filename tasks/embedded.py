@@ -12,7 +12,8 @@ import threading
 from collections.abc import Sequence
 
 from scheduler.logs import get_logger
-from tasks.execute import run_execution, use_publisher
+from tasks.execute import run_execution
+from tasks.worker_process import use_publisher
 
 log = get_logger(__name__)
 

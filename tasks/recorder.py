@@ -25,7 +25,7 @@ worker, and the worker's slot waited for it):
   caller that reads its execution right after the answer sees it final.
 
 The recorder knows nothing of the database: it hands each batch to ``flush`` (the
-worker's, ``tasks.execute``), which records it and must not raise for one bad outcome.
+worker's, ``tasks.outcomes``), which records it and must not raise for one bad outcome.
 Started only in Celery's prefork children (``tasks.app``); elsewhere (``tocsin up``,
 direct calls) ``submit`` flushes inline.
 """

@@ -14,7 +14,7 @@ from scheduler.leader.lease import LeaseKeeper
 from scheduler.store.db import db_now, transaction
 from scheduler.store.executions import claim, reap_lost
 from scheduler.store.models import Execution, Function
-from tasks.execute import DISABLED_ERROR
+from tasks.claim import DISABLED_ERROR
 from tests.helpers import start_scheduler, start_worker, tocsin_env, wait_for
 from tests.integration.test_stalls import _NullPublisher
 
