@@ -71,9 +71,9 @@ def test_close_records_what_is_held_without_waiting_out_the_hold():
 def test_a_run_waits_for_room_when_the_recorder_is_that_far_behind():
     recorder, _ = _recorder(pending=1)
     recorder.start()
-    gate = threading.Event()
-    recorder.submit(gate.wait)  # being recorded
-    time.sleep(0.1)  # taken off the queue
+    gate, taken = threading.Event(), threading.Event()
+    recorder.submit(lambda: (taken.set(), gate.wait()))  # being recorded
+    assert taken.wait(5)
     recorder.submit(lambda: None)  # the one pending slot
     returned = threading.Event()
     threading.Thread(target=lambda: (recorder.submit(lambda: None), returned.set())).start()
@@ -86,8 +86,9 @@ def test_a_run_waits_for_room_when_the_recorder_is_that_far_behind():
 def test_a_failing_batch_does_not_stop_the_ones_after_it():
     recorder, batches = _recorder()
     recorder.start()
-    recorder.submit(lambda: 1 / 0)
-    time.sleep(0.1)  # its own batch
+    taken = threading.Event()
+    recorder.submit(lambda: (taken.set(), 1 / 0))
+    assert taken.wait(5)  # its batch is being recorded: the next one is a batch of its own
     recorder.submit(lambda: "after")
     assert recorder.close(timeout=5)
     assert batches == [["after@tocsin-recorder"]]
