@@ -202,7 +202,11 @@ class Runner:
         if reply is None:
             return self._timed_out(timeout), False
         self.runs += 1
-        outcome = Outcome(status_code=int(reply.get("statusCode", 500)),
+        code = reply.get("statusCode", 500)
+        if type(code) is not int or not 100 <= code <= 599:  # Node's server refuses it too
+            return self._failed(f"Function returned status code {code!r}; "
+                                "allowed: 100 to 599"), True
+        outcome = Outcome(status_code=code,
                           failed=bool(reply.get("failed")),
                           responded=not reply.get("error"),
                           body=base64.b64decode(reply.get("body", "")),

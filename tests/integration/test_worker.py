@@ -70,6 +70,18 @@ def test_an_outcome_with_nul_bytes_is_recorded_with_them_replaced(store, broker_
     assert "err\ufffdor" in ex.errors and "ValueError: bad\ufffdvalue" in ex.errors
 
 
+def test_a_status_code_out_of_range_is_a_failed_run_and_recorded(store, broker_url, worker):
+    """A function that answers 10**12 fails with a message saying what is allowed; its
+    outcome is recorded (the database's integer column refused it, and the row was
+    left running, then reaped as lost)."""
+    store.function(entrypoint="tests.fixtures.functions:huge_status")
+    eid = store.waiting()
+    RedisPublisher(broker_url).publish([eid])
+    ex = wait_for(finished(store, eid), 30, what="execution to finish")
+    assert ex.status == "failed" and ex.response_status_code == 500
+    assert "status code 1000000000000" in ex.errors and "100 to 599" in ex.errors
+
+
 def test_same_message_twice_runs_once(store, broker_url, worker, ledger):
     store.function()
     eid = store.waiting()
